@@ -1,0 +1,63 @@
+"""napari-res101unet: Res101_UNet segmentation and fine-tuning, in napari and headless.
+
+The public API is importable without Qt, and torch is only imported when a function that
+needs it is first used (napari starts fast and the plugin manifest loads instantly)::
+
+    import napari_res101unet as nr
+    model = nr.load_model("liver.safetensors")
+    labels = nr.segment(image, model)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "build_model": "model",
+    "ModelSpec": "model",
+    "save_model": "checkpoint",
+    "load_model": "checkpoint",
+    "CheckpointError": "checkpoint",
+    "segment": "inference",
+    "run_segmentation": "inference",
+    "SegmentationResult": "inference",
+    "Cancelled": "inference",
+    "plan_tiles": "tiling",
+    "TilePlan": "tiling",
+    "resolve_device": "device",
+    "available_devices": "device",
+    "iou": "metrics",
+    "dice": "metrics",
+    "pixel_accuracy": "metrics",
+    "SEGMENT_DEFAULTS": "config",
+    "TRAIN_DEFAULTS": "config",
+    "models_dir": "config",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'napari_res101unet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .checkpoint import CheckpointError, load_model, save_model
+    from .config import SEGMENT_DEFAULTS, TRAIN_DEFAULTS, models_dir
+    from .device import available_devices, resolve_device
+    from .inference import Cancelled, SegmentationResult, run_segmentation, segment
+    from .metrics import dice, iou, pixel_accuracy
+    from .model import ModelSpec, build_model
+    from .tiling import TilePlan, plan_tiles

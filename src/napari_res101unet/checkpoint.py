@@ -1,0 +1,279 @@
+"""Self-describing checkpoints: weights in safetensors, the spec as JSON in its header.
+
+A checkpoint is one ``.safetensors`` file whose header metadata holds, under the key
+``napari_res101unet``, a JSON document with the :class:`~napari_res101unet.model.ModelSpec`
+and provenance (versions, date). Loading never unpickles code: safetensors is plain tensors,
+and PyTorch ``.pth`` state dicts are read with ``torch.load(weights_only=True)``.
+
+Also loaded: a directory written by smp's ``save_pretrained`` and plain Res101_UNet state
+dicts (``.safetensors``/``.pth``), whose spec is inferred from the tensor shapes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ARCHITECTURE, CHECKPOINT_FORMAT, ENCODER_NAME
+from .model import ModelSpec, build_model, model_spec
+
+META_KEY = "napari_res101unet"
+SUFFIX = ".safetensors"
+_TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+_LAYER3_BLOCKS = {6: "ResNet-50", 23: "ResNet-101", 36: "ResNet-152"}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable Res101_UNet checkpoint."""
+
+
+def provenance() -> dict[str, Any]:
+    """Versions and time, written into every checkpoint."""
+    import segmentation_models_pytorch as smp
+
+    from . import __version__
+
+    return {
+        "napari_res101unet": __version__,
+        "torch": torch.__version__,
+        "segmentation_models_pytorch": smp.__version__,
+        "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) -> Path:
+    """Write ``model`` (with its spec) to ``path`` atomically.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model from :func:`build_model`, :func:`load_model` or :func:`train`.
+    path : path
+        Target file; ``.safetensors`` is appended when it has no suffix. A half-written file
+        never replaces an existing one (temporary file + rename).
+    **extra
+        JSON-serialisable items stored beside the spec (e.g. ``note="..."``).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from safetensors.torch import save_file
+
+    spec = model_spec(model)
+    path = Path(path).expanduser()
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format": "napari-res101unet checkpoint",
+        "format_version": CHECKPOINT_FORMAT,
+        "spec": spec.to_dict(),
+        "provenance": provenance(),
+        **extra,
+    }
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={META_KEY: json.dumps(header)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a checkpoint written by :func:`save_model` (no weights loaded)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from None
+    if META_KEY not in meta:
+        raise CheckpointError(f"{path} was not written by napari-res101unet (no spec inside)")
+    try:
+        return json.loads(meta[META_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: the spec inside is not valid JSON ({exc})") from None
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load a Res101_UNet from a checkpoint file or an smp ``save_pretrained`` folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    CheckpointError (a ValueError)
+        For a truncated or corrupt file, a pickle with objects in it, another architecture,
+        or a file of another tool.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+    if path.is_dir():
+        state, spec = _load_directory(path)
+    elif path.suffix == SUFFIX:
+        state, spec = _load_safetensors(path)
+    elif path.suffix in _TORCH_SUFFIXES:
+        state = _load_torch_state(path)
+        spec = infer_spec(state, path)
+    else:
+        raise CheckpointError(
+            f"{path.name}: unknown model file type {path.suffix!r}; expected a "
+            f"napari-res101unet {SUFFIX} checkpoint, a .pth state dict or an smp folder"
+        )
+    model = build_model(spec=spec)
+    _load_state(model, state, path)
+    model.checkpoint_path = str(path)
+    from .device import resolve_device
+
+    return model.to(resolve_device(device)).eval()
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path.name} is truncated or not a safetensors file: {exc}"
+        ) from None
+
+
+def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
+    state = _read_safetensors(path)
+    try:
+        header = read_header(path)
+    except CheckpointError:
+        return state, infer_spec(state, path)
+    version = header.get("format_version", 0)
+    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path.name} uses checkpoint format {version}, newer than this plugin reads "
+            f"({CHECKPOINT_FORMAT}); update napari-res101unet"
+        )
+    try:
+        spec = ModelSpec.from_dict(header["spec"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path.name}: its spec is not usable: {exc}") from None
+    return state, spec
+
+
+def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        ours = sorted(path.glob(f"*{SUFFIX}"))
+        if len(ours) == 1:
+            return _load_safetensors(ours[0])
+        raise CheckpointError(f"folder {path} holds no config.json of an smp model")
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{config_file} is not valid JSON: {exc}") from None
+    cls, encoder = config.get("_model_class"), config.get("encoder_name")
+    if cls != "Unet" or encoder != ENCODER_NAME:
+        raise CheckpointError(
+            f"{path.name} holds smp {cls} with encoder {encoder!r}; this plugin runs "
+            f"{ARCHITECTURE} (smp Unet with encoder {ENCODER_NAME!r})"
+        )
+    weights = path / "model.safetensors"
+    if weights.is_file():
+        state = _read_safetensors(weights)
+    else:
+        state = _load_torch_state(path / "pytorch_model.bin")
+    spec = ModelSpec(
+        in_channels=int(config.get("in_channels", 3)),
+        classes=int(config.get("classes", 1)),
+        decoder_channels=list(config.get("decoder_channels", [256, 128, 64, 32, 16])),
+        encoder_weights=str(config.get("encoder_weights")),
+        name=path.name,
+    )
+    return state, spec
+
+
+def _load_torch_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{path.name} is not a plain PyTorch state dict (it may pickle code or objects, "
+            f"which are never loaded, or be truncated): {type(exc).__name__}: {first}"
+        ) from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path.name} does not hold a state dict of tensors")
+    return {k.removeprefix("module.").removeprefix("model."): v for k, v in obj.items()}
+
+
+def infer_spec(state: dict[str, torch.Tensor], path: Path) -> ModelSpec:
+    """Spec of a bare Res101_UNet state dict, read from its tensor shapes."""
+    first, head = state.get("encoder.conv1.weight"), state.get("segmentation_head.0.weight")
+    if first is None or head is None:
+        raise CheckpointError(
+            f"{path.name} is not a Res101_UNet checkpoint: it has no U-Net encoder/head "
+            f"tensors (first keys: {list(state)[:3]}); it may belong to another tool"
+        )
+    _check_depth(state, path)
+    decoder = [
+        int(state[f"decoder.blocks.{i}.conv1.0.weight"].shape[0])
+        for i in range(5)
+        if f"decoder.blocks.{i}.conv1.0.weight" in state
+    ]
+    warnings.warn(
+        f"{path.name} carries no napari-res101unet spec; inferred in_channels="
+        f"{first.shape[1]}, classes={head.shape[0]} and 'auto' normalisation",
+        stacklevel=3,
+    )
+    return ModelSpec(
+        in_channels=int(first.shape[1]),
+        classes=int(head.shape[0]),
+        decoder_channels=decoder or [256, 128, 64, 32, 16],
+        encoder_weights="unknown",
+        name=path.stem,
+    )
+
+
+def _check_depth(state: dict[str, torch.Tensor], path: Path) -> None:
+    blocks = {k.split(".")[2] for k in state if k.startswith("encoder.layer3.")}
+    if len(blocks) != 23:
+        guess = _LAYER3_BLOCKS.get(len(blocks), "another network")
+        raise CheckpointError(
+            f"{path.name} holds a U-Net with a {guess} encoder ({len(blocks)} blocks in "
+            f"layer3); this plugin runs {ARCHITECTURE} (ResNet-101, 23 blocks)"
+        )
+
+
+def _load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    _check_depth(state, path)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{path.name} does not match {ARCHITECTURE} with in_channels="
+            f"{model.spec.in_channels}, classes={model.spec.classes}: {len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(wrong)} mis-shaped tensors "
+            f"(e.g. {(missing + unexpected + wrong)[:3]})"
+        )
+    model.load_state_dict(state, strict=True)

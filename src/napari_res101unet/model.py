@@ -1,0 +1,334 @@
+"""Res101_UNet: segmentation-models-pytorch's ``Unet`` with a ResNet-101 encoder.
+
+Every model built here carries a :class:`ModelSpec` (``model.spec``) describing everything
+inference needs, so a checkpoint is self-describing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ARCHITECTURE, ENCODER_NAME, NORMALIZATIONS
+
+ENCODER_WEIGHTS_HELP = (
+    "pass encoder_weights=None for random initialisation, 'imagenet' for smp's download, "
+    "or the path of a local ResNet-101 weights file (torchvision's resnet101-*.pth, "
+    "timm's resnet101 *.safetensors/*.pth)"
+)
+
+
+@dataclass
+class ModelSpec:
+    """What inference and training need to know about a Res101_UNet.
+
+    Attributes
+    ----------
+    in_channels : int
+        Channels of the network input (3 for RGB; grayscale images are replicated to 3).
+    classes : int
+        Output channels: 1 (sigmoid foreground) or the number of classes with background
+        (2 for binary, softmax).
+    class_names : list of str
+        One name per output class (background first when ``classes > 1``).
+    normalization : dict
+        ``{"mode": one of NORMALIZATIONS, ...parameters}`` applied to every input.
+    tile_size : int or None
+        Patch size used in training (a hint for inference planning).
+    spacing : list of float or None
+        Pixel spacing of the training data (Y, X), for reference.
+    encoder_weights : str
+        Where the encoder's initial weights came from (``random``, ``imagenet``, ``file:...``).
+    decoder_channels : list of int
+        Decoder widths of the smp Unet.
+    training : dict or None
+        Settings and per-epoch history when the model was trained by this plugin.
+    name : str
+        Display name.
+    """
+
+    in_channels: int = 3
+    classes: int = 2
+    class_names: list[str] = field(default_factory=lambda: ["background", "foreground"])
+    normalization: dict = field(default_factory=lambda: {"mode": "auto"})
+    tile_size: int | None = None
+    spacing: list[float] | None = None
+    encoder_weights: str = "random"
+    decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
+    training: dict | None = None
+    name: str = "Res101_UNet"
+    architecture: str = ARCHITECTURE
+    encoder: str = ENCODER_NAME
+
+    def __post_init__(self) -> None:
+        _check_int("in_channels", self.in_channels, 1)
+        _check_int("classes", self.classes, 1)
+        if len(self.class_names) != self.n_labels:
+            self.class_names = default_class_names(self.classes, self.class_names)
+        mode = self.normalization.get("mode") if isinstance(self.normalization, dict) else None
+        if mode not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization mode {mode!r} is not known; allowed: {', '.join(NORMALIZATIONS)}"
+            )
+        if self.architecture != ARCHITECTURE or self.encoder != ENCODER_NAME:
+            raise ValueError(
+                f"this plugin runs {ARCHITECTURE} (smp Unet with encoder {ENCODER_NAME!r}); "
+                f"got architecture {self.architecture!r} with encoder {self.encoder!r}"
+            )
+
+    @property
+    def n_labels(self) -> int:
+        """Number of label values the model predicts, background included."""
+        return max(self.classes, 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            warnings.warn(f"ignoring unknown model spec fields {unknown}", stacklevel=2)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def default_class_names(classes: int, given: list[str] | None = None) -> list[str]:
+    """Class names for ``classes`` outputs, keeping the given ones where they fit."""
+    n = max(classes, 2)
+    names = list(given or [])[:n]
+    base = ["background", "foreground"] if n == 2 else ["background"]
+    for i in range(len(names), n):
+        names.append(base[i] if i < len(base) else f"class {i}")
+    return names
+
+
+def build_model(
+    in_channels: int = 3,
+    classes: int = 2,
+    encoder_weights: str | Path | None = None,
+    *,
+    class_names: list[str] | None = None,
+    normalization: str | dict = "auto",
+    tile_size: int | None = None,
+    spec: ModelSpec | None = None,
+) -> torch.nn.Module:
+    """Build Res101_UNet carrying its :class:`ModelSpec` as ``model.spec``.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels (1 grayscale, 3 RGB, or any number for multi-channel images).
+    classes : int
+        Output classes including background (2 for a binary mask), or 1 for a sigmoid head.
+    encoder_weights : None, "imagenet" or path
+        None: random initialisation. ``"imagenet"``: smp's pretrained ResNet-101 (needs the
+        internet once; cached afterwards). A path: a local torchvision/timm ResNet-101 file,
+        mapped onto the encoder and verified.
+    class_names : list of str, optional
+        Names of the classes (background first).
+    normalization : str or dict
+        Input normalisation mode (see :data:`napari_res101unet.config.NORMALIZATIONS`).
+    tile_size : int, optional
+        Patch size the model is trained with.
+    spec : ModelSpec, optional
+        A complete spec (from a checkpoint); overrides the other arguments.
+
+    Returns
+    -------
+    torch.nn.Module
+        The smp ``Unet`` in eval mode on the CPU, with ``.spec``.
+    """
+    if spec is None:
+        _check_int("in_channels", in_channels, 1)
+        _check_int("classes", classes, 1)
+        norm = {"mode": normalization} if isinstance(normalization, str) else dict(normalization)
+        spec = ModelSpec(
+            in_channels=in_channels,
+            classes=classes,
+            class_names=default_class_names(classes, class_names),
+            normalization=norm,
+            tile_size=tile_size,
+        )
+    import segmentation_models_pytorch as smp
+
+    weights = _normalise_weights_arg(encoder_weights)
+    if weights == "imagenet":
+        _check_imagenet_reachable()
+    first_in = 3 if weights is not None else spec.in_channels
+    try:
+        model = smp.Unet(
+            encoder_name=ENCODER_NAME,
+            encoder_weights="imagenet" if weights == "imagenet" else None,
+            in_channels=first_in,
+            classes=spec.classes,
+            decoder_channels=tuple(spec.decoder_channels),
+        )
+    except Exception as exc:
+        if weights != "imagenet":
+            raise
+        raise ValueError(
+            "could not get ImageNet weights for ResNet-101 from smp's source "
+            f"(Hugging Face 'smp-hub/{ENCODER_NAME}.imagenet'): {type(exc).__name__}: "
+            f"{_first_line(exc)}. Offline? {ENCODER_WEIGHTS_HELP}."
+        ) from None
+    if weights == "imagenet":
+        spec.encoder_weights = "imagenet"
+    elif weights is not None:
+        report = load_encoder_weights(model, weights)
+        spec.encoder_weights = f"file:{Path(weights).name} (sha256 {report['sha256'][:12]})"
+    if weights is not None and spec.in_channels != 3:
+        model.encoder.set_in_channels(spec.in_channels, pretrained=True)
+    model.spec = spec
+    return model.eval()
+
+
+def _check_imagenet_reachable(timeout: float = 3.0) -> None:
+    """Fail within seconds, not after minutes of retries, when the weights can't be had."""
+    import socket
+
+    from huggingface_hub import try_to_load_from_cache
+    from segmentation_models_pytorch.encoders import encoders
+
+    settings = encoders[ENCODER_NAME]["pretrained_settings"]["imagenet"]
+    cached = try_to_load_from_cache(
+        settings["repo_id"], "model.safetensors", revision=settings["revision"]
+    )
+    if isinstance(cached, str):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ValueError(
+            f"ImageNet weights for ResNet-101 are not cached and HF_HUB_OFFLINE is set. "
+            f"{ENCODER_WEIGHTS_HELP}."
+        )
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(
+            "ImageNet weights for ResNet-101 are not cached and huggingface.co (smp's "
+            f"source) cannot be reached ({exc}). Offline? {ENCODER_WEIGHTS_HELP}."
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+def _normalise_weights_arg(weights: str | Path | None) -> str | Path | None:
+    if weights is None:
+        return None
+    if isinstance(weights, Path):
+        return weights
+    if not isinstance(weights, str):
+        raise TypeError(f"encoder_weights must be None, 'imagenet' or a path; got {weights!r}")
+    if weights.lower() in ("", "none", "random"):
+        return None
+    if weights.lower() == "imagenet":
+        return "imagenet"
+    path = Path(weights).expanduser()
+    if path.suffix or path.exists() or "/" in weights or "\\" in weights:
+        return path
+    raise ValueError(f"unknown encoder_weights {weights!r}; {ENCODER_WEIGHTS_HELP}")
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a weights file, never running code from it."""
+    if not path.is_file():
+        raise ValueError(f"encoder weights file {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ValueError(f"{path.name} is not a readable safetensors file: {exc}") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{path.name} could not be read as a plain PyTorch weights file (weights_only "
+            f"loading refuses pickled objects and truncated files): {_first_line(exc)}"
+        ) from None
+    for key in ("state_dict", "model", "model_state_dict", "encoder"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path.name} does not hold a state dict of tensors")
+    return obj
+
+
+def load_encoder_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
+    """Map a ResNet-101 state dict (torchvision or timm layout) onto ``model.encoder``.
+
+    Returns a report ``{"missing": [...], "unexpected": [...], "sha256": str}``. Keys of the
+    classifier head (``fc.*``) are expected to be unused and not reported.
+
+    Raises
+    ------
+    ValueError
+        When the file is unreadable or is not a ResNet-101 (missing encoder keys or
+        mismatched shapes).
+    """
+    path = Path(path)
+    state = _read_state_dict(path)
+    cleaned: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        for prefix in ("module.", "model.", "encoder.", "backbone."):
+            key = key.removeprefix(prefix)
+        if key.startswith("fc."):
+            continue
+        cleaned[key] = value
+    encoder = model.encoder
+    expected = encoder.state_dict()
+    missing = sorted(set(expected) - set(cleaned))
+    unexpected = sorted(set(cleaned) - set(expected))
+    wrong = [
+        f"{k} {tuple(cleaned[k].shape)} != {tuple(expected[k].shape)}"
+        for k in expected
+        if k in cleaned and cleaned[k].shape != expected[k].shape
+    ]
+    if missing or wrong:
+        details = "; ".join(
+            part
+            for part in (
+                f"{len(missing)} missing keys (e.g. {missing[:3]})" if missing else "",
+                f"{len(wrong)} shape mismatches (e.g. {wrong[:2]})" if wrong else "",
+            )
+            if part
+        )
+        raise ValueError(f"{path.name} is not a ResNet-101 state dict: {details}")
+    encoder.load_state_dict({k: cleaned[k] for k in expected}, strict=True)
+    if unexpected:
+        warnings.warn(
+            f"{path.name}: {len(unexpected)} keys not used by the encoder: {unexpected[:5]}",
+            stacklevel=2,
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"missing": missing, "unexpected": unexpected, "sha256": digest}
+
+
+def model_spec(model: Any) -> ModelSpec:
+    """The spec of ``model``; a plain smp Unet without one gets a default spec."""
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, ModelSpec):
+        return spec
+    raise TypeError(
+        f"{type(model).__name__} carries no Res101_UNet spec; build it with build_model() "
+        "or load it with load_model()"
+    )
