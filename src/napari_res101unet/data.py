@@ -64,7 +64,7 @@ def as_stack(image: Any, *, channel_axis: int | str | None = AUTO, axis: int = 0
     """
     arr = np.asarray(image)
     if arr.dtype == bool:
-        arr = arr.view(np.uint8)
+        arr = arr.astype(np.uint8) * np.uint8(255)
     if arr.dtype.kind not in "uif":
         raise TypeError(f"image must be numeric (integer or float), got dtype {arr.dtype}")
     if arr.size == 0:
@@ -161,14 +161,15 @@ class Normalizer:
 
 
 def resolve_mode(setting: dict, dtype: np.dtype, sample: np.ndarray) -> str:
-    """The concrete mode for ``auto``: 8-bit → imagenet, CT int16 → window, else percentile."""
+    """The concrete mode for ``auto``: 8-bit → imagenet (0/1 masks-like 8-bit → minmax),
+    int16 CT (values below -200 HU) → window, anything else → percentile."""
     mode = setting.get("mode", AUTO)
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalization mode {mode!r} is not one of {', '.join(NORMALIZATIONS)}")
     if mode != AUTO:
         return mode
     if dtype == np.uint8:
-        return "imagenet"
+        return "imagenet" if sample.size == 0 or sample.max() > 1 else "minmax"
     if dtype == np.int16 and sample.size and sample.min() < -200:
         return "window"
     return "percentile"
