@@ -1,0 +1,118 @@
+"""What the engine process does for each request (runs there, never in napari's process)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .inference import Cancelled
+
+CANCELLED: tuple[type[BaseException], ...] = (Cancelled,)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    MemoryError,
+)
+"""Errors that explain themselves: reported without a traceback in the engine's log."""
+
+
+@dataclass
+class JobContext:
+    """How an operation talks back: ``send(kind, **data)`` and ``should_stop()``."""
+
+    send: Callable[..., None]
+    should_stop: Callable[[], bool]
+
+    def progress(self, done: int, total: int) -> None:
+        self.send("progress", done=done, total=total)
+
+
+def hello() -> dict[str, Any]:
+    """Import the heavy parts once, and report the devices found."""
+    import segmentation_models_pytorch  # noqa: F401  (warm: the first job starts fast)
+    import torch
+
+    from .device import available_devices, describe_device, resolve_device
+
+    devices = {name: describe_device(resolve_device(name)) for name in available_devices()}
+    return {"pid": os.getpid(), "torch": str(torch.__version__), "devices": devices}
+
+
+_MODELS: dict[tuple, Any] = {}
+
+
+def get_model(source: str, in_channels: int = 3):
+    """A model by path (cached until the file changes) or ``untrained``."""
+    from .registry import UNTRAINED
+
+    if source == UNTRAINED:
+        key: tuple = (UNTRAINED, in_channels)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"model file {source} does not exist")
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _MODELS:
+        _MODELS.clear()  # one model in memory at a time
+        if source == UNTRAINED:
+            import torch
+
+            from .model import build_model
+
+            torch.manual_seed(0)
+            model = build_model(in_channels=in_channels)
+            model.spec.name = "untrained Res101_UNet"
+        else:
+            from .checkpoint import load_model
+
+            model = load_model(source)
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
+    import numpy as np
+
+    from .inference import run_segmentation
+
+    options = dict(msg.get("options") or {})
+    model = get_model(msg["model"], int(msg.get("in_channels", 3)))
+    result = run_segmentation(
+        msg["image"], model, progress=job.progress, should_stop=job.should_stop, **options
+    )
+    probs = result.probabilities
+    return {
+        "labels": result.labels,
+        "probabilities": None if probs is None else probs.astype(np.float16),
+        "summary": result.summary(),
+        "plan": result.plan.describe(),
+        "device": result.device,
+        "precision": result.precision,
+        "seconds": result.seconds,
+        "class_names": result.class_names,
+        "model_name": model.spec.name,
+    }
+
+
+def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:
+    return {"pid": os.getpid()}
+
+
+OPS: dict[str, Callable[[dict, JobContext], Any]] = {
+    "segment": op_segment,
+    "ping": op_ping,
+}
+
+
+def explain(exc: BaseException) -> str:
+    """A one-line message for the user."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "out of memory" in text.lower() and not isinstance(exc, MemoryError):
+        return f"out of device memory: {first}; try a smaller tile or batch, or the CPU"
+    return first

@@ -1,0 +1,1 @@
+"""The only Qt code of the plugin: dock widgets for napari."""

@@ -1,0 +1,141 @@
+"""Pieces shared by the Segment and Train widgets (model and device pickers, messages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, Label
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info
+
+from .._engine_client import EngineClient
+from .._session import SESSION_MODELS
+from ..registry import UNTRAINED, list_models
+
+if TYPE_CHECKING:
+    import napari
+
+LOAD_FROM_FILE = "__load_from_file__"
+MODEL_FILE_FILTER = "Res101_UNet models (*.safetensors *.pth *.pt *.bin);;All files (*)"
+
+
+def model_choices(widget: Any = None, *, with_untrained: bool = True) -> list[tuple[str, Any]]:
+    """Choices for a model picker: this session's models, the model folder, untrained, file."""
+    choices: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for entry in SESSION_MODELS:
+        tag = "trained in this session" if entry.origin == "trained" else "file"
+        choices.append((f"{entry.label} ({tag})", str(entry.path)))
+        seen.add(str(entry.path))
+    for entry in list_models():
+        if str(entry.path) not in seen:
+            choices.append((f"{entry.name} ({entry.summary})", str(entry.path)))
+    if with_untrained:
+        choices.append(("untrained Res101_UNet (random weights: for trying only)", UNTRAINED))
+    choices.append(("Load from file...", LOAD_FROM_FILE))
+    return choices
+
+
+def ask_model_file(parent: Any = None) -> str | None:
+    """Ask the user for a model file; None when cancelled."""
+    from qtpy.QtWidgets import QFileDialog
+
+    path, _ = QFileDialog.getOpenFileName(
+        parent, "Load a Res101_UNet model", "", MODEL_FILE_FILTER
+    )
+    return path or None
+
+
+def handle_load_from_file(combo: ComboBox, previous: Any, parent: Any = None) -> None:
+    """When "Load from file..." is picked: ask for a file and select it (or go back)."""
+    path = ask_model_file(parent)
+    if path is None:
+        combo.value = previous if previous in [c[1] for c in model_choices()] else UNTRAINED
+        return
+    SESSION_MODELS.add(path, label=Path(path).stem, origin="file")
+    combo.reset_choices()
+    combo.value = str(path)
+
+
+def compact_combos(*combos: Any, chars: int = 18) -> None:
+    """Let long model/layer names elide instead of widening the dock."""
+    from qtpy.QtWidgets import QComboBox, QSizePolicy
+
+    for combo in combos:
+        native = combo.native
+        native.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        native.setMinimumContentsLength(chars)
+        native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+
+def device_choices(info: dict) -> list[tuple[str, str]]:
+    """``auto`` (naming what it picks) and each device the engine found."""
+    devices: dict = info.get("devices") or {}
+    if not devices:
+        return [("auto", "auto")]
+    first = next(iter(devices.values()))
+    return [(f"auto: {first}", "auto")] + [(desc, name) for name, desc in devices.items()]
+
+
+def refresh_device_choices(combo: ComboBox, info: dict) -> None:
+    """Re-read a device picker whose choices callable reads ``info`` (the engine's report)."""
+    current = combo.value
+    combo.reset_choices()
+    for i, (text, _value) in enumerate(device_choices(info)):
+        combo.native.setItemText(i, text)  # items that existed keep stale text otherwise
+    if current in combo.choices:
+        combo.value = current
+
+
+def status_label() -> Label:
+    """A full-width, word-wrapping status line."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    label = Label(value="Ready.")
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+    label.native.setMinimumHeight(label.native.fontMetrics().lineSpacing() * 4)
+    return label
+
+
+def warm_engine(engine: EngineClient, on_ready) -> None:
+    """Start the engine process in the background; ``on_ready(info)`` on the GUI thread."""
+    if engine.running:
+        on_ready(engine.info)
+        return
+    worker = create_worker(engine.start, _start_thread=False)
+    worker.returned.connect(on_ready)
+    worker.errored.connect(lambda exc: None)  # reported when the user runs something
+    worker.start()
+
+
+def notify_error(status: Label | None, context: str, exc: BaseException | str) -> None:
+    """Show an error as a napari notification and in the widget's status line."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if status is not None:
+        status.value = f"Error: {message}"
+    show_error(f"{context}: {message}")
+
+
+def notify_info(status: Label | None, message: str) -> None:
+    if status is not None:
+        status.value = message
+    show_info(message)
+
+
+def spatial_geometry(layer: napari.layers.Layer) -> dict[str, Any]:
+    """Scale and translate of a layer, for a Labels layer drawn over it."""
+    return {
+        "scale": np.asarray(layer.scale).tolist(),
+        "translate": np.asarray(layer.translate).tolist(),
+    }
+
+
+def layer_array(layer: napari.layers.Layer) -> np.ndarray:
+    """The full-resolution data of a layer as a numpy array (dask/zarr computed)."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return np.asarray(data)
