@@ -9,6 +9,19 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+QT_TESTS = Path(__file__).resolve().parent / "qt"
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """Widget tests need a napari process that never imported torch (see tests/qt): they
+    run in their own interpreter via tests/test_qt_suite.py, unless asked for directly."""
+    path = Path(collection_path).resolve()
+    if path != QT_TESTS and QT_TESTS not in path.parents:
+        return None
+    asked = [Path(str(arg).split("::")[0]).resolve() for arg in config.args]
+    return not any(a == QT_TESTS or QT_TESTS in a.parents for a in asked)
+
+
 DATA = Path(os.environ.get("NAPARI_RES101UNET_DATA", REPO.parent / "shared" / "data"))
 
 

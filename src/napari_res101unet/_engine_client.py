@@ -13,6 +13,7 @@ This module imports neither torch nor Qt.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import itertools
 import os
@@ -29,8 +30,11 @@ START_TIMEOUT = 300.0
 """Seconds to wait for a new engine process to import torch and connect."""
 
 
-class EngineError(RuntimeError):
-    """An error raised inside the engine process, re-raised here with its message."""
+class EngineError(Exception):
+    """An error raised inside the engine process, re-raised here with its message.
+
+    Deliberately not a RuntimeError: napari's generator workers swallow RuntimeErrors as
+    "worker deleted" and the user would never see the message."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -41,7 +45,7 @@ class EngineCrashed(EngineError):
     """The engine process died (a segfault, the OOM killer...)."""
 
 
-class EngineBusy(RuntimeError):
+class EngineBusy(Exception):
     """A job is already running in this engine process."""
 
 
@@ -85,10 +89,8 @@ class Job:
                     raise EngineError(msg.get("type", "Error"), msg.get("message", ""))
         finally:
             if not finished:  # abandoned (or the engine died): make sure it stops
-                try:
+                with contextlib.suppress(EngineError):
                     self.cancel()
-                except EngineError:
-                    pass
             self._done = True
             self.client._release()
 

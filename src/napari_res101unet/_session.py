@@ -35,6 +35,10 @@ class SessionModels:
         self.changed.emit()
         return entry
 
+    def clear(self) -> None:
+        self._models = []
+        self.changed.emit()
+
     def __iter__(self):
         return iter(list(self._models))
 

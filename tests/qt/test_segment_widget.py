@@ -11,7 +11,7 @@ import pytest
 from napari_res101unet._qt.segment_widget import SegmentWidget
 from napari_res101unet._session import SESSION_MODELS
 
-from .conftest import ENGINE_TIMEOUT_MS, run_and_wait
+ENGINE_TIMEOUT_MS = 180_000
 
 pytestmark = pytest.mark.qt
 
@@ -21,34 +21,34 @@ def _labels_layers(viewer):
 
 
 def test_docks_from_the_plugin_menu(segment_widget):
-    viewer, widget = segment_widget
+    _viewer, widget = segment_widget
     assert isinstance(widget, SegmentWidget)
     assert widget._run.enabled and not widget._cancel.enabled
     assert widget._model.value == "untrained"
 
 
-def test_rgb_image_gives_labels_with_its_scale(segment_widget, qtbot, rgb_image):
+def test_rgb_image_gives_labels_with_its_scale(segment_widget, qtbot, rgb_image, run_and_wait):
     viewer, widget = segment_widget
     image = viewer.add_image(rgb_image, name="tile", scale=(0.5, 0.25), translate=(10, 20))
     widget._image.value = image
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     (labels,) = _labels_layers(viewer)
     assert labels.name == "tile labels"
     assert labels.data.shape == (64, 80) and labels.data.dtype == np.uint8
     assert np.allclose(labels.scale, (0.5, 0.25)) and np.allclose(labels.translate, (10, 20))
     assert "whole slice" in widget._status.value and "cpu" in widget._status.value
     widget._device.value = "cpu"
-    run_and_wait(qtbot, widget)  # re-running updates the same layer
+    run_and_wait(widget)  # re-running updates the same layer
     assert len(_labels_layers(viewer)) == 1
 
 
-def test_stack_and_current_slice(segment_widget, qtbot):
+def test_stack_and_current_slice(segment_widget, run_and_wait):
     viewer, widget = segment_widget
     stack = np.random.default_rng(1).integers(0, 4000, (4, 48, 56), dtype=np.uint16)
     image = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
     widget._image.value = image
     widget._show_probs.value = True
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     labels = viewer.layers["stack labels"]
     assert labels.data.shape == (4, 48, 56)
     assert np.allclose(labels.scale, (2.0, 0.5, 0.5))
@@ -58,17 +58,17 @@ def test_stack_and_current_slice(segment_widget, qtbot):
     viewer.dims.set_point(0, 4.0)  # world z = 4 -> slice 2
     labels.data = np.zeros_like(labels.data)
     widget._current_slice.value = True
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     assert viewer.layers["stack labels"] is labels
     filled = [bool(np.any(labels.data[z] != 0)) or z == 2 for z in range(4)]
     assert filled == [False, False, True, False] or not labels.data[2].any()
     assert not labels.data[[0, 1, 3]].any()
 
 
-def test_threshold_rethresholds_without_rerunning(segment_widget, qtbot, rgb_image):
+def test_threshold_rethresholds_without_rerunning(segment_widget, qtbot, rgb_image, run_and_wait):
     viewer, widget = segment_widget
     widget._image.value = viewer.add_image(rgb_image, name="t")
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     labels = viewer.layers["t labels"]
     probs = widget._last["probabilities"].astype(np.float32)
     for t in (0.1, 0.9):
@@ -76,14 +76,14 @@ def test_threshold_rethresholds_without_rerunning(segment_widget, qtbot, rgb_ima
         assert np.array_equal(labels.data, (probs > t).astype(np.uint8))
 
 
-def test_painted_labels_are_never_overwritten(segment_widget, qtbot, rgb_image):
+def test_painted_labels_are_never_overwritten(segment_widget, qtbot, rgb_image, run_and_wait):
     viewer, widget = segment_widget
     widget._image.value = viewer.add_image(rgb_image, name="p")
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     labels = viewer.layers["p labels"]
     labels.paint((5, 5), 7)  # what a brush stroke does
     painted = labels.data.copy()
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     assert np.array_equal(labels.data, painted)
     assert "p labels [2]" in viewer.layers
     widget._threshold.value = 0.2
@@ -105,7 +105,7 @@ def test_cancel_stops_and_changes_nothing(segment_widget, qtbot):
 
 
 def test_errors_become_notifications_and_the_widget_stays_usable(
-    segment_widget, qtbot, errors, tmp_path, rgb_image
+    segment_widget, errors, tmp_path, rgb_image, run_and_wait
 ):
     viewer, widget = segment_widget
     widget._run.clicked.emit()  # no image layer yet
@@ -115,16 +115,16 @@ def test_errors_become_notifications_and_the_widget_stays_usable(
     corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
     SESSION_MODELS.add(corrupt, origin="file")
     widget._model.value = str(corrupt)
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     assert "corrupt.safetensors" in errors[-1]
     assert widget._status.value.startswith("Error")
     assert widget._run.enabled and not _labels_layers(viewer)
     widget._model.value = "untrained"
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     assert len(_labels_layers(viewer)) == 1
 
 
-def test_a_crashed_engine_is_reported_and_restarted(segment_widget, qtbot, errors):
+def test_a_crashed_engine_is_reported_and_restarted(segment_widget, qtbot, errors, run_and_wait):
     viewer, widget = segment_widget
     widget._image.value = viewer.add_image(np.zeros((30, 128, 128), np.uint8), name="c")
     widget._batch.value = 1
@@ -135,5 +135,5 @@ def test_a_crashed_engine_is_reported_and_restarted(segment_widget, qtbot, error
     assert "SIGSEGV" in errors[-1] and "napari is unharmed" in errors[-1]
     widget._batch.value = 0
     widget._image.value = viewer.add_image(np.zeros((40, 40), np.uint8), name="after")
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     assert "after labels" in viewer.layers

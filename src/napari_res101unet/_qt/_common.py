@@ -10,7 +10,7 @@ from magicgui.widgets import ComboBox, Label
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
-from .._engine_client import EngineClient
+from .._engine_client import EngineClient, EngineError
 from .._session import SESSION_MODELS
 from ..registry import UNTRAINED, list_models
 
@@ -36,6 +36,19 @@ def model_choices(widget: Any = None, *, with_untrained: bool = True) -> list[tu
         choices.append(("untrained Res101_UNet (random weights: for trying only)", UNTRAINED))
     choices.append(("Load from file...", LOAD_FROM_FILE))
     return choices
+
+
+def follow_session_models(combo: ComboBox) -> None:
+    """Refresh ``combo`` when session models change, until its widget is destroyed."""
+
+    def refresh() -> None:
+        try:
+            combo.reset_choices()
+        except RuntimeError:  # the Qt widget is gone
+            SESSION_MODELS.changed.disconnect(refresh)
+
+    SESSION_MODELS.changed.connect(refresh)
+    combo.native.destroyed.connect(lambda *_: SESSION_MODELS.changed.disconnect(refresh))
 
 
 def ask_model_file(parent: Any = None) -> str | None:
@@ -111,6 +124,24 @@ def warm_engine(engine: EngineClient, on_ready) -> None:
     worker.returned.connect(on_ready)
     worker.errored.connect(lambda exc: None)  # reported when the user runs something
     worker.start()
+
+
+def engine_job(engine: EngineClient, op: str, payload: dict, cancelled) -> Any:
+    """Generator for a worker thread: start the engine if needed (yielding status
+    messages), then submit ``op``; returns the :class:`Job`, or None if cancelled first.
+
+    RuntimeErrors are re-raised as EngineError: napari's workers would swallow them.
+    """
+    try:
+        if not engine.running:
+            yield {"kind": "status", "text": "Starting the engine process (imports torch)..."}
+            info = engine.start()
+            yield {"kind": "engine", "info": info}
+        if cancelled():
+            return None
+        return engine.submit(op, **payload)
+    except RuntimeError as exc:
+        raise EngineError("RuntimeError", str(exc)) from exc
 
 
 def notify_error(status: Label | None, context: str, exc: BaseException | str) -> None:

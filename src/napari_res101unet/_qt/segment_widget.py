@@ -23,7 +23,6 @@ from magicgui.widgets import (
 from napari.qt.threading import thread_worker
 
 from .._engine_client import get_engine
-from .._session import SESSION_MODELS
 from ..config import SEGMENT_DEFAULTS
 from . import _common
 from ._common import LOAD_FROM_FILE
@@ -46,7 +45,7 @@ class SegmentWidget(Container):
         self._cancel_requested = False
         self._last: dict[str, Any] | None = None  # probabilities of the last run
         self._build()
-        SESSION_MODELS.changed.connect(self._model.reset_choices)
+        _common.follow_session_models(self._model)
         _common.warm_engine(self._engine, self._on_engine_ready)
 
     # ---- layout -------------------------------------------------------------------------
@@ -184,18 +183,15 @@ class SegmentWidget(Container):
         point = layer.world_to_data(self._viewer.dims.point)
         return int(np.clip(round(float(point[0])), 0, depth - 1))
 
-    @thread_worker
+    @thread_worker(ignore_errors=True)  # errors are shown by our own handler
     def _work(self, request: dict[str, Any]):
-        if not self._engine.running:
-            yield {"kind": "status", "text": "Starting the engine process (imports torch)..."}
-            info = self._engine.start()
-            yield {"kind": "engine", "info": info}
-        if self._cancel_requested:
-            return None
         payload = {k: request[k] for k in ("image", "model", "options", "in_channels")}
-        job = self._engine.submit("segment", **payload)
+        job = yield from _common.engine_job(
+            self._engine, "segment", payload, lambda: self._cancel_requested
+        )
         self._job = job
-        yield from job
+        if job is not None:
+            yield from job
         return job
 
     def cancel(self) -> None:

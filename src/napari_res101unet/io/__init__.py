@@ -1,144 +1,71 @@
-"""Reading and writing the image formats of the field (engine side, no napari/Qt).
+"""Reading and writing the image formats of the field (engine side: no napari, Qt or torch).
 
-``read_image(path) -> ImageData`` and ``write_image(path, data, ...)`` are the contract the
-CLI, the API and the napari reader/writer share.
+``read_image(path) -> ImageData`` and ``write_image(path, data, ...)`` /
+``write_labels(path, labels, ...)`` are the contract that the CLI, the Python API and the
+napari reader/writer share.
+
+Libraries
+---------
+SimpleITK reads and writes NIfTI, NRRD, MetaImage, DICOM (GDCM) and PNG/JPEG/BMP;
+tifffile reads and writes TIFF, OME-TIFF and ImageJ hyperstacks. Nothing is parsed by
+hand except two integrity checks ITK lacks: a truncated NIfTI (ITK fills the missing
+voxels with zeros) and a truncated JPEG (libjpeg fills with grey) are errors here.
+
+Axes and orientation
+--------------------
+Arrays are in numpy order ``(Z, Y, X)``: ITK's index order ``(x, y, z)`` reversed, as
+``SimpleITK.GetArrayFromImage`` gives it. **Nothing is reoriented or resampled.**
+``spacing`` (napari's ``scale``) and ``origin`` (its ``translate``) are ITK's, reversed
+to that order, so napari shows the voxels on the grid they were stored on, in
+millimetres. The direction matrix (ITK convention: LPS, row-major, x/y/z) is *not*
+applied; it is kept in ``ImageData.direction`` (and in the napari layer's
+``metadata["direction"]``) and written back by the writer, so a mask drawn on the
+image and saved as NIfTI/NRRD/MHA lies exactly on the source scan. With an oblique or
+flipped direction, ``origin`` is the position of the first voxel and the display is in
+voxel-aligned (not patient) axes. So the look follows the storage: an axial CT from
+DICOM (identity direction) shows in the radiological convention (patient's right on
+the left, anterior up); a NIfTI stored RAS-first (direction diag(-1, -1, 1)) shows
+rotated by 180 degrees compared to that.
+
+A single-slice file (one DICOM image) stays ``(1, Y, X)`` so that its geometry (slice
+position, thickness, direction) survives a round trip.
+
+Format notes
+------------
+* DICOM: a folder gives its largest series (GDCM sorts slices by position); a ``.dcm``
+  file gives that file. Rescale slope/intercept are applied; integer results that fit
+  are int16 (CT in Hounsfield units), never float.
+* PNG/JPEG/BMP: spacing is 1 and origin 0; their DPI/pHYs fields are print sizes that
+  tools set inconsistently, so honouring them would misalign an image and its mask.
+  RGB whose three channels are equal (RGB-encoded grayscale, e.g. exported CT slices)
+  opens as one channel; for JPEG, channels within 3 levels count as equal.
+* TIFF: spacing from OME-XML or ImageJ metadata (see :mod:`._tiff`).
+* Label maps, by name or content, binary 0/255 masks and JPEG masks: see
+  :mod:`._content`. CT-like data (DICOM modality CT, or minimum <= -500 and maximum
+  >= 100) gets ``window = (-160, 240)`` HU, a soft-tissue window.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
+from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
+from ._image import ImageData
+from ._read import read_image
+from ._write import write_image, write_labels
 
-import numpy as np
-
-TIFF = (".tif", ".tiff")
-PLAIN = (".png", ".jpg", ".jpeg", ".bmp")
-ITK = (".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")
-
-
-@dataclass
-class ImageData:
-    """Pixels plus their physical geometry, in numpy axis order (Z, Y, X).
-
-    Attributes
-    ----------
-    data : ndarray
-        ``(Y, X)``, ``(Y, X, C)``, ``(Z, Y, X)`` or ``(Z, Y, X, C)``.
-    spacing, origin : tuple of float
-        Per spatial axis, in the order of ``data``'s spatial axes (mm for medical images).
-    direction : tuple of float or None
-        ITK direction cosines (row-major, ITK's x, y, z order) when the file has them.
-    rgb : bool
-        Whether the last axis holds RGB(A) colour.
-    """
-
-    data: np.ndarray
-    spacing: tuple[float, ...]
-    origin: tuple[float, ...]
-    direction: tuple[float, ...] | None = None
-    rgb: bool = False
-    metadata: dict = field(default_factory=dict)
-
-
-def suffix(path: str | os.PathLike) -> str:
-    """Lower-case suffix, with ``.nii.gz`` kept whole."""
-    name = Path(path).name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
-
-
-def read_image(path: str | os.PathLike) -> ImageData:
-    """Read an image file (or a DICOM series folder) with its spacing.
-
-    Raises
-    ------
-    ValueError
-        For an unsupported format or a corrupt/truncated file (the message names the file).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    ext = suffix(path)
-    try:
-        if ext in TIFF:
-            import tifffile
-
-            data = tifffile.imread(path)
-            return ImageData(
-                data,
-                (1.0,) * _spatial_ndim(data),
-                (0.0,) * _spatial_ndim(data),
-                rgb=data.ndim >= 3 and data.shape[-1] in (3, 4),
-            )
-        if path.is_dir() or ext in ITK + PLAIN + (".dcm",):
-            return _read_itk(path)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path}: {str(exc).strip().splitlines()[0]}") from None
-    raise ValueError(f"{path}: unsupported format {ext!r}")
-
-
-def _spatial_ndim(data: np.ndarray) -> int:
-    return data.ndim - 1 if data.ndim >= 3 and data.shape[-1] in (3, 4) else data.ndim
-
-
-def _read_itk(path: Path) -> ImageData:
-    import SimpleITK as sitk
-
-    if path.is_dir():
-        reader = sitk.ImageSeriesReader()
-        files = reader.GetGDCMSeriesFileNames(str(path))
-        if not files:
-            raise ValueError("no DICOM series in this folder")
-        reader.SetFileNames(files)
-        img = reader.Execute()
-    else:
-        img = sitk.ReadImage(str(path))
-    data = sitk.GetArrayFromImage(img)
-    rgb = img.GetNumberOfComponentsPerPixel() in (3, 4)
-    return ImageData(
-        data,
-        tuple(float(s) for s in reversed(img.GetSpacing())),
-        tuple(float(o) for o in reversed(img.GetOrigin())),
-        tuple(float(d) for d in img.GetDirection()),
-        rgb=rgb,
-    )
-
-
-def write_image(
-    path: str | os.PathLike,
-    data: np.ndarray,
-    *,
-    spacing: tuple[float, ...] | None = None,
-    origin: tuple[float, ...] | None = None,
-    direction: tuple[float, ...] | None = None,
-) -> Path:
-    """Write ``data`` atomically (temporary file + rename) in the format of ``path``'s suffix."""
-    path = Path(path)
-    ext = suffix(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=ext, dir=path.parent)
-    os.close(fd)
-    try:
-        if ext in TIFF:
-            import tifffile
-
-            tifffile.imwrite(tmp, data)
-        elif ext in (*ITK, ".png", ".bmp"):
-            import SimpleITK as sitk
-
-            img = sitk.GetImageFromArray(np.ascontiguousarray(data))
-            if spacing is not None:
-                img.SetSpacing(tuple(float(s) for s in reversed(spacing)))
-            if origin is not None:
-                img.SetOrigin(tuple(float(o) for o in reversed(origin)))
-            if direction is not None and len(direction) == img.GetDimension() ** 2:
-                img.SetDirection(direction)
-            sitk.WriteImage(img, tmp)
-        else:
-            raise ValueError(f"{path}: cannot write format {ext!r}")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+__all__ = [
+    "LABEL_WRITABLE",
+    "READABLE",
+    "SOFT_TISSUE_WINDOW",
+    "WRITABLE",
+    "ImageData",
+    "can_read",
+    "format_name",
+    "looks_like_hu",
+    "name_says_labels",
+    "read_image",
+    "stem",
+    "suffix",
+    "write_image",
+    "write_labels",
+]

@@ -1,0 +1,72 @@
+"""npe2 reader: NIfTI, DICOM, NRRD, MetaImage, TIFF/OME-TIFF and PNG/JPEG/BMP.
+
+``get_reader`` answers ``None`` at once for anything it does not handle (no decoding, no
+exception); the returned function reads with :func:`napari_res101unet.io.read_image`
+and raises ``ValueError`` naming the file when it is corrupt or truncated. Label maps
+(by name or content, see :mod:`napari_res101unet.io._content`) open as Labels layers;
+CT in Hounsfield units opens with a soft-tissue window. Spacing becomes ``scale`` and
+origin ``translate``; the direction matrix and the rest of the geometry go into the
+layer's ``metadata`` (see :mod:`napari_res101unet.io`). No torch here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .io import ImageData, can_read, read_image
+
+PathLike = str | os.PathLike
+LayerData = tuple[Any, dict, str]
+
+
+def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[..., list[LayerData]] | None:
+    """Return :func:`read_layers` when every path is one this plugin reads, else None."""
+    paths = _as_list(path)
+    if not paths or not all(can_read(p) for p in paths):
+        return None
+    return read_layers
+
+
+def read_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """Read one file, a DICOM folder, or a list of them into napari layer data.
+
+    Raises
+    ------
+    ValueError
+        When a file is corrupt, truncated or not what its suffix says; names the file.
+    """
+    return [layer_data(read_image(p)) for p in _as_list(path)]
+
+
+def layer_data(image: ImageData) -> LayerData:
+    """``(data, kwargs, "image" | "labels")`` for ``viewer._add_layer_from_data``."""
+    metadata = {
+        **image.metadata,
+        "spacing": image.spacing,
+        "origin": image.origin,
+        "direction": image.direction,
+    }
+    kwargs: dict[str, Any] = {
+        "name": image.metadata.get("name"),
+        "scale": image.spacing,
+        "translate": image.origin,
+        "metadata": metadata,
+    }
+    if image.is_labels:
+        return image.data, kwargs, "labels"
+    if image.rgb:
+        kwargs["rgb"] = True
+    if image.window is not None:
+        kwargs["contrast_limits"] = list(image.window)
+    return image.data, kwargs, "image"
+
+
+def _as_list(path: Any) -> list:
+    if isinstance(path, (str, os.PathLike)):
+        return [path]
+    try:
+        return list(path)
+    except TypeError:
+        return []

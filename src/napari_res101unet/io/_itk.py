@@ -1,0 +1,186 @@
+"""NIfTI, NRRD, MetaImage, DICOM, PNG/JPEG/BMP through SimpleITK.
+
+ITK's image is indexed ``(x, y, z)``; ``sitk.GetArrayFromImage`` gives the numpy array
+``(z, y, x)``, which we keep as it is (no reorientation, no resampling). Spacing and
+origin are reversed to match. The direction matrix is returned untouched, in ITK's own
+convention, so that writing through :func:`write_itk` restores it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ._content import content_says_labels, narrow_integers
+from ._formats import NIFTI, suffix
+from ._image import ImageData, unit_spacing
+
+
+def read_itk_file(path: Path) -> ImageData:
+    """Read one file (NIfTI, NRRD, MetaImage, DICOM, PNG, JPEG or BMP)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    ext = suffix(path)
+    if ext in NIFTI:
+        _check_nifti_complete(path, reader)
+    elif ext in (".jpg", ".jpeg"):
+        _check_jpeg_complete(path)
+    elif ext == ".bmp":
+        _check_bmp_complete(path)
+    img = reader.Execute()
+    modality = reader.GetMetaData("0008|0060") if reader.HasMetaDataKey("0008|0060") else ""
+    image = _from_sitk(img)
+    if ext == ".dcm":
+        image.data = narrow_integers(image.data)
+    if modality.strip():
+        image.metadata["modality"] = modality.strip()
+    return image
+
+
+def read_plain(path: Path, *, named_labels: bool = False) -> ImageData:
+    """PNG, JPEG or BMP: pixels only; spacing 1 and no direction (see the io notes).
+
+    A palette PNG gives its indices when it is a label map (by name or by content: the
+    usual way to store colour-coded masks) and its colours otherwise.
+    """
+    if suffix(path) == ".png" and _png_color_type(path) == 3:
+        data = _read_palette_png(path, named_labels)
+        image = ImageData(data, *unit_spacing(data, data.ndim == 3), rgb=data.ndim == 3)
+    else:
+        image = read_itk_file(path)
+        image.spacing, image.origin = unit_spacing(image.data, image.rgb)
+        image.metadata.pop("unit", None)
+    image.direction = None
+    return image
+
+
+def read_dicom_series(folder: Path) -> ImageData:
+    """Read the largest DICOM series in ``folder`` (slices sorted by position by GDCM)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise ValueError("the folder holds no readable DICOM series")
+    files = {sid: reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series}
+    chosen = max(series, key=lambda sid: len(files[sid]))
+    reader.SetFileNames(files[chosen])
+    reader.MetaDataDictionaryArrayUpdateOn()
+    img = reader.Execute()
+    image = _from_sitk(img)
+    image.data = narrow_integers(image.data)
+    modality = reader.GetMetaData(0, "0008|0060") if reader.HasMetaDataKey(0, "0008|0060") else ""
+    image.metadata.update(series_id=chosen, series_count=len(series), slices=len(files[chosen]))
+    if modality.strip():
+        image.metadata["modality"] = modality.strip()
+    return image
+
+
+def write_itk(
+    path: str,
+    data: np.ndarray,
+    *,
+    spacing: tuple[float, ...],
+    origin: tuple[float, ...],
+    direction: tuple[float, ...] | None,
+    rgb: bool,
+    compress: bool,
+) -> None:
+    """Write ``data`` with its geometry (numpy axis order) in the format of ``path``."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.ascontiguousarray(data), isVector=rgb)
+    img.SetSpacing([float(s) for s in reversed(spacing)])
+    img.SetOrigin([float(o) for o in reversed(origin)])
+    if direction is not None and len(direction) == img.GetDimension() ** 2:
+        img.SetDirection([float(d) for d in direction])
+    sitk.WriteImage(img, path, useCompression=compress)
+
+
+def _from_sitk(img) -> ImageData:
+    import SimpleITK as sitk
+
+    data = sitk.GetArrayFromImage(img)
+    components = img.GetNumberOfComponentsPerPixel()
+    rgb = components in (3, 4) and data.dtype == np.uint8
+    return ImageData(
+        data,
+        tuple(float(s) for s in reversed(img.GetSpacing())),
+        tuple(float(o) for o in reversed(img.GetOrigin())),
+        tuple(float(d) for d in img.GetDirection()),
+        rgb=rgb,
+        metadata={"unit": "mm"},
+    )
+
+
+def _check_nifti_complete(path: Path, reader) -> None:
+    """ITK reads a truncated NIfTI without complaint (zeros); check the byte count."""
+    keys = set(reader.GetMetaDataKeys())
+    if not {"dim[0]", "bitpix", "vox_offset"} <= keys:
+        return
+    ndim = int(reader.GetMetaData("dim[0]"))
+    voxels = math.prod(max(1, int(reader.GetMetaData(f"dim[{i}]"))) for i in range(1, ndim + 1))
+    expected = int(float(reader.GetMetaData("vox_offset"))) + voxels * (
+        int(reader.GetMetaData("bitpix")) // 8
+    )
+    found = _gzip_size(path, expected) if suffix(path) == ".nii.gz" else path.stat().st_size
+    if found < expected:
+        raise ValueError(f"the file is truncated: {found} of {expected} bytes of header + voxels")
+
+
+def _gzip_size(path: Path, expected: int) -> int:
+    """Uncompressed size of a gzip file; the trailer answers when it matches ``expected``."""
+    with open(path, "rb") as fh:
+        fh.seek(-4, 2)
+        if int.from_bytes(fh.read(4), "little") == expected % (1 << 32):
+            return expected
+        fh.seek(0)
+        total, stream = 0, zlib.decompressobj(wbits=31)
+        while chunk := fh.read(1 << 20):
+            while chunk:
+                total += len(stream.decompress(chunk))
+                chunk = b""
+                if stream.eof:  # another gzip member may follow
+                    chunk, stream = stream.unused_data, zlib.decompressobj(wbits=31)
+    return total
+
+
+def _check_jpeg_complete(path: Path) -> None:
+    """libjpeg only warns on a truncated JPEG and fills the rest with grey."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 1024))
+        if b"\xff\xd9" not in fh.read():
+            raise ValueError("the JPEG has no end-of-image marker (truncated?)")
+
+
+def _check_bmp_complete(path: Path) -> None:
+    """ITK reads a truncated BMP without complaint; the header states the file size."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    size, stated = path.stat().st_size, int.from_bytes(head[2:], "little")
+    if len(head) == 6 and head[:2] == b"BM" and size < stated:
+        raise ValueError(f"the BMP is truncated: {size} of {stated} bytes")
+
+
+def _png_color_type(path: Path) -> int | None:
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    return head[25] if len(head) == 26 and head[12:16] == b"IHDR" else None
+
+
+def _read_palette_png(path: Path, named_labels: bool) -> np.ndarray:
+    from PIL import Image  # Pillow comes with scikit-image; ITK expands palettes to RGB
+
+    with Image.open(path) as im:
+        im.load()
+        indices = np.asarray(im) if im.mode == "P" else None
+        if indices is not None and (named_labels or content_says_labels(indices)):
+            return indices.copy()
+        return np.asarray(im.convert("RGBA" if "transparency" in im.info else "RGB")).copy()

@@ -1,0 +1,147 @@
+"""``write_image`` and ``write_labels``: atomic writes that keep the geometry."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ._content import smallest_int_dtype
+from ._formats import ITK_VOLUMES, LABEL_WRITABLE, TIFF, WRITABLE, suffix
+
+_PLAIN_DTYPES = {".png": (np.uint8, np.uint16), ".bmp": (np.uint8,)}
+
+
+def write_image(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    *,
+    spacing: Sequence[float] | None = None,
+    origin: Sequence[float] | None = None,
+    direction: Sequence[float] | None = None,
+    rgb: bool = False,
+    unit: str | None = None,
+) -> Path:
+    """Write ``data`` in the format of ``path``'s suffix, atomically.
+
+    The pixels go to a temporary file in the same folder, which then replaces ``path``
+    (``os.replace``): a failure leaves any previous ``path`` untouched and no temporary
+    file behind.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``, ``.tif``/``.tiff`` (ImageJ
+        hyperstack, or OME-TIFF for ``.ome.tif`` and dtypes ImageJ lacks), ``.png``
+        (uint8/uint16) or ``.bmp`` (uint8), the last two 2D only.
+    data : (Y, X[, C]) or ([K,] Z, Y, X[, C]) ndarray
+        A leading ``K`` axis (e.g. class probabilities) is allowed beyond ``spacing``.
+    spacing, origin : sequence of float, optional
+        Per spatial axis in numpy order (napari's ``scale`` and ``translate``).
+    direction : sequence of float, optional
+        ITK direction cosines (row-major, x/y/z) for NIfTI/NRRD/MHA; used when its size
+        matches the image dimension.
+    rgb : bool
+        The last axis is colour.
+    unit : str, optional
+        Unit of ``spacing`` for TIFF (``"mm"``, ``"µm"``).
+
+    Raises
+    ------
+    ValueError
+        For a format, dtype or shape the target format cannot hold.
+    """
+    path = Path(path)
+    ext = suffix(path)
+    if ext not in WRITABLE:
+        raise ValueError(f"{path}: cannot write {ext or 'no suffix'!r}; writable: {WRITABLE}")
+    data = np.asarray(data)
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    nspatial = data.ndim - (1 if rgb else 0)
+    spacing = _per_axis(spacing, 1.0, nspatial, "spacing")
+    origin = _per_axis(origin, 0.0, len(spacing), "origin")
+    if ext in _PLAIN_DTYPES:
+        data = _plain_ready(path, data, rgb, _PLAIN_DTYPES[ext])
+        spacing, origin = spacing[-2:], origin[-2:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=ext, dir=path.parent)
+    os.close(fd)
+    try:
+        _write_any(tmp, ext, data, spacing, origin, direction, rgb, unit)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_labels(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    *,
+    spacing: Sequence[float] | None = None,
+    origin: Sequence[float] | None = None,
+    direction: Sequence[float] | None = None,
+    unit: str | None = None,
+) -> Path:
+    """Write a label map losslessly in the smallest unsigned dtype that holds it.
+
+    Same as :func:`write_image` (atomic, geometry kept) for integer or bool ``labels``
+    of shape ``(Y, X)`` or ``(Z, Y, X)``; JPEG and BMP are refused.
+    """
+    path = Path(path)
+    ext = suffix(path)
+    if ext not in LABEL_WRITABLE:
+        raise ValueError(f"{path}: labels are written as {', '.join(LABEL_WRITABLE)}; not {ext!r}")
+    labels = np.asarray(labels)
+    if labels.dtype != bool and labels.dtype.kind not in "ui":
+        raise ValueError(f"labels must be integers or bool, not {labels.dtype}")
+    if labels.dtype != bool:
+        labels = labels.astype(smallest_int_dtype(labels), copy=False)
+    return write_image(
+        path, labels, spacing=spacing, origin=origin, direction=direction, unit=unit
+    )
+
+
+def _write_any(tmp, ext, data, spacing, origin, direction, rgb, unit) -> None:
+    if ext in TIFF:
+        from ._tiff import write_tiff
+
+        write_tiff(tmp, data, spacing=spacing, unit=unit, rgb=rgb, ome=ext.startswith(".ome"))
+        return
+    from ._itk import write_itk
+
+    extra = data.ndim - len(spacing) - (1 if rgb else 0)
+    if extra:  # leading non-spatial axes become extra ITK dimensions with unit spacing
+        spacing, origin, direction = (1.0,) * extra + spacing, (0.0,) * extra + origin, None
+    compress = ext in ITK_VOLUMES
+    write_itk(
+        tmp, data, spacing=spacing, origin=origin, direction=direction, rgb=rgb, compress=compress
+    )
+
+
+def _per_axis(values, default: float, n: int, what: str) -> tuple[float, ...]:
+    if values is None:
+        return (default,) * min(n, 3)
+    values = tuple(float(v) for v in values)
+    if not 1 <= len(values) <= n:
+        raise ValueError(f"{what} {values} has {len(values)} values for {n} spatial axes")
+    return values
+
+
+def _plain_ready(path: Path, data: np.ndarray, rgb: bool, dtypes: tuple) -> np.ndarray:
+    """PNG/BMP hold one 2D image: drop leading length-1 axes and check the dtype."""
+    while data.ndim > (3 if rgb else 2) and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim != (3 if rgb else 2):
+        raise ValueError(
+            f"{path.name} holds one 2D image; got shape {data.shape} (use .tif or .nii.gz)"
+        )
+    if data.dtype not in dtypes:
+        allowed = ", ".join(np.dtype(d).name for d in dtypes)
+        raise ValueError(f"{path.name}: {data.dtype} cannot be stored losslessly; use {allowed}")
+    return data
