@@ -1,0 +1,333 @@
+"""The epoch loop behind :func:`~napari_res101unet.train`: steps, validation, checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import save_model
+from .device import amp_dtype, autocast
+from .evaluation import score_prepared
+from .inference import Cancelled
+from .losses import dice_ce_loss
+from .pairs import IGNORE, Prepared
+from .patches import PatchSampler
+from .training_state import CheckpointPaths, link_or_copy, load_optimizer, save_optimizer
+
+MIN_LR_FACTOR = 0.01
+IMPROVEMENT = 1e-4
+"""Validation IoU gain that counts as better (for the best checkpoint and early stopping)."""
+
+
+@dataclass
+class TrainingEvent:
+    """What :func:`train` reports to its ``callback``.
+
+    ``kind`` is ``"step"`` (``step``, ``steps_total``, ``loss``, ``lr``), ``"epoch"``
+    (``epoch``, ``epochs``, ``train_loss``, ``val_iou``, ``val_dice``, ``seconds``, ``lr``;
+    the val scores are None without validation), ``"checkpoint"`` (``path``, ``best``) or
+    ``"done"`` (``reason``: ``completed``, ``early_stopping``, ``time_budget`` or
+    ``cancelled``; ``best_epoch``, ``best_val_iou``, ``path`` of the best model, ``seconds``).
+    """
+
+    kind: str
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps_total: int = 0
+    loss: float | None = None
+    train_loss: float | None = None
+    val_iou: float | None = None
+    val_dice: float | None = None
+    seconds: float = 0.0
+    lr: float | None = None
+    path: str | None = None
+    best: bool = False
+    reason: str | None = None
+    best_epoch: int | None = None
+    best_val_iou: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Learning-rate multiplier at ``step``: linear warmup, then cosine to 1 %."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+class Trainer:
+    """Runs the epochs of one :func:`train` call (see there for the settings)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        sampler: PatchSampler,
+        val_items: list[Prepared],
+        settings: dict[str, Any],
+        *,
+        device: torch.device,
+        paths: CheckpointPaths | None,
+        callback: Callable[[TrainingEvent], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.s, self.device, self.paths = settings, device, paths
+        self.sampler, self.val_items = sampler, val_items
+        self.callback, self.should_stop = callback, should_stop or (lambda: False)
+        self.amp = settings["mixed_precision"] and device.type == "cuda"
+        fp16 = self.amp and amp_dtype(device) == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.channels_last = device.type == "cuda"
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        self.model = model.to(device=device, memory_format=fmt)
+        self.optimizer, self.base_lrs = _optimizer(self.model, settings)
+        self.epochs, self.steps = settings["epochs"], settings["steps_per_epoch"]
+        self.history: list[dict] = []
+        self.epochs_done = self.step = self.bad_epochs = 0
+        self.best_epoch: int | None = None
+        self.best_iou: float | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.deadline = math.inf
+        self.started = 0.0
+
+    def restore(self, last: Path) -> None:
+        """Continue the run whose last checkpoint is ``last`` (already loaded as model)."""
+        done = self.model.spec.training or {}
+        self.history = list(done.get("history", []))
+        self.epochs_done, self.step = int(done.get("epochs_done", 0)), int(done.get("step", 0))
+        self.best_epoch, self.best_iou = done.get("best_epoch"), done.get("best_val_iou")
+        self.bad_epochs = self.epochs_done - (self.best_epoch or self.epochs_done)
+        _warn_changed(done.get("settings", {}), self.s, last.name)
+        if self.epochs_done >= self.epochs:
+            raise ValueError(
+                f"{last.name} already trained {self.epochs_done} epochs; pass epochs > "
+                f"{self.epochs_done} to continue"
+            )
+        meta = load_optimizer(self.paths.optimizer, self.optimizer)
+        if meta.get("step") != self.step:
+            raise ValueError(
+                f"{self.paths.optimizer.name} (step {meta.get('step')}) does not belong to "
+                f"{last.name} (step {self.step}); the run was interrupted while saving"
+            )
+        if meta.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(meta["scaler"])
+        if self.paths.best.is_file():
+            from safetensors.torch import load_file
+
+            self.best_state = load_file(str(self.paths.best))
+
+    def fit(self) -> torch.nn.Module:
+        """Train until the epochs are done or a stop condition; returns the best model."""
+        self.started = time.monotonic()
+        if self.s["max_minutes"] is not None:
+            self.deadline = self.started + 60.0 * self.s["max_minutes"]
+        reason = "completed"
+        for epoch in range(self.epochs_done + 1, self.epochs + 1):
+            stop = "time_budget" if time.monotonic() >= self.deadline else self._epoch(epoch)
+            if stop is not None:
+                reason = stop
+                break
+        return self._finish(reason)
+
+    def _epoch(self, epoch: int) -> str | None:
+        """One epoch; returns a stop reason or None to go on."""
+        started = time.monotonic()
+        frozen = epoch <= self.s["freeze_encoder_epochs"]
+        for p in self.model.encoder.parameters():
+            p.requires_grad_(not frozen)
+        losses, stop = self._steps(epoch, frozen)
+        if stop == "cancelled" or not losses:
+            return stop or "time_budget"
+        try:
+            scores = self._validate()
+        except Cancelled:
+            return "cancelled"
+        self.epochs_done = epoch
+        record = {
+            "epoch": epoch,
+            "steps": len(losses),
+            "train_loss": float(np.mean(losses)),
+            "val_iou": None if scores is None else scores["iou"],
+            "val_dice": None if scores is None else scores["dice"],
+            "val_accuracy": None if scores is None else scores["accuracy"],
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "frozen_encoder": frozen,
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        self.history.append(record)
+        improved = self._track_best(record)
+        shown = ("epoch", "seconds", "lr", "train_loss", "val_iou", "val_dice")
+        self._emit("epoch", **{k: record[k] for k in shown})
+        self._checkpoint(improved)
+        patience = self.s["early_stopping"]
+        if scores is not None and patience is not None and self.bad_epochs >= patience:
+            return "early_stopping"
+        return stop
+
+    def _steps(self, epoch: int, frozen: bool) -> tuple[list[float], str | None]:
+        self.model.train()
+        if frozen:
+            self.model.encoder.eval()
+        rng = np.random.default_rng([self.s["seed"], epoch])
+        losses: list[float] = []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self._batch, rng)
+            for i in range(self.steps):
+                if self.should_stop():
+                    return losses, "cancelled"
+                if losses and time.monotonic() >= self.deadline:
+                    return losses, "time_budget"
+                x, y = pending.result()
+                if i + 1 < self.steps:
+                    pending = pool.submit(self._batch, rng)
+                losses.append(self._step(x, y))
+                lr = self.optimizer.param_groups[0]["lr"]
+                self._emit("step", epoch=epoch, step=self.step, loss=losses[-1], lr=lr)
+        return losses, None
+
+    def _batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.sampler.batch(rng)
+        if self.device.type == "cuda":
+            x, y = x.pin_memory(), y.pin_memory()
+        return x, y
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        factor = lr_factor(self.step, self.epochs * self.steps, self.s["warmup_steps"])
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.amp):
+            logits = self.model(x)
+        loss = dice_ce_loss(logits, y, ignore_index=IGNORE)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        value = float(loss.detach())
+        if not math.isfinite(value) and not self.scaler.is_enabled():
+            raise FloatingPointError(
+                f"the loss became {value} at step {self.step}; lower learning_rate "
+                f"(now {self.s['learning_rate']})"
+            )
+        return value
+
+    def _validate(self) -> dict | None:
+        if not self.val_items:
+            return None
+        return score_prepared(
+            self.model,
+            self.val_items,
+            device=self.device,
+            batch_size=self.s["batch_size"],
+            mixed_precision=self.amp,
+            should_stop=self.should_stop,
+        )
+
+    def _track_best(self, record: dict) -> bool:
+        iou = record["val_iou"]
+        improved = iou is None or self.best_iou is None or iou > self.best_iou + IMPROVEMENT
+        if improved:
+            self.best_epoch, self.best_iou, self.bad_epochs = record["epoch"], iou, 0
+            self.best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+            }
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    def _checkpoint(self, improved: bool) -> None:
+        if self.paths is None:
+            return
+        self.model.spec.training = self.training_record()
+        extra = {"step": self.step, "epoch": self.epochs_done}
+        if self.scaler.is_enabled():
+            extra["scaler"] = self.scaler.state_dict()
+        save_optimizer(self.paths.optimizer, self.optimizer, extra)
+        save_model(self.model, self.paths.last)
+        self._emit("checkpoint", epoch=self.epochs_done, path=str(self.paths.last))
+        if improved:
+            link_or_copy(self.paths.last, self.paths.best)
+            self._emit("checkpoint", epoch=self.epochs_done, path=str(self.paths.best), best=True)
+
+    def training_record(self, stopped: str | None = None) -> dict[str, Any]:
+        """What ``spec.training`` holds: settings, history, best epoch, resume point."""
+        return {
+            "settings": self.s,
+            "history": self.history,
+            "epochs_done": self.epochs_done,
+            "step": self.step,
+            "best_epoch": self.best_epoch,
+            "best_val_iou": self.best_iou,
+            "stopped": stopped,
+        }
+
+    def _finish(self, reason: str) -> torch.nn.Module:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.spec.training = self.training_record(stopped=reason)
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(True)
+        path = None
+        if self.paths is not None:
+            path = str(save_model(self.model, self.paths.best))
+            self._emit("checkpoint", epoch=self.epochs_done, path=path, best=True)
+        self._emit(
+            "done",
+            epoch=self.epochs_done,
+            reason=reason,
+            path=path,
+            best_epoch=self.best_epoch,
+            best_val_iou=self.best_iou,
+            seconds=round(time.monotonic() - self.started, 3),
+        )
+        return self.model
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        if self.callback is not None:
+            fields.setdefault("epochs", self.epochs)
+            fields.setdefault("steps_total", self.epochs * self.steps)
+            self.callback(TrainingEvent(kind, **fields))
+
+
+def _warn_changed(before: dict[str, Any], now: dict[str, Any], name: str) -> None:
+    keys = ("seed", "val_fraction", "patch_size", "ignore_index", "classes", "validation")
+    changed = [
+        f"{k} {before[k]!r} -> {now[k]!r}" for k in keys if k in before and before[k] != now[k]
+    ]
+    if changed:
+        warnings.warn(
+            f"resuming {name} with other settings than it was trained with: "
+            f"{', '.join(changed)} (the validation split may differ)",
+            stacklevel=4,
+        )
+
+
+def _optimizer(model: torch.nn.Module, s: dict[str, Any]):
+    """AdamW with two groups: decoder + head at ``learning_rate``, encoder at a fraction."""
+    encoder = list(model.encoder.parameters())
+    ids = {id(p) for p in encoder}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    base = [s["learning_rate"], s["learning_rate"] * s["encoder_learning_rate_factor"]]
+    groups = [
+        {"params": rest, "lr": base[0], "name": "decoder"},
+        {"params": encoder, "lr": base[1], "name": "encoder"},
+    ]
+    return torch.optim.AdamW(groups, weight_decay=s["weight_decay"]), base
