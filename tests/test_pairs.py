@@ -8,13 +8,12 @@ import pytest
 from napari_res101unet.config import TRAIN_LIMITS
 from napari_res101unet.pairs import (
     IGNORE,
-    cap_slices,
     check_pairs,
     infer_in_channels,
     prepare,
     resolve_classes,
-    split,
 )
+from napari_res101unet.splits import cap_slices, split
 
 
 def _prepared(pairs, ignore_index=None):

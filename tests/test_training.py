@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -249,3 +251,15 @@ def test_bad_input_is_refused_before_training(change, error, match):
     kwargs = {"pairs": [disks(seed=i) for i in range(2)], **TINY, **change}
     with pytest.raises(error, match=match):
         nr.train(kwargs.pop("pairs"), **kwargs)
+
+
+def test_schedule_warms_up_then_decays_by_steps_or_time():
+    from napari_res101unet.optim import MIN_LR_FACTOR, lr_factor
+
+    factors = [lr_factor(step, 100, 10) for step in range(100)]
+    assert factors[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    assert factors[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
+    assert lr_factor(100, 100, 10) == pytest.approx(MIN_LR_FACTOR)
+    assert lr_factor(20, 100, 10, elapsed=1.0) == pytest.approx(MIN_LR_FACTOR)
+    assert lr_factor(20, 100, 10, elapsed=0.5) < lr_factor(20, 100, 10)

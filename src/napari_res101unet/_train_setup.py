@@ -14,13 +14,12 @@ from .config import NETWORK_MULTIPLE, TRAIN_LIMITS
 from .model import ModelSpec, build_model, default_class_names, model_spec
 from .pairs import (
     CheckedPair,
-    cap_slices,
     check_label_bound,
     infer_in_channels,
     prepare,
     resolve_classes,
-    split,
 )
+from .splits import cap_slices, split
 
 
 def _int(name: str, value: Any, minimum: int, *, none_ok: bool = False) -> None:

@@ -15,12 +15,12 @@ from typing import Any
 import torch
 
 from . import _train_setup as setup
-from ._trainer import Trainer, TrainingEvent
+from ._trainer import Trainer
 from .config import TRAIN_DEFAULTS
 from .device import precision_name, resolve_device
 from .pairs import check_pairs
 from .patches import PatchSampler
-from .training_state import CheckpointPaths
+from .training_state import CheckpointPaths, TrainingEvent
 
 D = TRAIN_DEFAULTS
 __all__ = ["TrainingEvent", "train"]
@@ -89,7 +89,9 @@ def train(
     early_stopping : int or None
         Stop after this many epochs without a better validation IoU.
     max_minutes : float, optional
-        Wall-clock budget; the current epoch is cut short, validated and saved.
+        Wall-clock budget; the current epoch is cut short, validated and saved. The cosine
+        schedule follows the budget when it is shorter than the epochs (then the losses
+        depend on timing and are no longer reproducible).
     output : path, optional
         Where checkpoints go: best ``<output>.safetensors``, last
         ``<output>.last.safetensors`` and ``<output>.last.optim.safetensors``.

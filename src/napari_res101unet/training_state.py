@@ -1,4 +1,4 @@
-"""Where training writes its checkpoints, and the optimizer state saved without pickle.
+"""What a training run reports (:class:`TrainingEvent`) and where it writes checkpoints.
 
 Layout for ``output="runs/liver"`` (``.safetensors`` optional; an existing folder ``F``
 means ``F/model``)::
@@ -13,20 +13,48 @@ The two model files are ordinary checkpoints (:func:`~napari_res101unet.load_mod
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 SUFFIX = ".safetensors"
 LAST = ".last"
 OPTIM = ".optim"
-_META_KEY = "napari_res101unet_optimizer"
-OPTIMIZER_FORMAT = 1
+
+
+@dataclass
+class TrainingEvent:
+    """What :func:`train` reports to its ``callback``.
+
+    ``kind`` is ``"step"`` (``step``, ``steps_total``, ``loss``, ``lr``), ``"epoch"``
+    (``epoch``, ``epochs``, ``train_loss``, ``val_iou``, ``val_dice``, ``seconds``, ``lr``;
+    the val scores are None without validation), ``"checkpoint"`` (``path``, ``best``) or
+    ``"done"`` (``reason``: ``completed``, ``early_stopping``, ``time_budget`` or
+    ``cancelled``; ``best_epoch``, ``best_val_iou``, ``path`` of the best model, ``seconds``).
+    """
+
+    kind: str
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps_total: int = 0
+    loss: float | None = None
+    train_loss: float | None = None
+    val_iou: float | None = None
+    val_dice: float | None = None
+    seconds: float = 0.0
+    lr: float | None = None
+    path: str | None = None
+    best: bool = False
+    reason: str | None = None
+    best_epoch: int | None = None
+    best_val_iou: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -66,73 +94,6 @@ class CheckpointPaths:
                 f"{path.name!r}; to fine-tune further from a model, pass it as model="
             )
         return cls.from_output(path.with_name(name.removesuffix(LAST)))
-
-
-def save_optimizer(
-    path: Path, optimizer: torch.optim.Optimizer, extra: dict[str, Any] | None = None
-) -> Path:
-    """Write the optimizer state atomically: per-parameter tensors as safetensors
-    (``state.<param>.<key>``) and the param groups plus ``extra`` as JSON metadata."""
-    from safetensors.torch import save_file
-
-    state = optimizer.state_dict()
-    tensors = {}
-    for index, values in state["state"].items():
-        for key, value in values.items():
-            tensor = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"state.{index}.{key}"] = tensor.detach().to("cpu").contiguous()
-    meta = {
-        "format_version": OPTIMIZER_FORMAT,
-        "param_groups": state["param_groups"],
-        **(extra or {}),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={_META_KEY: json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore ``optimizer`` from :func:`save_optimizer`'s file; returns its JSON metadata.
-
-    Raises
-    ------
-    ValueError
-        When the file is missing, unreadable or does not fit ``optimizer``.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise ValueError(
-            f"cannot resume: the optimizer state {str(path)!r} is missing; it is written "
-            "next to the last checkpoint. To fine-tune further, pass the model as model="
-        )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})[_META_KEY])
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise ValueError(f"{path.name} is not a readable optimizer state: {exc}") from None
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, tensor in tensors.items():
-        _, index, key = name.split(".", 2)
-        state.setdefault(int(index), {})[key] = tensor
-    groups = meta["param_groups"]
-    for group in groups:
-        if isinstance(group.get("betas"), list):
-            group["betas"] = tuple(group["betas"])
-    try:
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{path.name} does not fit this model's optimizer: {exc}") from None
-    return meta
 
 
 def link_or_copy(source: Path, target: Path) -> None:
