@@ -245,6 +245,7 @@ def _centre_square():
         ({"val_fraction": 1.0}, ValueError, "val_fraction must be"),
         ({"pairs": [_centre_square()]}, ValueError, "pass val_pairs or val_fraction=0"),
         ({"callback": 3}, TypeError, "callback must be a callable"),
+        ({"resume": "run.safetensors"}, ValueError, "resume must name a last checkpoint"),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_before_training(change, error, match):
@@ -263,3 +264,21 @@ def test_schedule_warms_up_then_decays_by_steps_or_time():
     assert lr_factor(100, 100, 10) == pytest.approx(MIN_LR_FACTOR)
     assert lr_factor(20, 100, 10, elapsed=1.0) == pytest.approx(MIN_LR_FACTOR)
     assert lr_factor(20, 100, 10, elapsed=0.5) < lr_factor(20, 100, 10)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_in_mixed_precision(tmp_path):
+    rec = Recorder()
+    model = nr.train(
+        [disks(seed=i) for i in range(2)],
+        **{**TINY, "device": "cuda", "steps_per_epoch": 3},
+        epochs=2,
+        output=tmp_path / "gpu",
+        callback=rec,
+    )
+    settings = model.spec.training["settings"]
+    assert "mixed" in settings["precision"] and settings["device"].startswith("cuda")
+    assert all(np.isfinite(e.loss) for e in rec.kinds("step"))
+    assert next(model.parameters()).is_cuda
+    assert load_model(tmp_path / "gpu.last.safetensors").spec.training["epochs_done"] == 2

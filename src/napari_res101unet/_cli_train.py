@@ -55,7 +55,9 @@ def _add_train(sub) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="model file to write")
     p.add_argument("--val-images", type=Path, help="validation images (else held out)")
     p.add_argument("--val-masks", type=Path, help="validation masks")
-    p.add_argument("-m", "--model", help="start from this model file (default: new model)")
+    p.add_argument(
+        "-m", "--model", help="start from this model (file or name; default: a new model)"
+    )
     p.add_argument("--encoder-weights", help="for a new model: imagenet or a ResNet-101 file")
     p.add_argument("--classes", type=int, help="classes incl. background (default: labels)")
     p.add_argument("--resume", type=Path, help="continue from OUTPUT.last.safetensors")
@@ -112,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = train(
             pairs,
             val_pairs=val_pairs,
-            model=args.model,
+            model=_start(args.model),
             classes=args.classes,
             encoder_weights=args.encoder_weights,
             ignore_index=args.ignore_index,
@@ -131,6 +133,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"(val IoU {_fmt(record['best_val_iou'])})"
     )
     return 0
+
+
+def _start(name: str | None):
+    """The model ``-m`` names: a path or a name in the model folder (None: a new model)."""
+    from .registry import UNTRAINED, find_model
+
+    found = None if name is None else find_model(name)
+    return None if found == UNTRAINED else found
 
 
 def _fmt(value) -> str:

@@ -74,18 +74,16 @@ class Trainer:
                 f"{last.name} already trained {self.epochs_done} epochs; pass epochs > "
                 f"{self.epochs_done} to continue"
             )
-        meta = load_optimizer(self.paths.optimizer, self.optimizer)
+        previous = CheckpointPaths.from_last(last)
+        meta = load_optimizer(previous.optimizer, self.optimizer)
         if meta.get("step") != self.step:
             raise ValueError(
-                f"{self.paths.optimizer.name} (step {meta.get('step')}) does not belong to "
+                f"{previous.optimizer.name} (step {meta.get('step')}) does not belong to "
                 f"{last.name} (step {self.step}); the run was interrupted while saving"
             )
         if meta.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(meta["scaler"])
-        if self.paths.best.is_file():
-            from safetensors.torch import load_file
-
-            self.best_state = load_file(str(self.paths.best))
+        self.best_state = _best_state(previous.best, self.best_epoch)
 
     def fit(self) -> torch.nn.Module:
         """Train until the epochs are done or a stop condition; returns the best model."""
@@ -269,6 +267,19 @@ class Trainer:
             fields.setdefault("epochs", self.epochs)
             fields.setdefault("steps_total", self.epochs * self.steps)
             self.callback(TrainingEvent(kind, **fields))
+
+
+def _best_state(path: Path, best_epoch: int | None) -> dict[str, torch.Tensor] | None:
+    """The weights of the best checkpoint of a run being resumed, if it is that run's."""
+    from safetensors.torch import load_file
+
+    from .checkpoint import CheckpointError, read_header
+
+    try:
+        record = read_header(path)["spec"].get("training") or {}
+    except (CheckpointError, KeyError):
+        return None
+    return load_file(str(path)) if record.get("best_epoch") == best_epoch else None
 
 
 class _Inline:

@@ -158,11 +158,11 @@ def train(
 
 
 def _paths(output, resume: Path | None) -> CheckpointPaths | None:
+    """Where this run writes: ``output``, else the resumed run's files, else nowhere."""
+    previous = CheckpointPaths.from_last(resume) if resume is not None else None
     if output is not None:
         return CheckpointPaths.from_output(output)
-    if resume is not None:
-        return CheckpointPaths.from_last(resume)
-    return None
+    return previous
 
 
 def _settings(s, sampler, pretrained, source, rule, dev, n_val) -> dict[str, Any]:
