@@ -64,7 +64,10 @@ def test_loss_decreases_on_synthetic_disks_and_events_report_progress(tmp_path):
     assert all(0 <= e.val_iou <= 1 and 0 <= e.val_dice <= 1 and e.lr > 0 for e in epochs)
     done = rec.kinds("done")
     assert len(done) == 1 and done[0].reason == "completed"
-    assert model.spec.training["settings"]["validation"].startswith("by image")
+    settings = model.spec.training["settings"]
+    assert settings["validation"].startswith("by image")
+    assert settings["freeze_encoder_epochs"] == 0  # random encoder: never frozen, full lr
+    assert settings["encoder_learning_rate_factor"] == 1.0
     best = load_model(tmp_path / "disks.safetensors")
     assert best.spec.training["best_epoch"] == model.spec.training["best_epoch"]
     assert best.spec.tile_size == 64
@@ -216,6 +219,7 @@ def test_start_from_a_model_with_another_head_leaves_it_unchanged():
     assert model.spec.classes == 3 and model.segmentation_head[0].weight.shape[0] == 3
     assert torch.equal(start.segmentation_head[0].weight, before)
     assert model.spec.training["settings"]["freeze_encoder_epochs"] == 2
+    assert model.spec.training["settings"]["encoder_learning_rate_factor"] == 0.1
     assert model.spec.training["history"][0]["frozen_encoder"] is True
 
 

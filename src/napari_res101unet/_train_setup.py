@@ -110,7 +110,8 @@ def start_model(
     s["classes"] = net.spec.classes
     if resume is not None:  # keep the interrupted run's freezing schedule
         stored = (net.spec.training or {}).get("settings", {})
-        s["freeze_encoder_epochs"] = int(stored.get("freeze_encoder_epochs", 0))
+        for key in ("freeze_encoder_epochs", "encoder_learning_rate_factor"):
+            s[key] = stored.get(key, s[key])
     return net, True, source
 
 

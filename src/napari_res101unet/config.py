@@ -57,6 +57,7 @@ TRAIN_DEFAULTS: dict = {
 
 TRAIN_LIMITS: dict = {
     "min_steps_per_epoch": 16,
+    "max_warmup_steps": 50,  # warmup: 5 % of the steps, at most one epoch and this
     "max_steps_per_epoch": 1000,
     "max_auto_classes": 16,  # more label values than this needs classes= given explicitly
     "max_val_slices": 64,  # validation scores at most this many slices (evenly spread)

@@ -16,7 +16,7 @@ import torch
 
 from . import _train_setup as setup
 from ._trainer import Trainer
-from .config import TRAIN_DEFAULTS
+from .config import TRAIN_DEFAULTS, TRAIN_LIMITS
 from .device import precision_name, resolve_device
 from .pairs import check_pairs
 from .patches import PatchSampler
@@ -75,7 +75,7 @@ def train(
     encoder_learning_rate_factor, freeze_encoder_epochs : see TRAIN_DEFAULTS
         A pretrained encoder is frozen (batch norms in eval mode) for the first
         ``freeze_encoder_epochs`` epochs, then trains at ``learning_rate * factor``.
-        A randomly initialised encoder is never frozen.
+        A randomly initialised encoder is never frozen and trains at ``learning_rate``.
     val_fraction, val_pairs
         Validation data: ``val_pairs`` when given; else held out by
         :func:`napari_res101unet.pairs.split` (by image; by slice for one stack; a border
@@ -172,8 +172,9 @@ def _settings(s, sampler, pretrained, source, rule, dev, n_val) -> dict[str, Any
     total = steps * s["epochs"]
     out.update(
         steps_per_epoch=steps,
-        warmup_steps=min(steps, max(1, total // 20)),
+        warmup_steps=min(steps, max(1, total // 20), TRAIN_LIMITS["max_warmup_steps"]),
         freeze_encoder_epochs=s["freeze_encoder_epochs"] if pretrained else 0,
+        encoder_learning_rate_factor=s["encoder_learning_rate_factor"] if pretrained else 1.0,
         start=str(source),
         validation=rule,
         train_images=len(sampler.items),
