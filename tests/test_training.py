@@ -221,6 +221,11 @@ def test_start_from_a_model_with_another_head_leaves_it_unchanged():
     assert model.spec.training["settings"]["freeze_encoder_epochs"] == 2
     assert model.spec.training["settings"]["encoder_learning_rate_factor"] == 0.1
     assert model.spec.training["history"][0]["frozen_encoder"] is True
+    frozen = start.encoder.state_dict()  # weights and batch-norm statistics untouched
+    assert all(torch.equal(v, frozen[k]) for k, v in model.encoder.state_dict().items())
+    assert not torch.equal(
+        model.decoder.blocks[0].conv1[0].weight, start.decoder.blocks[0].conv1[0].weight
+    )
 
 
 def _centre_square():
