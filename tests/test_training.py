@@ -255,6 +255,8 @@ def _centre_square():
         ({"pairs": [_centre_square()]}, ValueError, "pass val_pairs or val_fraction=0"),
         ({"callback": 3}, TypeError, "callback must be a callable"),
         ({"resume": "run.safetensors"}, ValueError, "resume must name a last checkpoint"),
+        ({"model": "m.safetensors", "encoder_weights": "imagenet"}, ValueError,
+         "encoder_weights applies to a new model only"),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_before_training(change, error, match):

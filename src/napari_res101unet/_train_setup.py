@@ -86,6 +86,11 @@ def start_model(
     """
     from .checkpoint import load_model
 
+    if s["encoder_weights"] is not None and (resume is not None or s["model"] is not None):
+        raise ValueError(
+            "encoder_weights applies to a new model only; the given model (or the run "
+            "being resumed) already has trained weights"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(s["seed"])
         if resume is not None:
