@@ -32,6 +32,9 @@ _EXPORTS = {
     "iou": "metrics",
     "dice": "metrics",
     "pixel_accuracy": "metrics",
+    "train": "training",
+    "TrainingEvent": "training",
+    "evaluate": "evaluation",
     "SEGMENT_DEFAULTS": "config",
     "TRAIN_DEFAULTS": "config",
     "models_dir": "config",
@@ -57,7 +60,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .checkpoint import CheckpointError, load_model, save_model
     from .config import SEGMENT_DEFAULTS, TRAIN_DEFAULTS, models_dir
     from .device import available_devices, resolve_device
+    from .evaluation import evaluate
     from .inference import Cancelled, SegmentationResult, run_segmentation, segment
     from .metrics import dice, iou, pixel_accuracy
     from .model import ModelSpec, build_model
     from .tiling import TilePlan, plan_tiles
+    from .training import TrainingEvent, train

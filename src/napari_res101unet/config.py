@@ -38,18 +38,32 @@ SEGMENT_DEFAULTS: dict = {
 
 TRAIN_DEFAULTS: dict = {
     "epochs": 30,
-    "patch_size": 256,
+    "patch_size": 256,  # a multiple of NETWORK_MULTIPLE
     "batch_size": 4,
-    "learning_rate": 3e-4,
-    "encoder_learning_rate_factor": 0.1,
-    "freeze_encoder_epochs": 2,
+    "learning_rate": 3e-4,  # decoder and head; after warmup it follows a cosine to 1/100
+    "encoder_learning_rate_factor": 0.1,  # encoder lr = learning_rate * this, once unfrozen
+    "freeze_encoder_epochs": 2,  # only when the encoder starts from trained weights
+    "weight_decay": 1e-4,
     "val_fraction": 0.2,
     "steps_per_epoch": None,  # None: about one pass over the pixels of the training images
-    "foreground_fraction": 0.5,
+    "foreground_fraction": 0.5,  # share of patches centred on a labelled object
     "augment": True,
-    "early_stopping": 10,
+    "early_stopping": 10,  # epochs without a better validation IoU; None: never
+    "max_minutes": None,  # wall-clock budget; None: no limit
+    "ignore_index": None,  # label value of unlabelled pixels (sparse annotation)
+    "mixed_precision": True,  # on CUDA only
     "seed": 0,
 }
+
+TRAIN_LIMITS: dict = {
+    "min_steps_per_epoch": 16,
+    "max_warmup_steps": 50,  # warmup: 5 % of the steps, at most one epoch and this
+    "max_steps_per_epoch": 1000,
+    "max_auto_classes": 16,  # more label values than this needs classes= given explicitly
+    "max_val_slices": 64,  # validation scores at most this many slices (evenly spread)
+    "val_tile": 1024,  # validation slices larger than this are tiled
+}
+"""Bounds the training engine applies to the automatic choices above."""
 
 CT_WINDOW = (-160.0, 240.0)
 """Hounsfield window (soft tissue, abdomen) used for int16 CT under ``auto`` normalisation."""

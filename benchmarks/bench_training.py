@@ -1,0 +1,332 @@
+"""Training benchmark: napari-res101unet's ``train()`` against a plain smp training loop.
+
+1. Throughput (images per second, same batch and patch size, same data) of ``train()``
+   and of a plain segmentation-models-pytorch loop written the usual way (Dataset of
+   random crops, DataLoader, smp Dice + cross-entropy, Adam, nothing else); target: the
+   ratio ours / plain >= 0.95.
+2. Accuracy for the same wall-clock budget (``--minutes`` per method per dataset): GlaS
+   (fine-tune on ``glas/train``, test on ``glas/testA``) and MSD liver JPEG slices (split by
+   volume, 80/20, fixed seed). Both models are scored with ``evaluate()`` (pixel IoU/Dice
+   over all test pixels, and the mean per image).
+
+Usage::
+
+    python benchmarks/bench_training.py --minutes 5 --json bench_training.json
+    python benchmarks/bench_training.py --minutes 0.5 --max-images 8 --datasets glas
+
+Nothing is downloaded: ``--encoder-weights imagenet`` works only where smp's weights are
+cached (or give a local ResNet-101 file); the default is random initialisation for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import napari_res101unet as nr  # noqa: E402
+from napari_res101unet.device import describe_device, resolve_device  # noqa: E402
+from napari_res101unet.io import read_image  # noqa: E402
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+LIVER_NAME = re.compile(r"^(?:flipped|mirrored)_(\d+)_(\d+)\.jpe?g$")
+
+
+# ---------------------------------------------------------------- data
+def load_folder(folder: Path, limit: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(RGB uint8 image, 0/1 mask) pairs of ``folder/images`` and ``folder/masks``."""
+    files = sorted((folder / "images").iterdir(), key=_natural)[:limit]
+    return [_pair(path, folder / "masks" / path.name) for path in files]
+
+
+def _natural(path: Path):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def _pair(image: Path, mask: Path) -> tuple[np.ndarray, np.ndarray]:
+    data = read_image(image).data
+    if data.ndim == 2:
+        data = np.repeat(data[..., None], 3, axis=-1)
+    m = read_image(mask).data
+    m = m[..., 0] if m.ndim == 3 else m
+    return data[..., :3], (m > 127).astype(np.uint8)
+
+
+def liver_split(folder: Path, seed: int, limit: int | None):
+    """Train/test pairs of the MSD liver slices, split 80/20 by volume ID."""
+    files = [p for p in sorted((folder / "images").iterdir()) if LIVER_NAME.match(p.name)]
+    volumes = sorted({LIVER_NAME.match(p.name).group(1) for p in files})
+    order = np.random.default_rng(seed).permutation(len(volumes))
+    test_volumes = {volumes[i] for i in order[: max(1, round(0.2 * len(volumes)))]}
+    train = [p for p in files if LIVER_NAME.match(p.name).group(1) not in test_volumes]
+    test = [p for p in files if LIVER_NAME.match(p.name).group(1) in test_volumes]
+    load = [_pair(p, folder / "masks" / p.name) for p in train[:limit]]
+    return load, [_pair(p, folder / "masks" / p.name) for p in test[:limit]], len(volumes)
+
+
+def datasets(root: Path, names: list[str], seed: int, limit: int | None):
+    for name in names:
+        if name == "glas":
+            base = root / "glas"
+            yield name, load_folder(base / "train", limit), load_folder(base / "testA", limit), {}
+        elif name == "liver":
+            train, test, n = liver_split(root / "msd_liver_jpg", seed, limit)
+            yield name, train, test, {"volumes": n, "split": "80/20 by volume"}
+        else:
+            raise SystemExit(f"unknown dataset {name!r}; choose glas or liver")
+
+
+# ---------------------------------------------------------------- the plain smp loop
+class CropDataset(torch.utils.data.Dataset):
+    """Random crops (zero-padded when the image is smaller), ImageNet-normalised."""
+
+    def __init__(self, pairs, patch: int, length: int, seed: int) -> None:
+        self.pairs, self.patch, self.length = pairs, patch, length
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index):
+        image, mask = self.pairs[self.rng.integers(len(self.pairs))]
+        h, w = mask.shape
+        p = self.patch
+        if h < p or w < p:
+            pad = ((0, max(0, p - h)), (0, max(0, p - w)))
+            image, mask = np.pad(image, (*pad, (0, 0))), np.pad(mask, pad)
+            h, w = mask.shape
+        y, x = self.rng.integers(h - p + 1), self.rng.integers(w - p + 1)
+        img = (image[y : y + p, x : x + p].astype(np.float32) / 255.0 - MEAN) / STD
+        return torch.from_numpy(img.transpose(2, 0, 1).copy()), torch.from_numpy(
+            mask[y : y + p, x : x + p].astype(np.int64)
+        )
+
+
+def plain_train(pairs, args, device, *, seconds=None, steps=None, on_step=None):
+    """The usual smp loop; stops after ``steps`` steps or ``seconds``. Returns the model."""
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(args.seed)
+    weights = "imagenet" if args.encoder_weights == "imagenet" else None
+    model = smp.Unet("resnet101", encoder_weights=weights, classes=2).to(device)
+    dice = smp.losses.DiceLoss(mode="multiclass", from_logits=True)
+    ce = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    length = 10**7 if steps is None else steps * args.batch_size
+    loader = torch.utils.data.DataLoader(
+        CropDataset(pairs, args.patch_size, length, args.seed), batch_size=args.batch_size
+    )
+    model.train()
+    losses = []
+    start = time.monotonic()
+    for step, (x, y) in enumerate(loader, start=1):
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        loss = dice(logits, y) + ce(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step)
+        if seconds is not None and time.monotonic() - start >= seconds:
+            break
+    return model, step
+
+
+def as_res101unet(plain_model):
+    """The plain model as a Res101_UNet with a spec, for ``evaluate()``."""
+    net = nr.build_model(classes=2, normalization="imagenet")
+    net.load_state_dict(plain_model.state_dict())
+    return net
+
+
+# ---------------------------------------------------------------- measurements
+class StepClock:
+    """Times of steps after ``warmup`` steps (the first steps pay for allocation)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.times = warmup, []
+
+    def __call__(self, step: int) -> None:
+        if step >= self.warmup:
+            self.times.append(time.perf_counter())
+
+    def event(self, event) -> None:
+        """As ``train()``'s callback."""
+        if event.kind == "step":
+            self(event.step)
+
+    def seconds_per_step(self) -> float:
+        return float(np.median(np.diff(self.times))) if len(self.times) > 1 else float("nan")
+
+
+def throughput(pairs, args, device) -> dict:
+    """Images per second of ``train()`` and the plain loop, alternating two rounds."""
+    warmup, steps = 2, args.warmup_steps + args.throughput_steps
+    ours, plain = [], []
+    for _ in range(2):
+        ours_clock, plain_clock = StepClock(warmup), StepClock(warmup)
+        nr.train(
+            pairs,
+            epochs=1,
+            steps_per_epoch=steps,
+            val_fraction=0.0,
+            device=device,
+            patch_size=args.patch_size,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            encoder_weights=args.encoder_weights,
+            callback=ours_clock.event,
+        )
+        ours.append(ours_clock.seconds_per_step())
+        plain_train(pairs, args, device, steps=steps, on_step=plain_clock)
+        plain.append(plain_clock.seconds_per_step())
+    ours_ips = args.batch_size / float(np.median(ours))
+    plain_ips = args.batch_size / float(np.median(plain))
+    return {
+        "ours_images_per_s": round(ours_ips, 3),
+        "plain_images_per_s": round(plain_ips, 3),
+        "ratio": round(ours_ips / plain_ips, 3),
+        "seconds_per_step": {"ours": ours, "plain": plain},
+        "steps_timed": steps - warmup,
+    }
+
+
+def compare(name, train_pairs, test_pairs, args, device) -> list[dict]:
+    """Ours vs plain for ``args.minutes`` each, scored on the test pairs."""
+    budget = 60.0 * args.minutes
+    started = time.monotonic()
+    ours = nr.train(
+        train_pairs,
+        epochs=args.epochs,
+        max_minutes=args.minutes,
+        device=device,
+        patch_size=args.patch_size,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        encoder_weights=args.encoder_weights,
+    )
+    ours_seconds = time.monotonic() - started
+    record = ours.spec.training
+    started = time.monotonic()
+    plain, plain_steps = plain_train(train_pairs, args, device, seconds=budget)
+    plain_seconds = time.monotonic() - started
+    runs = (
+        ("ours", ours, ours_seconds, record["step"], _summary(record)),
+        ("plain", as_res101unet(plain), plain_seconds, plain_steps, {}),
+    )
+    rows = []
+    for method, model, seconds, n_steps, extra in runs:
+        scores = nr.evaluate(model, test_pairs, device=device)
+        rows.append(
+            {
+                "dataset": name,
+                "method": method,
+                "train_seconds": round(seconds, 1),
+                "steps": n_steps,
+                **{k: scores[k] for k in ("iou", "dice", "mean_iou", "mean_dice")},
+                "train_images": len(train_pairs),
+                "test_images": len(test_pairs),
+                **extra,
+            }
+        )
+    return rows
+
+
+def _summary(record: dict) -> dict:
+    keys = ("epochs_done", "best_epoch", "best_val_iou", "stopped")
+    return {**{k: record[k] for k in keys}, "validation": record["settings"]["validation"]}
+
+
+# ---------------------------------------------------------------- report
+def hardware(device: torch.device) -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import segmentation_models_pytorch as smp
+
+    return {
+        "cpu": cpu,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "segmentation_models_pytorch": smp.__version__,
+        "device": describe_device(device),
+        "python": platform.python_version(),
+    }
+
+
+def print_report(result: dict) -> None:
+    t = result["throughput"]
+    if t:
+        print(
+            f"\nthroughput (batch {result['settings']['batch_size']}, patch "
+            f"{result['settings']['patch_size']}): ours {t['ours_images_per_s']:.2f} img/s, "
+            f"plain smp {t['plain_images_per_s']:.2f} img/s, ratio {t['ratio']:.3f} "
+            f"(target >= 0.95)"
+        )
+    header = f"{'dataset':<8} {'method':<6} {'seconds':>8} {'steps':>6} {'IoU':>7} {'Dice':>7}"
+    print(f"\n{header} {'mIoU/img':>8} {'mDice/img':>9}")
+    for r in result["results"]:
+        print(
+            f"{r['dataset']:<8} {r['method']:<6} {r['train_seconds']:>8.1f} {r['steps']:>6} "
+            f"{r['iou']:7.4f} {r['dice']:7.4f} {r['mean_iou']:8.4f} {r['mean_dice']:9.4f}"
+        )
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--minutes", type=float, default=5.0, help="budget per method per dataset")
+    p.add_argument("--datasets", nargs="+", default=["glas", "liver"])
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--patch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=1000, help="ours: the time budget ends it")
+    p.add_argument("--encoder-weights", default=None, help="imagenet or a local file")
+    p.add_argument("--throughput-steps", type=int, default=10, help="timed steps (0: skip)")
+    p.add_argument("--warmup-steps", type=int, default=3)
+    p.add_argument("--max-images", type=int, default=None, help="limit images (quick runs)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    result = {"hardware": hardware(device), "settings": vars(args).copy(), "throughput": None}
+    result["settings"].update(data=str(args.data), json=str(args.json))
+    result["results"] = []
+    for i, (name, train_pairs, test_pairs, info) in enumerate(
+        datasets(args.data, args.datasets, args.seed, args.max_images)
+    ):
+        print(f"{name}: {len(train_pairs)} train, {len(test_pairs)} test images {info}")
+        if i == 0 and args.throughput_steps > 0:
+            result["throughput"] = {"dataset": name, **throughput(train_pairs, args, device)}
+        result["results"] += compare(name, train_pairs, test_pairs, args, device)
+    print_report(result)
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"\nwritten to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Scoring a model on labelled images: IoU, Dice and accuracy, pooled and per image."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import TRAIN_LIMITS
+from .inference import run_segmentation
+from .metrics import confusion_matrix, scores_from_confusion
+from .model import model_spec
+from .pairs import IGNORE, Prepared, check_label_bound, check_pairs
+from .tiling import round_up
+
+
+def evaluate(
+    model: Any,
+    pairs: Any,
+    *,
+    device: str | torch.device = "auto",
+    ignore_index: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **segment_options: Any,
+) -> dict[str, Any]:
+    """Segment each image with ``model`` and score it against its labels.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or path
+        A Res101_UNet (from :func:`build_model`, :func:`load_model` or :func:`train`) or a
+        checkpoint path.
+    pairs : sequence of (image, labels)
+        ``image`` ``(Y, X[, C])`` or ``(Z, Y, X[, C])``; ``labels`` integer class indices
+        with the image's spatial shape (a trailing image axis is channels when the image
+        has one axis more than the labels).
+    device : str
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    ignore_index : int, optional
+        Label value of pixels left out of every score.
+    progress : callable, optional
+        ``progress(done, total)`` after each image.
+    should_stop : callable, optional
+        Checked between tiles; :class:`~napari_res101unet.Cancelled` is raised when True.
+    **segment_options
+        Passed to :func:`run_segmentation` (``tile_size``, ``overlap``, ``tta``, ...).
+
+    Returns
+    -------
+    dict
+        ``iou``, ``dice``, ``accuracy``: over all pixels of all images (from the summed
+        confusion matrix; foreground-class means as in :mod:`~napari_res101unet.metrics`).
+        ``mean_iou``, ``mean_dice``, ``mean_accuracy``: means of the per-image scores.
+        ``per_class``: ``[{"class", "name", "iou", "dice"}]`` for each foreground class.
+        ``per_image``: ``[{"index", "iou", "dice", "accuracy", "pixels", "seconds"}]``.
+        ``confusion_matrix`` (rows: truth, columns: prediction), ``class_names``,
+        ``n_images``.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        from .checkpoint import load_model
+
+        model = load_model(Path(model))
+    spec = model_spec(model)
+    n = spec.n_labels
+    checked = check_pairs(pairs, ignore_index=ignore_index)
+    check_label_bound(checked, n)
+    options = {k: v for k, v in segment_options.items() if k != "channel_axis"}
+    total = np.zeros((n, n), np.int64)
+    per_image = []
+    for done, c in enumerate(checked, start=1):
+        started = time.perf_counter()
+        image = c.slices[0] if c.slices.shape[0] == 1 and c.labels.shape[0] == 1 else c.slices
+        result = run_segmentation(
+            image, model, device=device, should_stop=should_stop, channel_axis=-1, **options
+        )
+        cm = confusion_matrix(result.labels.reshape(c.labels.shape), c.labels, n, ignore_index)
+        total += cm
+        scores = scores_from_confusion(cm)
+        per_image.append(_image_entry(c.index, scores, cm, time.perf_counter() - started))
+        if progress is not None:
+            progress(done, len(checked))
+    return _summary(total, per_image, list(spec.class_names))
+
+
+def _image_entry(index: int, scores: dict, cm: np.ndarray, seconds: float) -> dict:
+    return {
+        "index": index,
+        "iou": scores["iou"],
+        "dice": scores["dice"],
+        "accuracy": scores["accuracy"],
+        "per_class_iou": scores["per_class_iou"],
+        "per_class_dice": scores["per_class_dice"],
+        "pixels": int(cm.sum()),
+        "seconds": round(seconds, 3),
+    }
+
+
+def _summary(total: np.ndarray, per_image: list[dict], names: list[str]) -> dict[str, Any]:
+    pooled = scores_from_confusion(total)
+    per_class = [
+        {
+            "class": k,
+            "name": names[k] if k < len(names) else f"class {k}",
+            "iou": pooled["per_class_iou"][k],
+            "dice": pooled["per_class_dice"][k],
+        }
+        for k in range(1, total.shape[0])
+    ]
+    return {
+        "iou": pooled["iou"],
+        "dice": pooled["dice"],
+        "accuracy": pooled["accuracy"],
+        "mean_iou": float(np.mean([p["iou"] for p in per_image])),
+        "mean_dice": float(np.mean([p["dice"] for p in per_image])),
+        "mean_accuracy": float(np.mean([p["accuracy"] for p in per_image])),
+        "per_class": per_class,
+        "per_image": per_image,
+        "confusion_matrix": total.tolist(),
+        "class_names": names,
+        "n_images": len(per_image),
+    }
+
+
+def score_prepared(
+    model: torch.nn.Module,
+    items: list[Prepared],
+    *,
+    device: torch.device,
+    batch_size: int,
+    mixed_precision: bool,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Scores of ``model`` on the used slices of prepared images (validation in training).
+
+    Each whole slice is normalised with its image's normaliser (as in training and
+    inference) and predicted in one pass, or in tiles of ``TRAIN_LIMITS["val_tile"]`` for
+    large slices. The model is left in the train/eval mode it was in.
+    """
+    n = model_spec(model).n_labels
+    total = np.zeros((n, n), np.int64)
+    was_training = model.training
+    model.eval()
+
+    def predictor(x: torch.Tensor) -> torch.Tensor:
+        return model(x)
+
+    try:
+        for item in items:
+            for s in item.slices:
+                x = np.moveaxis(item.normalizer(item.data[s]), 0, -1)
+                tile = min(round_up(max(x.shape[:2])), TRAIN_LIMITS["val_tile"])
+                labels = run_segmentation(
+                    x,
+                    predictor,
+                    tile_size=tile,
+                    batch_size=batch_size,
+                    device=device,
+                    channel_axis=-1,
+                    normalization="none",
+                    should_stop=should_stop,
+                    mixed_precision=mixed_precision,
+                ).labels
+                total += confusion_matrix(labels, item.labels[s], n, ignore_index=IGNORE)
+    finally:
+        model.train(was_training)
+    return scores_from_confusion(total)
