@@ -99,12 +99,44 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
     }
 
 
+def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
+    """Fine-tune from ``msg["pairs"]``; events stream back; the best model is saved."""
+    from .training import train
+
+    options = dict(msg.get("options") or {})
+    start = options.pop("start", None)
+    if start is not None:
+        options["model"] = str(start)
+    done: dict[str, Any] = {}
+
+    def callback(event) -> None:
+        data = event.as_dict()
+        if data["kind"] == "done":
+            done.update(data)
+        job.send("event", event=data)
+
+    model = train(
+        [tuple(p) for p in msg["pairs"]], callback=callback, should_stop=job.should_stop, **options
+    )
+    training = model.spec.training or {}
+    return {
+        "path": done.get("path"),
+        "reason": done.get("reason"),
+        "best_epoch": training.get("best_epoch"),
+        "best_val_iou": training.get("best_val_iou"),
+        "epochs_done": training.get("epochs_done"),
+        "class_names": list(model.spec.class_names),
+        "seconds": done.get("seconds"),
+    }
+
+
 def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
 OPS: dict[str, Callable[[dict, JobContext], Any]] = {
     "segment": op_segment,
+    "train": op_train,
     "ping": op_ping,
 }
 

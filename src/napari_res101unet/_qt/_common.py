@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Label
+from magicgui.widgets import ComboBox, FloatSpinBox, Label
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
@@ -70,6 +70,15 @@ def handle_load_from_file(combo: ComboBox, previous: Any, parent: Any = None) ->
     SESSION_MODELS.add(path, label=Path(path).stem, origin="file")
     combo.reset_choices()
     combo.value = str(path)
+
+
+def optional_int(label: str, special: str, maximum: int, step: int = 1, tooltip: str = ""):
+    """An integer box whose 0 shows as ``special`` ("auto", "none"...); read with int()."""
+    box = FloatSpinBox(label=label, value=0, min=0, max=maximum, step=step)
+    box.native.setDecimals(0)
+    box.native.setSpecialValueText(special)
+    box.tooltip = tooltip or f"0 = {special}"
+    return box
 
 
 def compact_combos(*combos: Any, chars: int = 18) -> None:

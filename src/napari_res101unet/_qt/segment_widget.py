@@ -17,7 +17,6 @@ from magicgui.widgets import (
     FloatSpinBox,
     ProgressBar,
     PushButton,
-    SpinBox,
     create_widget,
 )
 from napari.qt.threading import thread_worker
@@ -57,14 +56,12 @@ class SegmentWidget(Container):
         self._device = ComboBox(
             label="Device", choices=lambda _w=None: _common.device_choices(self._engine.info)
         )
-        self._tile = SpinBox(label="Tile size", value=0, min=0, max=8192, step=32)
+        auto_tip = "auto: planned from the device's free memory and the image size"
+        self._tile = _common.optional_int("Tile size", "auto", 8192, 32, auto_tip)
         self._overlap = FloatSpinBox(
             label="Overlap", value=d["overlap"], min=0.0, max=0.9, step=0.05
         )
-        self._batch = SpinBox(label="Batch size", value=0, min=0, max=512)
-        for box in (self._tile, self._batch):
-            box.native.setSpecialValueText("auto")
-            box.tooltip = "0 = auto: planned from the device's free memory and the image size"
+        self._batch = _common.optional_int("Batch size", "auto", 512, 1, auto_tip)
         self._tta = CheckBox(text="Test-time augmentation (flips; 4x slower)", value=d["tta"])
         self._current_slice = CheckBox(text="Current slice only (3D)", value=False)
         self._show_probs = CheckBox(text="Add a probability layer", value=False)
@@ -121,9 +118,9 @@ class SegmentWidget(Container):
     def settings(self) -> dict[str, Any]:
         """The engine options the controls describe."""
         return {
-            "tile_size": self._tile.value or None,
+            "tile_size": int(self._tile.value) or None,
             "overlap": float(self._overlap.value),
-            "batch_size": self._batch.value or None,
+            "batch_size": int(self._batch.value) or None,
             "device": self._device.value,
             "tta": bool(self._tta.value),
             "threshold": float(self._threshold.value),
