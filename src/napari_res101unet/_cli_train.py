@@ -262,24 +262,17 @@ def _files(folder: Path, suffix) -> list[tuple[str, Path]]:
 
 
 def read_mask(path: Path, *, binary: bool = False):
-    """Labels of a mask file: JPEG → ``> 127``; 0/255 or ``binary`` → ``> 0``; else as is.
-
-    Colour masks use their first channel.
-    """
+    """Labels of a mask file, normalised like the napari reader does: JPEG → ``> 127``,
+    0/255 (or 0/65535) → 0/1, class indices kept; ``binary`` → ``> 0``. Colour masks use
+    their first channel."""
     import numpy as np
 
     from .io import read_image, suffix
+    from .io._content import as_labels
 
-    image = read_image(path)
+    image = read_image(path, labels=False)
     data = image.data[..., 0] if image.rgb else image.data
-    if suffix(path) in (".jpg", ".jpeg"):
-        return (data > 127).astype(np.uint8)
-    if binary:
-        return (data > 0).astype(np.uint8)
-    if data.dtype.kind == "f":
-        if not np.array_equal(data, np.round(data)):
-            raise ValueError(f"{path.name}: mask holds fractional values; use --binary")
-        data = data.astype(np.int64)
-    if data.dtype == np.uint8 and not np.bincount(data.ravel(), minlength=256)[1:255].any():
-        return (data > 0).astype(np.uint8)
-    return data
+    labels = as_labels(data, jpeg=suffix(path) in (".jpg", ".jpeg"))
+    if labels is None:
+        raise ValueError(f"{path.name}: mask holds fractional values; use --binary")
+    return (labels > 0).astype(np.uint8) if binary else labels

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from qtpy.QtCore import QPointF, QRectF, Qt
 from qtpy.QtGui import QColor, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
@@ -31,7 +33,7 @@ class TrainingPlot(QWidget):
         self.losses, self.ious = [], []
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         fm = painter.fontMetrics()
@@ -93,7 +95,7 @@ class TrainingPlot(QWidget):
             if v is not None
         ]
         painter.setPen(QPen(color, 2))
-        for a, b in zip(points, points[1:]):
+        for a, b in pairwise(points):
             painter.drawLine(a, b)
         for p in points:
             painter.drawEllipse(p, 2.5, 2.5)
