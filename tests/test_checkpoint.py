@@ -180,3 +180,10 @@ def test_load_onto_unknown_device_is_clear(small_model, tmp_path):
     path = save_model(small_model, tmp_path / "d.safetensors")
     with pytest.raises(ValueError, match="unknown device 'gpu'"):
         load_model(path, device="gpu")
+
+
+def test_checkpoints_get_normal_file_permissions(small_model, tmp_path):
+    mask = os.umask(0)
+    os.umask(mask)
+    path = save_model(small_model, tmp_path / "shared.safetensors")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's private 0600

@@ -35,6 +35,11 @@ _EXPORTS = {
     "train": "training",
     "TrainingEvent": "training",
     "evaluate": "evaluation",
+    "read_image": "io",
+    "write_image": "io",
+    "write_labels": "io",
+    "ImageData": "io",
+    "load_sample": "samples",
     "SEGMENT_DEFAULTS": "config",
     "TRAIN_DEFAULTS": "config",
     "models_dir": "config",
@@ -62,7 +67,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .device import available_devices, resolve_device
     from .evaluation import evaluate
     from .inference import Cancelled, SegmentationResult, run_segmentation, segment
+    from .io import ImageData, read_image, write_image, write_labels
     from .metrics import dice, iou, pixel_accuracy
     from .model import ModelSpec, build_model
+    from .samples import load_sample
     from .tiling import TilePlan, plan_tiles
     from .training import TrainingEvent, train

@@ -14,13 +14,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ._atomic import atomic_target
 from .config import ARCHITECTURE, CHECKPOINT_FORMAT, ENCODER_NAME
 from .model import ModelSpec, build_model, model_spec
 
@@ -72,7 +72,6 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
     path = Path(path).expanduser()
     if path.suffix != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = {
         "format": "napari-res101unet checkpoint",
         "format_version": CHECKPOINT_FORMAT,
@@ -81,14 +80,8 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
         **extra,
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(header)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(header)})
     return path
 
 

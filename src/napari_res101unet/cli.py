@@ -172,11 +172,11 @@ def output_path(folder: Path, source: Path, tag: str, fmt: str | None) -> Path:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from .inference import run_segmentation
-    from .io import read_image, write_image
+    from .io import read_image, write_labels
 
     model = load_cli_model(args.model, args.device)
     for source in map(Path, args.inputs):
-        image = read_image(source)
+        image = read_image(source, labels=False)  # an input is an image, whatever its name
         started = time.perf_counter()
         result = run_segmentation(
             image.data,
@@ -193,13 +193,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
             progress=_progress_printer(source.name),
         )
         target = output_path(args.output, source, "labels", args.format)
-        geometry = {"spacing": image.spacing, "origin": image.origin, "direction": image.direction}
-        write_image(target, result.labels, **geometry)
+        geometry = {
+            "spacing": image.spacing,
+            "origin": image.origin,
+            "direction": image.direction,
+            "unit": image.metadata.get("unit"),
+        }
+        write_labels(target, result.labels, **geometry)
         if result.probabilities is not None:
-            write_image(
-                output_path(args.output, source, "probabilities", ".tif"),
-                result.probabilities,
-                **geometry,
+            _write_probabilities(
+                output_path(args.output, source, "probabilities", ".tif"), result, geometry
             )
         counts = {int(k): int(v) for k, v in zip(*_unique(result.labels))}
         print(
@@ -207,6 +210,19 @@ def cmd_segment(args: argparse.Namespace) -> int:
             f"{result.summary()}; label pixels {counts})"
         )
     return 0
+
+
+def _write_probabilities(path: Path, result, geometry: dict) -> None:
+    """Binary: the foreground map with the image's geometry; multi-class: classes last."""
+    import numpy as np
+
+    from .io import write_image
+
+    probs = result.probabilities
+    if probs.ndim == result.labels.ndim:
+        write_image(path, probs, **geometry)
+    else:
+        write_image(path, np.moveaxis(probs, 0, -1), unit=geometry["unit"])
 
 
 def _unique(labels):

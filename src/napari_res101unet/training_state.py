@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._atomic import atomic_target
 
 SUFFIX = ".safetensors"
 LAST = ".last"
@@ -100,15 +101,9 @@ def link_or_copy(source: Path, target: Path) -> None:
     """Make ``target`` an atomic copy of ``source`` (a hard link where the disk allows)."""
     import shutil
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    Path(tmp).unlink()
-    try:
+    with atomic_target(target) as tmp:
+        tmp.unlink()
         try:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -45,13 +45,18 @@ def test_rgb_image_gives_labels_with_its_scale(segment_widget, qtbot, rgb_image,
 def test_stack_and_current_slice(segment_widget, run_and_wait):
     viewer, widget = segment_widget
     stack = np.random.default_rng(1).integers(0, 4000, (4, 48, 56), dtype=np.uint16)
-    image = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
+    direction = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
+    image = viewer.add_image(
+        stack, name="stack", scale=(2.0, 0.5, 0.5), metadata={"direction": direction, "unit": "mm"}
+    )
     widget._image.value = image
     widget._show_probs.value = True
     run_and_wait(widget)
     labels = viewer.layers["stack labels"]
     assert labels.data.shape == (4, 48, 56)
     assert np.allclose(labels.scale, (2.0, 0.5, 0.5))
+    assert labels.metadata["direction"] == direction  # saving restores the orientation
+    assert labels.metadata["unit"] == "mm"
     probs = viewer.layers["stack probability"]
     assert probs.data.shape == (4, 48, 56) and 0 <= probs.data.min() <= probs.data.max() <= 1
 

@@ -175,6 +175,17 @@ def spatial_geometry(layer: napari.layers.Layer) -> dict[str, Any]:
     }
 
 
+GEOMETRY_KEYS = ("direction", "unit", "spacing", "origin")
+
+
+def derived_metadata(layer: napari.layers.Layer, tag: str, info: dict) -> dict[str, Any]:
+    """Metadata for a layer computed from ``layer``: its geometry (so saving restores the
+    direction and unit) plus our own tag."""
+    meta = {k: layer.metadata[k] for k in GEOMETRY_KEYS if k in layer.metadata}
+    meta[tag] = dict(info)
+    return meta
+
+
 def layer_array(layer: napari.layers.Layer) -> np.ndarray:
     """The full-resolution data of a layer as a numpy array (dask/zarr computed)."""
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data

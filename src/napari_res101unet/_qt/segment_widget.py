@@ -267,7 +267,7 @@ class SegmentWidget(Container):
         layer = self._viewer.add_labels(
             labels,
             name=_free_name(self._viewer, name),
-            metadata={TAG: {"source": image.name}},
+            metadata=_common.derived_metadata(image, TAG, {"source": image.name}),
             **_common.spatial_geometry(image),
         )
         layer.events.paint.connect(lambda event=None: _mark_edited(layer))
@@ -295,7 +295,7 @@ class SegmentWidget(Container):
             opacity=0.5,
             contrast_limits=(0.0, 1.0),
             blending="additive",
-            metadata={TAG: {"source": image.name}},
+            metadata=_common.derived_metadata(image, TAG, {"source": image.name}),
             **_common.spatial_geometry(image),
         )
 

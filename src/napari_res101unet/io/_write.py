@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_target
 from ._content import smallest_int_dtype
 from ._formats import ITK_VOLUMES, LABEL_WRITABLE, TIFF, WRITABLE, suffix
 
@@ -67,15 +67,8 @@ def write_image(
     if ext in _PLAIN_DTYPES:
         data = _plain_ready(path, data, rgb, _PLAIN_DTYPES[ext])
         spacing, origin = spacing[-2:], origin[-2:]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=ext, dir=path.parent)
-    os.close(fd)
-    try:
-        _write_any(tmp, ext, data, spacing, origin, direction, rgb, unit)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path, suffix=ext) as tmp:
+        _write_any(str(tmp), ext, data, spacing, origin, direction, rgb, unit)
     return path
 
 
