@@ -293,3 +293,15 @@ def test_cuda_training_in_mixed_precision(tmp_path):
     assert all(np.isfinite(e.loss) for e in rec.kinds("step"))
     assert next(model.parameters()).is_cuda
     assert load_model(tmp_path / "gpu.last.safetensors").spec.training["epochs_done"] == 2
+
+
+def test_learning_rate_is_chosen_by_where_training_starts():
+    pair = [disks(seed=5)]
+    fresh = nr.train(pair, **{**TINY, "steps_per_epoch": 1}, epochs=1, val_fraction=0)
+    assert fresh.spec.training["settings"]["learning_rate"] == 1e-3  # random weights
+    tuned = nr.train(pair, **{**TINY, "steps_per_epoch": 1}, epochs=1, val_fraction=0, model=fresh)
+    assert tuned.spec.training["settings"]["learning_rate"] == 3e-4  # trained weights
+    given = nr.train(
+        pair, **{**TINY, "steps_per_epoch": 1}, epochs=1, val_fraction=0, learning_rate=5e-4
+    )
+    assert given.spec.training["settings"]["learning_rate"] == 5e-4

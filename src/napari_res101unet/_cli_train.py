@@ -65,7 +65,12 @@ def _add_train(sub) -> None:
         ("epochs", int, "epochs"),
         ("patch-size", int, "patch side (multiple of 32)"),
         ("batch-size", int, "patches per step"),
-        ("learning-rate", float, "peak learning rate of the decoder"),
+        (
+            "learning-rate",
+            float,
+            "peak learning rate of the decoder; auto: 1e-3 from random "
+            "weights, 3e-4 when fine-tuning",
+        ),
         ("encoder-learning-rate-factor", float, "encoder lr = learning rate x this"),
         ("freeze-encoder-epochs", int, "epochs with a frozen (pretrained) encoder"),
         ("weight-decay", float, "AdamW weight decay"),
@@ -77,7 +82,8 @@ def _add_train(sub) -> None:
         ("seed", int, "random seed"),
     ):
         key = name.replace("-", "_")
-        p.add_argument(f"--{name}", type=kind, default=D[key], help=f"{text} ({D[key]})")
+        shown = "auto" if D[key] is None else D[key]
+        p.add_argument(f"--{name}", type=kind, default=D[key], help=f"{text} ({shown})")
     p.add_argument("--no-augment", action="store_true", help="no flips/rotations/jitter")
     p.add_argument("--no-mixed-precision", action="store_true", help="float32 on CUDA too")
 

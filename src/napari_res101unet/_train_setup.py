@@ -55,7 +55,8 @@ def check_settings(s: dict[str, Any]) -> dict[str, Any]:
             f"patch_size must be a multiple of {NETWORK_MULTIPLE} (the network halves it 5 "
             f"times), got {s['patch_size']}; use {low} or {low + NETWORK_MULTIPLE}"
         )
-    _number("learning_rate", s["learning_rate"], 0.0, 1.0, open_low=True)
+    if s["learning_rate"] is not None:
+        _number("learning_rate", s["learning_rate"], 0.0, 1.0, open_low=True)
     _number("encoder_learning_rate_factor", s["encoder_learning_rate_factor"], 0.0, 10.0)
     _number("weight_decay", s["weight_decay"], 0.0, 1.0)
     _number("val_fraction", s["val_fraction"], 0.0, 0.9)
@@ -115,8 +116,9 @@ def start_model(
     s["classes"] = net.spec.classes
     if resume is not None:  # keep the interrupted run's freezing schedule
         stored = (net.spec.training or {}).get("settings", {})
-        for key in ("freeze_encoder_epochs", "encoder_learning_rate_factor"):
-            s[key] = stored.get(key, s[key])
+        for key in ("freeze_encoder_epochs", "encoder_learning_rate_factor", "learning_rate"):
+            if key != "learning_rate" or s[key] is None:
+                s[key] = stored.get(key, s[key])
     return net, True, source
 
 

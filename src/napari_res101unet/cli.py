@@ -29,9 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_info(sub)
     _add_segment(sub)
+    from ._cli_demo import add_command
     from ._cli_train import add_commands
 
     add_commands(sub, _COMMANDS)
+    add_command(sub, _COMMANDS)
     return parser
 
 

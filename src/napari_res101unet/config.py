@@ -40,7 +40,7 @@ TRAIN_DEFAULTS: dict = {
     "epochs": 30,
     "patch_size": 256,  # a multiple of NETWORK_MULTIPLE
     "batch_size": 4,
-    "learning_rate": 3e-4,  # decoder and head; after warmup it follows a cosine to 1/100
+    "learning_rate": None,  # None: LEARNING_RATES by start; cosine to 1/100 after warmup
     "encoder_learning_rate_factor": 0.1,  # encoder lr = learning_rate * this, once unfrozen
     "freeze_encoder_epochs": 2,  # only when the encoder starts from trained weights
     "weight_decay": 1e-4,
@@ -54,6 +54,11 @@ TRAIN_DEFAULTS: dict = {
     "mixed_precision": True,  # on CUDA only
     "seed": 0,
 }
+
+LEARNING_RATES: dict = {"pretrained": 3e-4, "random": 1e-3}
+"""Automatic learning rate: fine-tuning trained weights takes smaller steps than training a
+randomly initialised network (on the bundled liver sample, 80 steps from random weights
+reached held-out IoU 0.79 at 1e-3 against 0.59 at 3e-4)."""
 
 TRAIN_LIMITS: dict = {
     "min_steps_per_epoch": 16,

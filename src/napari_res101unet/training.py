@@ -16,7 +16,7 @@ import torch
 
 from . import _train_setup as setup
 from ._trainer import Trainer
-from .config import TRAIN_DEFAULTS, TRAIN_LIMITS
+from .config import LEARNING_RATES, TRAIN_DEFAULTS, TRAIN_LIMITS
 from .device import precision_name, resolve_device
 from .pairs import check_pairs
 from .patches import PatchSampler
@@ -33,7 +33,7 @@ def train(
     epochs: int = D["epochs"],
     patch_size: int = D["patch_size"],
     batch_size: int = D["batch_size"],
-    learning_rate: float = D["learning_rate"],
+    learning_rate: float | None = D["learning_rate"],
     encoder_learning_rate_factor: float = D["encoder_learning_rate_factor"],
     freeze_encoder_epochs: int = D["freeze_encoder_epochs"],
     weight_decay: float = D["weight_decay"],
@@ -70,7 +70,10 @@ def train(
         Start from this model (copied; a new head is made when ``classes`` differs).
         None builds a new one with ``encoder_weights`` (None: random, ``"imagenet"``,
         or a local ResNet-101 file).
-    epochs, patch_size, batch_size, learning_rate : see TRAIN_DEFAULTS
+    epochs, patch_size, batch_size : see TRAIN_DEFAULTS
+    learning_rate : float, optional
+        Of the decoder and head; None picks ``LEARNING_RATES``: 1e-3 for a randomly
+        initialised network, 3e-4 when fine-tuning trained weights.
         ``patch_size`` must be a multiple of 32; smaller images are reflect-padded.
     encoder_learning_rate_factor, freeze_encoder_epochs : see TRAIN_DEFAULTS
         A pretrained encoder is frozen (batch norms in eval mode) for the first
@@ -130,6 +133,8 @@ def train(
     resume_path = Path(resume).expanduser() if resume is not None else None
     paths = _paths(output, resume_path)
     net, pretrained, source = setup.start_model(s, checked + (checked_val or []), resume_path)
+    if s["learning_rate"] is None:
+        s["learning_rate"] = LEARNING_RATES["pretrained" if pretrained else "random"]
     train_items, val_items, rule = setup.prepare_data(net, s, checked, checked_val)
     sampler = PatchSampler(
         train_items,

@@ -98,10 +98,10 @@ class TrainWidget(Container):
         )
         self._patch = SpinBox(label="Patch size", value=d["patch_size"], min=64, max=2048, step=32)
         self._batch = SpinBox(label="Batch size", value=d["batch_size"], min=1, max=256)
-        self._lr = FloatSpinBox(
-            label="Learning rate", value=d["learning_rate"], min=1e-6, max=1.0, step=1e-4
-        )
+        self._lr = FloatSpinBox(label="Learning rate", value=0.0, min=0.0, max=1.0, step=1e-4)
         self._lr.native.setDecimals(6)
+        self._lr.native.setSpecialValueText("auto")
+        self._lr.tooltip = "auto: 1e-3 from random weights, 3e-4 when fine-tuning a model"
         self._freeze = SpinBox(
             label="Freeze encoder", value=d["freeze_encoder_epochs"], min=0, max=1000
         )
@@ -270,7 +270,7 @@ class TrainWidget(Container):
             "epochs": self._epochs.value,
             "patch_size": self._patch.value,
             "batch_size": self._batch.value,
-            "learning_rate": float(self._lr.value),
+            "learning_rate": float(self._lr.value) or None,
             "freeze_encoder_epochs": self._freeze.value,
             "val_fraction": float(self._val.value),
             "augment": bool(self._augment.value),
