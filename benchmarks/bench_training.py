@@ -55,10 +55,10 @@ def _natural(path: Path):
 
 
 def _pair(image: Path, mask: Path) -> tuple[np.ndarray, np.ndarray]:
-    data = read_image(image).data
+    data = read_image(image, labels=False).data
     if data.ndim == 2:
         data = np.repeat(data[..., None], 3, axis=-1)
-    m = read_image(mask).data
+    m = read_image(mask, labels=False).data  # raw 0/255 (JPEG: lossy) values
     m = m[..., 0] if m.ndim == 3 else m
     return data[..., :3], (m > 127).astype(np.uint8)
 
