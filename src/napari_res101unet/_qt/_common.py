@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import ComboBox, FloatSpinBox, Label
-from napari.qt.threading import create_worker
+from napari.qt.threading import create_worker, thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from .._engine_client import EngineClient, EngineError
@@ -135,22 +135,64 @@ def warm_engine(engine: EngineClient, on_ready) -> None:
     worker.start()
 
 
-def engine_job(engine: EngineClient, op: str, payload: dict, cancelled) -> Any:
-    """Generator for a worker thread: start the engine if needed (yielding status
-    messages), then submit ``op``; returns the :class:`Job`, or None if cancelled first.
+class EngineRunner:
+    """Runs a widget's engine jobs, one at a time, in a napari worker thread.
+
+    The thread starts the engine process if needed, submits the job and yields its
+    messages to ``on_message`` on the GUI thread; ``on_running(bool)`` brackets the run.
+    Errors become notifications in ``context``'s name.
+    """
+
+    def __init__(
+        self, engine: EngineClient, context: str, status: Label, on_message, on_running
+    ) -> None:
+        self.engine, self.context, self.status = engine, context, status
+        self.on_message, self.on_running = on_message, on_running
+        self.worker: Any = None
+        self.job: Any = None
+        self.cancel_requested = False
+
+    def start(self, op: str, payload: dict, on_done) -> None:
+        """Run ``op``; ``on_done(job)`` gets the finished Job (None if cancelled first)."""
+        self.cancel_requested, self.job = False, None
+        self.on_running(True)
+        worker = _engine_worker(self, op, payload)
+        worker.yielded.connect(self.on_message)
+        worker.returned.connect(on_done)
+        worker.errored.connect(lambda exc: notify_error(self.status, self.context, exc))
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        worker.start()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next batch or step."""
+        self.cancel_requested = True
+        if self.job is not None:
+            self.job.cancel()
+
+    def _finished(self) -> None:
+        self.worker, self.job = None, None
+        self.on_running(False)
+
+
+@thread_worker(ignore_errors=True)  # errors are shown by EngineRunner's own handler
+def _engine_worker(runner: EngineRunner, op: str, payload: dict):
+    """Start the engine if needed, submit ``op`` and pass its messages on.
 
     RuntimeErrors are re-raised as EngineError: napari's workers would swallow them.
     """
     try:
-        if not engine.running:
+        if not runner.engine.running:
             yield {"kind": "status", "text": "Starting the engine process (imports torch)..."}
-            info = engine.start()
+            info = runner.engine.start()
             yield {"kind": "engine", "info": info}
-        if cancelled():
+        if runner.cancel_requested:
             return None
-        return engine.submit(op, **payload)
+        runner.job = runner.engine.submit(op, **payload)
     except RuntimeError as exc:
         raise EngineError("RuntimeError", str(exc)) from exc
+    yield from runner.job
+    return runner.job
 
 
 def notify_error(status: Label | None, context: str, exc: BaseException | str) -> None:

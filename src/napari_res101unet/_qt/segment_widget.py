@@ -19,7 +19,6 @@ from magicgui.widgets import (
     PushButton,
     create_widget,
 )
-from napari.qt.threading import thread_worker
 
 from .._engine_client import get_engine
 from ..config import SEGMENT_DEFAULTS
@@ -39,11 +38,11 @@ class SegmentWidget(Container):
         super().__init__(labels=False)
         self._viewer = viewer
         self._engine = get_engine("segment")
-        self._worker: Any = None
-        self._job: Any = None
-        self._cancel_requested = False
         self._last: dict[str, Any] | None = None  # probabilities of the last run
         self._build()
+        self._runner = _common.EngineRunner(
+            self._engine, "Segment", self._status, self._on_message, self._set_running
+        )
         _common.follow_session_models(self._model)
         _common.warm_engine(self._engine, self._on_engine_ready)
 
@@ -129,7 +128,7 @@ class SegmentWidget(Container):
 
     def run(self) -> None:
         """Start segmenting the chosen image layer (returns at once; work runs elsewhere)."""
-        if self._worker is not None:
+        if self._runner.worker is not None:
             return
         layer = self._image.value
         try:
@@ -137,16 +136,14 @@ class SegmentWidget(Container):
         except ValueError as exc:
             _common.notify_error(self._status, "Segment", exc)
             return
-        self._cancel_requested = False
-        self._set_running(True)
         self._status.value = f"Segmenting {layer.name}..."
-        worker = self._work(request)
-        worker.yielded.connect(self._on_message)
-        worker.returned.connect(lambda job: self._on_done(job, layer, request))
-        worker.errored.connect(lambda exc: _common.notify_error(self._status, "Segment", exc))
-        worker.finished.connect(lambda: self._set_running(False))
-        self._worker = worker
-        worker.start()
+        payload = {k: request[k] for k in ("image", "model", "options", "in_channels")}
+        self._runner.start("segment", payload, lambda job: self._on_done(job, layer, request))
+
+    @property
+    def _worker(self) -> Any:
+        """The running job's worker thread (None when idle)."""
+        return self._runner.worker
 
     def _request(self, layer: Any) -> dict[str, Any]:
         if layer is None:
@@ -180,22 +177,9 @@ class SegmentWidget(Container):
         point = layer.world_to_data(self._viewer.dims.point)
         return int(np.clip(round(float(point[0])), 0, depth - 1))
 
-    @thread_worker(ignore_errors=True)  # errors are shown by our own handler
-    def _work(self, request: dict[str, Any]):
-        payload = {k: request[k] for k in ("image", "model", "options", "in_channels")}
-        job = yield from _common.engine_job(
-            self._engine, "segment", payload, lambda: self._cancel_requested
-        )
-        self._job = job
-        if job is not None:
-            yield from job
-        return job
-
     def cancel(self) -> None:
         """Stop the running segmentation at its next batch of tiles."""
-        self._cancel_requested = True
-        if self._job is not None:
-            self._job.cancel()
+        self._runner.cancel()
         self._status.value = "Cancelling..."
 
     def _on_message(self, msg: dict) -> None:
@@ -214,7 +198,6 @@ class SegmentWidget(Container):
         self._run.enabled = not running
         self._cancel.enabled = running
         if not running:
-            self._worker, self._job = None, None
             self._progress.visible = False
 
     # ---- results ------------------------------------------------------------------------

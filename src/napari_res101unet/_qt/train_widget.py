@@ -25,7 +25,6 @@ from magicgui.widgets import (
     SpinBox,
     create_widget,
 )
-from napari.qt.threading import thread_worker
 
 from .._engine_client import get_engine
 from .._session import SESSION_MODELS
@@ -66,11 +65,11 @@ class TrainWidget(Container):
         self._viewer = viewer
         self._engine = get_engine("train")
         self._pairs: list[tuple[str, str]] = []
-        self._worker: Any = None
-        self._job: Any = None
-        self._cancel_requested = False
         self._encoder_file: str | None = None
         self._build()
+        self._runner = _common.EngineRunner(
+            self._engine, "Train", self._status, self._on_message, self._set_running
+        )
         _common.follow_session_models(self._start)
         _common.warm_engine(self._engine, self._on_engine_ready)
 
@@ -292,7 +291,7 @@ class TrainWidget(Container):
     # ---- running ------------------------------------------------------------------------
     def run(self) -> None:
         """Check the pairs, then start training in the engine process."""
-        if self._worker is not None:
+        if self._runner.worker is not None:
             return
         try:
             request = self.request()
@@ -300,33 +299,18 @@ class TrainWidget(Container):
             _common.notify_error(self._status, "Train", exc)
             return
         request["options"]["spacing"] = request.pop("spacing")
-        self._cancel_requested = False
         self._plot.clear()
-        self._set_running(True)
         self._status.value = "Starting training..."
-        worker = self._work(request)
-        worker.yielded.connect(self._on_message)
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(lambda exc: _common.notify_error(self._status, "Train", exc))
-        worker.finished.connect(lambda: self._set_running(False))
-        self._worker = worker
-        worker.start()
+        self._runner.start("train", request, self._on_done)
 
-    @thread_worker(ignore_errors=True)  # errors are shown by our own handler
-    def _work(self, request: dict[str, Any]):
-        job = yield from _common.engine_job(
-            self._engine, "train", request, lambda: self._cancel_requested
-        )
-        self._job = job
-        if job is not None:
-            yield from job
-        return job
+    @property
+    def _worker(self) -> Any:
+        """The running job's worker thread (None when idle)."""
+        return self._runner.worker
 
     def cancel(self) -> None:
         """Stop within one step; the best model so far is kept."""
-        self._cancel_requested = True
-        if self._job is not None:
-            self._job.cancel()
+        self._runner.cancel()
         self._status.value = "Cancelling (the best model so far is kept)..."
 
     def _on_message(self, msg: dict) -> None:
@@ -361,8 +345,6 @@ class TrainWidget(Container):
     def _set_running(self, running: bool) -> None:
         self._train.enabled = not running
         self._cancel.enabled = running
-        if not running:
-            self._worker, self._job = None, None
 
     def _on_done(self, job: Any) -> None:
         if job is None:
