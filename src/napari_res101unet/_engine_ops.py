@@ -75,6 +75,15 @@ def get_model(source: str, in_channels: int = 3):
     return _MODELS[key]
 
 
+def model_label(source: str, model) -> str:
+    """What to call the model in messages: its file name, else its spec's name."""
+    from .registry import UNTRAINED
+
+    return (
+        model.spec.name if source == UNTRAINED else Path(source).name.removesuffix(".safetensors")
+    )
+
+
 def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
     import numpy as np
 
@@ -95,7 +104,7 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
         "precision": result.precision,
         "seconds": result.seconds,
         "class_names": result.class_names,
-        "model_name": model.spec.name,
+        "model_name": model_label(msg["model"], model),
     }
 
 
