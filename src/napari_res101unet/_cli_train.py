@@ -82,7 +82,7 @@ def _add_train(sub) -> None:
         ("seed", int, "random seed"),
     ):
         key = name.replace("-", "_")
-        shown = "auto" if D[key] is None else D[key]
+        shown = D[key] if D[key] is not None else "no limit" if key == "max_minutes" else "auto"
         p.add_argument(f"--{name}", type=kind, default=D[key], help=f"{text} ({shown})")
     p.add_argument("--no-augment", action="store_true", help="no flips/rotations/jitter")
     p.add_argument("--no-mixed-precision", action="store_true", help="float32 on CUDA too")
