@@ -58,9 +58,10 @@ def run_and_wait(qtbot):
     def run(widget, timeout=ENGINE_TIMEOUT_MS):
         widget._run.clicked.emit()
         qtbot.waitUntil(
-            lambda: widget._worker is not None or "Error" in widget._status.value, timeout=5000
+            lambda: widget._runner.worker is not None or "Error" in widget._status.value,
+            timeout=5000,
         )
-        qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
+        qtbot.waitUntil(lambda: widget._runner.worker is None, timeout=timeout)
 
     return run
 

@@ -52,7 +52,7 @@ dock, widget = viewer.window.add_plugin_dock_widget("napari-res101unet", "Segmen
 widget.run()
 start = time.time()
 def busy():
-    return widget._worker is not None or "img labels" not in viewer.layers
+    return widget._runner.worker is not None or "img labels" not in viewer.layers
 while busy() and time.time() - start < 240:
     app.processEvents()
     time.sleep(0.05)

@@ -103,7 +103,7 @@ def test_cancel_stops_and_changes_nothing(segment_widget, qtbot):
     qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=ENGINE_TIMEOUT_MS)
     assert widget._cancel.enabled
     widget._cancel.clicked.emit()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: widget._runner.worker is None, timeout=60_000)
     assert widget._status.value.startswith("Cancelled")
     assert not _labels_layers(viewer)
     assert widget._run.enabled
@@ -136,7 +136,7 @@ def test_a_crashed_engine_is_reported_and_restarted(segment_widget, qtbot, error
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=ENGINE_TIMEOUT_MS)
     os.kill(widget._engine.info["pid"], signal.SIGSEGV)
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: widget._runner.worker is None, timeout=60_000)
     assert "SIGSEGV" in errors[-1] and "napari is unharmed" in errors[-1]
     widget._batch.value = 0
     widget._image.value = viewer.add_image(np.zeros((40, 40), np.uint8), name="after")

@@ -40,7 +40,7 @@ def train_widget(make_napari_viewer, tmp_path):
 
 def _train_and_wait(qtbot, widget, timeout=TRAIN_TIMEOUT_MS):
     widget._train.clicked.emit()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
+    qtbot.waitUntil(lambda: widget._runner.worker is None, timeout=timeout)
 
 
 def test_docks_with_defaults(train_widget):
@@ -95,7 +95,7 @@ def test_bad_pairs_are_refused_before_anything_starts(train_widget, errors, case
     widget._image.value = viewer.add_image(image, name="img")
     widget._labels.value = viewer.add_labels(labels, name="lab")
     widget._train.clicked.emit()
-    assert widget._worker is None
+    assert widget._runner.worker is None
     assert errors and message in errors[-1], errors
 
 
@@ -108,7 +108,7 @@ def test_cancel_keeps_a_loadable_best_model(train_widget, qtbot, tmp_path):
     widget._train.clicked.emit()
     qtbot.waitUntil(lambda: len(widget._plot.losses) >= 1, timeout=TRAIN_TIMEOUT_MS)
     widget._cancel.clicked.emit()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=120_000)
+    qtbot.waitUntil(lambda: widget._runner.worker is None, timeout=120_000)
     assert widget._status.value.startswith("Done (cancelled)"), widget._status.value
     assert len(widget._plot.losses) < 50
     saved = tmp_path / "trained.safetensors"

@@ -140,11 +140,6 @@ class SegmentWidget(Container):
         payload = {k: request[k] for k in ("image", "model", "options", "in_channels")}
         self._runner.start("segment", payload, lambda job: self._on_done(job, layer, request))
 
-    @property
-    def _worker(self) -> Any:
-        """The running job's worker thread (None when idle)."""
-        return self._runner.worker
-
     def _request(self, layer: Any) -> dict[str, Any]:
         if layer is None:
             raise ValueError("no image layer: open an image (File > Open, or File > Open Sample)")

@@ -303,11 +303,6 @@ class TrainWidget(Container):
         self._status.value = "Starting training..."
         self._runner.start("train", request, self._on_done)
 
-    @property
-    def _worker(self) -> Any:
-        """The running job's worker thread (None when idle)."""
-        return self._runner.worker
-
     def cancel(self) -> None:
         """Stop within one step; the best model so far is kept."""
         self._runner.cancel()
