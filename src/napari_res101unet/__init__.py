@@ -20,29 +20,33 @@ _EXPORTS = {
     "ModelSpec": "model",
     "save_model": "checkpoint",
     "load_model": "checkpoint",
-    "CheckpointError": "checkpoint",
-    "segment": "inference",
-    "run_segmentation": "inference",
-    "SegmentationResult": "inference",
-    "Cancelled": "inference",
-    "plan_tiles": "tiling",
-    "TilePlan": "tiling",
+    "CheckpointError": "errors",
+    "Cancelled": "errors",
+    "segment": "inference.segment",
+    "run_segmentation": "inference.segment",
+    "SegmentationResult": "inference.segment",
+    "plan_tiles": "inference.tiling",
+    "TilePlan": "inference.tiling",
     "resolve_device": "device",
     "available_devices": "device",
     "iou": "metrics",
     "dice": "metrics",
     "pixel_accuracy": "metrics",
-    "train": "training",
-    "TrainingEvent": "training",
+    "train": "training.run",
+    "TrainingEvent": "training.state",
     "evaluate": "evaluation",
     "read_image": "io",
     "write_image": "io",
     "write_labels": "io",
     "ImageData": "io",
     "load_sample": "samples",
+    "SegmentSettings": "config",
+    "TrainSettings": "config",
     "SEGMENT_DEFAULTS": "config",
     "TRAIN_DEFAULTS": "config",
     "models_dir": "config",
+    "segment_layer": "viewer",
+    "train_from_layers": "viewer",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -62,14 +66,23 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .checkpoint import CheckpointError, load_model, save_model
-    from .config import SEGMENT_DEFAULTS, TRAIN_DEFAULTS, models_dir
+    from .checkpoint import load_model, save_model
+    from .config import (
+        SEGMENT_DEFAULTS,
+        TRAIN_DEFAULTS,
+        SegmentSettings,
+        TrainSettings,
+        models_dir,
+    )
     from .device import available_devices, resolve_device
+    from .errors import Cancelled, CheckpointError
     from .evaluation import evaluate
-    from .inference import Cancelled, SegmentationResult, run_segmentation, segment
+    from .inference.segment import SegmentationResult, run_segmentation, segment
+    from .inference.tiling import TilePlan, plan_tiles
     from .io import ImageData, read_image, write_image, write_labels
     from .metrics import dice, iou, pixel_accuracy
     from .model import ModelSpec, build_model
     from .samples import load_sample
-    from .tiling import TilePlan, plan_tiles
-    from .training import TrainingEvent, train
+    from .training.run import train
+    from .training.state import TrainingEvent
+    from .viewer import segment_layer, train_from_layers

@@ -16,27 +16,31 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ._atomic import atomic_target
 from .config import ARCHITECTURE, CHECKPOINT_FORMAT, ENCODER_NAME
-from .model import ModelSpec, build_model, model_spec
+from .errors import CheckpointError, summarize
+
+if TYPE_CHECKING:  # torch is imported where weights are touched, not on import
+    import torch
+
+    from .model import ModelSpec
+
+__all__ = ["CheckpointError", "load_model", "read_header", "read_state_dict", "save_model"]
 
 META_KEY = "napari_res101unet"
 SUFFIX = ".safetensors"
-_TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+MAX_HEADER_BYTES = 100_000_000
 _LAYER3_BLOCKS = {6: "ResNet-50", 23: "ResNet-101", 36: "ResNet-152"}
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable Res101_UNet checkpoint."""
+_WRAPPERS = ("state_dict", "model_state_dict", "model", "encoder")
 
 
 def provenance() -> dict[str, Any]:
     """Versions and time, written into every checkpoint."""
     import segmentation_models_pytorch as smp
+    import torch
 
     from . import __version__
 
@@ -68,6 +72,8 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
     """
     from safetensors.torch import save_file
 
+    from .model import model_spec
+
     spec = model_spec(model)
     path = Path(path).expanduser()
     if path.suffix != SUFFIX:
@@ -86,21 +92,39 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON header of a checkpoint written by :func:`save_model` (no weights loaded)."""
-    from safetensors import safe_open
+    """The JSON header of a checkpoint written by :func:`save_model`.
 
+    Plain file I/O: no weights are loaded and neither torch nor safetensors is imported,
+    so the model lists in napari's process can call it.
+
+    Raises
+    ------
+    CheckpointError
+        When the file is not a safetensors file or holds no napari-res101unet spec.
+    """
     path = Path(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from None
-    if META_KEY not in meta:
-        raise CheckpointError(f"{path} was not written by napari-res101unet (no spec inside)")
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 0 < size < MAX_HEADER_BYTES:
+                raise CheckpointError(f"{path} is not a readable safetensors file")
+            raw = f.read(size)
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read: {summarize(exc)}") from None
     try:
-        return json.loads(meta[META_KEY])
-    except json.JSONDecodeError as exc:
+        meta = json.loads(raw).get("__metadata__") or {}
+        text = meta[META_KEY]
+    except (ValueError, AttributeError, KeyError, TypeError):
+        raise CheckpointError(
+            f"{path} was not written by napari-res101unet (no spec inside)"
+        ) from None
+    try:
+        header = json.loads(text)
+    except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: the spec inside is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the spec inside is not a JSON object")
+    return header
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -121,35 +145,28 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         state, spec = _load_directory(path)
     elif path.suffix == SUFFIX:
         state, spec = _load_safetensors(path)
-    elif path.suffix in _TORCH_SUFFIXES:
-        state = _load_torch_state(path)
+    elif path.suffix in TORCH_SUFFIXES:
+        state = read_state_dict(path)
         spec = infer_spec(state, path)
     else:
         raise CheckpointError(
             f"{path.name}: unknown model file type {path.suffix!r}; expected a "
             f"napari-res101unet {SUFFIX} checkpoint, a .pth state dict or an smp folder"
         )
+    from .device import resolve_device
+    from .model import build_model
+
     model = build_model(spec=spec)
     _load_state(model, state, path)
     model.checkpoint_path = str(path)
-    from .device import resolve_device
 
     return model.to(resolve_device(device)).eval()
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path.name} is truncated or not a safetensors file: {exc}"
-        ) from None
-
-
 def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
-    state = _read_safetensors(path)
+    from .model import ModelSpec
+
+    state = read_state_dict(path)
     try:
         header = read_header(path)
     except CheckpointError:
@@ -185,10 +202,9 @@ def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
             f"{ARCHITECTURE} (smp Unet with encoder {ENCODER_NAME!r})"
         )
     weights = path / "model.safetensors"
-    if weights.is_file():
-        state = _read_safetensors(weights)
-    else:
-        state = _load_torch_state(path / "pytorch_model.bin")
+    state = read_state_dict(weights if weights.is_file() else path / "pytorch_model.bin")
+    from .model import ModelSpec
+
     spec = ModelSpec(
         in_channels=int(config.get("in_channels", 3)),
         classes=int(config.get("classes", 1)),
@@ -199,18 +215,41 @@ def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
     return state, spec
 
 
-def _load_torch_state(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | os.PathLike, what: str = "model file") -> dict[str, torch.Tensor]:
+    """Tensors of a weights file (safetensors, or a PyTorch state dict), never running code.
+
+    PyTorch files are read with ``torch.load(weights_only=True)``; a dict wrapping the
+    state (``state_dict``, ``model``...) is unwrapped and ``module.``/``model.`` key
+    prefixes (DataParallel, Lightning) are dropped.
+
+    Raises
+    ------
+    CheckpointError (a ValueError)
+        For a missing, truncated or pickled-code file, or one without a dict of tensors.
+    """
+    import torch
+
+    path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
+        raise CheckpointError(f"{what} {str(path)!r} does not exist")
+    if path.suffix == SUFFIX:
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise CheckpointError(
+                f"{path.name} is truncated or not a safetensors file: {summarize(exc)}"
+            ) from None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise CheckpointError(
-            f"{path.name} is not a plain PyTorch state dict (it may pickle code or objects, "
-            f"which are never loaded, or be truncated): {type(exc).__name__}: {first}"
+            f"{path.name} is not a plain PyTorch state dict (weights_only loading refuses "
+            "pickled code and objects, which are never loaded, and truncated files): "
+            f"{type(exc).__name__}: {summarize(exc, 200)}"
         ) from None
-    for key in ("state_dict", "model_state_dict", "model"):
+    for key in _WRAPPERS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -220,6 +259,8 @@ def _load_torch_state(path: Path) -> dict[str, torch.Tensor]:
 
 def infer_spec(state: dict[str, torch.Tensor], path: Path) -> ModelSpec:
     """Spec of a bare Res101_UNet state dict, read from its tensor shapes."""
+    from .model import ModelSpec
+
     first, head = state.get("encoder.conv1.weight"), state.get("segmentation_head.0.weight")
     if first is None or head is None:
         raise CheckpointError(

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from .config import TRAIN_LIMITS
-from .inference import run_segmentation
+from .inference.segment import run_segmentation
+from .inference.tiling import round_up
 from .metrics import confusion_matrix, scores_from_confusion
 from .model import model_spec
-from .pairs import IGNORE, Prepared, check_label_bound, check_pairs
-from .tiling import round_up
+from .training.pairs import IGNORE, Prepared, check_label_bound, check_pairs
 
 
 def evaluate(

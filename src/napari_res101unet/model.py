@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .config import ARCHITECTURE, ENCODER_NAME, NORMALIZATIONS
+from .errors import summarize
 
 ENCODER_WEIGHTS_HELP = (
     "pass encoder_weights=None for random initialisation, 'imagenet' for smp's download, "
@@ -184,7 +185,7 @@ def build_model(
         raise ValueError(
             "could not get ImageNet weights for ResNet-101 from smp's source "
             f"(Hugging Face 'smp-hub/{ENCODER_NAME}.imagenet'): {type(exc).__name__}: "
-            f"{_first_line(exc)}. Offline? {ENCODER_WEIGHTS_HELP}."
+            f"{summarize(exc)}. Offline? {ENCODER_WEIGHTS_HELP}."
         ) from None
     if weights == "imagenet":
         spec.encoder_weights = "imagenet"
@@ -224,11 +225,6 @@ def _check_imagenet_reachable(timeout: float = 3.0) -> None:
         ) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
-
-
 def _normalise_weights_arg(weights: str | Path | None) -> str | Path | None:
     if weights is None:
         return None
@@ -246,33 +242,6 @@ def _normalise_weights_arg(weights: str | Path | None) -> str | Path | None:
     raise ValueError(f"unknown encoder_weights {weights!r}; {ENCODER_WEIGHTS_HELP}")
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a weights file, never running code from it."""
-    if not path.is_file():
-        raise ValueError(f"encoder weights file {str(path)!r} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ValueError(f"{path.name} is not a readable safetensors file: {exc}") from None
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{path.name} could not be read as a plain PyTorch weights file (weights_only "
-            f"loading refuses pickled objects and truncated files): {_first_line(exc)}"
-        ) from None
-    for key in ("state_dict", "model", "model_state_dict", "encoder"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path.name} does not hold a state dict of tensors")
-    return obj
-
-
 def load_encoder_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
     """Map a ResNet-101 state dict (torchvision or timm layout) onto ``model.encoder``.
 
@@ -285,8 +254,10 @@ def load_encoder_weights(model: torch.nn.Module, path: str | Path) -> dict[str, 
         When the file is unreadable or is not a ResNet-101 (missing encoder keys or
         mismatched shapes).
     """
+    from .checkpoint import read_state_dict
+
     path = Path(path)
-    state = _read_state_dict(path)
+    state = read_state_dict(path, what="encoder weights file")
     cleaned: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         for prefix in ("module.", "model.", "encoder.", "backbone."):

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoint import read_header
 from .config import models_dir
 
 UNTRAINED = "untrained"
@@ -48,7 +49,7 @@ def describe_model(path: str | os.PathLike) -> ModelEntry | None:
             n = int(config.get("classes", 1))
             names = ["background", "foreground"] if n <= 2 else [f"class {i}" for i in range(n)]
             return ModelEntry(path.name, path, names, int(config.get("in_channels", 3)), "smp")
-        header = _safetensors_header(path)
+        header = read_header(path)
         spec = header["spec"]
         training = spec.get("training") or {}
         best = training.get("best_val_iou")
@@ -58,16 +59,6 @@ def describe_model(path: str | os.PathLike) -> ModelEntry | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _safetensors_header(path: Path) -> dict:
-    """The napari-res101unet JSON in a safetensors header, read with plain file I/O."""
-    with open(path, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        if not 0 < size < 100_000_000:
-            raise ValueError("not a safetensors file")
-        header = json.loads(f.read(size))
-    return json.loads(header["__metadata__"]["napari_res101unet"])
 
 
 def find_model(name: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path | str:

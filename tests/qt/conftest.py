@@ -37,10 +37,10 @@ def _fresh_session_models():
 @pytest.fixture
 def errors(monkeypatch):
     """Error notifications the widgets show, captured."""
-    from napari_res101unet._qt import _common
+    from napari_res101unet._qt import base
 
     seen: list[str] = []
-    monkeypatch.setattr(_common, "show_error", seen.append)
+    monkeypatch.setattr(base, "show_error", seen.append)
     return seen
 
 

@@ -75,7 +75,7 @@ def test_threshold_rethresholds_without_rerunning(segment_widget, qtbot, rgb_ima
     widget._image.value = viewer.add_image(rgb_image, name="t")
     run_and_wait(widget)
     labels = viewer.layers["t labels"]
-    probs = widget._last["probabilities"].astype(np.float32)
+    probs = widget._last.probabilities.astype(np.float32)
     for t in (0.1, 0.9):
         widget._threshold.value = t
         assert np.array_equal(labels.data, (probs > t).astype(np.uint8))

@@ -79,7 +79,7 @@ def test_trains_two_steps_from_layers_and_hands_the_model_to_segment(
     [
         ("shapes", "'img + lab'"),
         ("empty", "are empty"),
-        ("classes", "beyond the 2 classes"),
+        ("classes", "beyond classes=2"),
     ],
 )
 def test_bad_pairs_are_refused_before_anything_starts(train_widget, errors, case, message):

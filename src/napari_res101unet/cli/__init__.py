@@ -1,0 +1,51 @@
+"""Command line: ``napari-res101unet info | segment | train | evaluate | demo``.
+
+One module per command; each has ``add_parser(subparsers)``, which registers the command
+with ``set_defaults(func=run)``. Errors print one line (``error: ...``) and exit non-zero;
+``--debug`` shows tracebacks. Options and their defaults come from the settings
+dataclasses in :mod:`napari_res101unet.config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import summarize
+from . import demo, evaluate, info, segment, train
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+COMMANDS = (info, segment, train, evaluate, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-res101unet",
+        description="Segment medical and biomedical images with Res101_UNet and fine-tune it "
+        "on a few labelled images, without a GUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError, MemoryError, RuntimeError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {summarize(exc)}", file=sys.stderr)
+        return EXIT_ERROR

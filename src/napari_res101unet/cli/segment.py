@@ -1,0 +1,113 @@
+"""``napari-res101unet segment INPUT... -m MODEL -o OUT``: label files with the geometry."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..config import SegmentSettings
+from .common import add_settings, load_cli_model, progress_printer, settings_from
+
+SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "segment",
+        help="segment image files into label files",
+        description="Segment each INPUT (NIfTI, DICOM folder, NRRD, MHA, TIFF, PNG/JPEG/BMP) "
+        "and write <name>_labels next to OUT, keeping the voxel spacing.",
+        epilog="example: napari-res101unet segment scan.nii.gz -m liver -o out/",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
+    p.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="model file, a model name in the model folder, or 'untrained'",
+    )
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    add_settings(p, SegmentSettings, SETTINGS)
+    p.add_argument("--axis", type=int, default=0, help="slice axis of 3D volumes")
+    p.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also write the probability map (<name>_probabilities.tif)",
+    )
+    p.add_argument(
+        "--format",
+        default=None,
+        help="output suffix, e.g. .nii.gz, .tif, .png (default: like the input)",
+    )
+    p.set_defaults(func=run)
+
+
+def output_path(folder: Path, source: Path, tag: str, fmt: str | None) -> Path:
+    """``folder/<source stem>_<tag><ext>``: the input's format unless ``fmt`` is given;
+    DICOM becomes NIfTI and JPEG becomes PNG (labels are never stored lossily)."""
+    from ..io import suffix
+
+    ext = "" if source.is_dir() else suffix(source)
+    stem = source.name[: len(source.name) - len(ext)]
+    if fmt:
+        ext = fmt if fmt.startswith(".") else f".{fmt}"
+    elif ext in ("", ".dcm"):
+        ext = ".nii.gz"
+    elif ext in (".jpg", ".jpeg"):
+        ext = ".png"
+    return folder / f"{stem}_{tag}{ext}"
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..inference.segment import run_segmentation
+    from ..io import read_image, write_labels
+
+    settings = settings_from(args, SegmentSettings, SETTINGS)
+    model = load_cli_model(args.model, settings.device)
+    for source in map(Path, args.inputs):
+        image = read_image(source, labels=False)  # an input is an image, whatever its name
+        started = time.perf_counter()
+        result = run_segmentation(
+            image.data,
+            model,
+            axis=args.axis,
+            return_probabilities=args.probabilities,
+            channel_axis=-1 if image.rgb else None,
+            progress=progress_printer(source.name),
+            **settings.as_dict(),
+        )
+        target = output_path(args.output, source, "labels", args.format)
+        geometry = {
+            "spacing": image.spacing,
+            "origin": image.origin,
+            "direction": image.direction,
+            "unit": image.metadata.get("unit"),
+        }
+        write_labels(target, result.labels, **geometry)
+        if result.probabilities is not None:
+            _write_probabilities(
+                output_path(args.output, source, "probabilities", ".tif"), result, geometry
+            )
+        values, counts = np.unique(result.labels, return_counts=True)
+        pixels = {int(k): int(v) for k, v in zip(values, counts)}
+        print(
+            f"{source} -> {target}  ({time.perf_counter() - started:.1f} s; "
+            f"{result.summary()}; label pixels {pixels})"
+        )
+    return 0
+
+
+def _write_probabilities(path: Path, result, geometry: dict) -> None:
+    """Binary: the foreground map with the image's geometry; multi-class: classes last."""
+    import numpy as np
+
+    from ..io import write_image
+
+    probs = result.probabilities
+    if probs.ndim == result.labels.ndim:
+        write_image(path, probs, **geometry)
+    else:
+        write_image(path, np.moveaxis(probs, 0, -1), unit=geometry["unit"])

@@ -1,0 +1,125 @@
+"""``napari-res101unet train``: fine-tune on image and mask folders paired by file name."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import TrainSettings
+from .common import add_settings, fmt, graceful_interrupt, settings_from, start_model
+
+SETTINGS = (
+    "epochs",
+    "patch_size",
+    "batch_size",
+    "learning_rate",
+    "encoder_learning_rate_factor",
+    "freeze_encoder_epochs",
+    "weight_decay",
+    "val_fraction",
+    "foreground_fraction",
+    "steps_per_epoch",
+    "early_stopping",
+    "max_minutes",
+    "seed",
+    "classes",
+    "ignore_index",
+    "sparse",
+    "augment",
+    "mixed_precision",
+)
+
+
+def add_folders(p: argparse.ArgumentParser, what: str) -> None:
+    """``--images``/``--masks`` folders, ``--binary`` and ``--device`` (train, evaluate)."""
+    p.add_argument("--images", required=True, type=Path, help=f"folder of {what} images")
+    p.add_argument(
+        "--masks",
+        required=True,
+        type=Path,
+        help="folder of label images, paired with the images by file name (<stem> or "
+        "<stem>_mask...). 0/255 masks become 0/1, JPEG masks are > 127, others are class "
+        "indices",
+    )
+    p.add_argument("--binary", action="store_true", help="treat every mask as mask > 0")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="fine-tune Res101_UNet on image and mask folders",
+        description="Fine-tune Res101_UNet on pairs of images and masks (matched by file "
+        "name) and write the best model to OUTPUT.safetensors, the last epoch to "
+        "OUTPUT.last.safetensors (resume with --resume). Prints one line per epoch; Ctrl-C "
+        "stops after the current step and keeps the best model.",
+        epilog="example: napari-res101unet train --images glas/train/images "
+        "--masks glas/train/masks -o glas --epochs 20 --encoder-weights imagenet",
+    )
+    add_folders(p, "training")
+    p.add_argument("-o", "--output", required=True, type=Path, help="model file to write")
+    p.add_argument("--val-images", type=Path, help="validation images (else held out)")
+    p.add_argument("--val-masks", type=Path, help="validation masks")
+    p.add_argument(
+        "-m", "--model", help="start from this model (file or name; default: a new model)"
+    )
+    p.add_argument("--encoder-weights", help="for a new model: imagenet or a ResNet-101 file")
+    p.add_argument("--resume", type=Path, help="continue from OUTPUT.last.safetensors")
+    add_settings(p, TrainSettings, SETTINGS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io.folders import read_pairs
+    from ..training.run import fit
+
+    settings = settings_from(args, TrainSettings, SETTINGS)
+    if (args.val_images is None) != (args.val_masks is None):
+        raise ValueError("give both --val-images and --val-masks, or neither")
+    pairs, names = read_pairs(args.images, args.masks, binary=args.binary)
+    val_pairs = None
+    if args.val_images is not None:
+        val_pairs, _ = read_pairs(args.val_images, args.val_masks, binary=args.binary)
+    with graceful_interrupt() as stop:
+        model = fit(
+            pairs,
+            settings,
+            val_pairs=val_pairs,
+            pair_names=names,
+            model=start_model(args.model),
+            encoder_weights=args.encoder_weights,
+            output=args.output,
+            resume=args.resume,
+            device=args.device,
+            callback=_printer(),
+            should_stop=stop,
+        )
+    record = model.spec.training
+    print(
+        f"stopped: {record['stopped']}; best epoch {record['best_epoch']} "
+        f"(val IoU {fmt(record['best_val_iou'])})"
+    )
+    return 0
+
+
+def _printer():
+    tty = sys.stderr.isatty()
+
+    def show(event) -> None:
+        if event.kind == "step" and tty:
+            line = f"\rstep {event.step}/{event.steps_total}  loss {event.loss:.4f}"
+            print(line, end="", file=sys.stderr, flush=True)
+        elif event.kind == "epoch":
+            if tty:
+                print("\r", end="", file=sys.stderr)
+            print(
+                f"epoch {event.epoch}/{event.epochs}  loss {event.train_loss:.4f}  "
+                f"val IoU {fmt(event.val_iou)}  Dice {fmt(event.val_dice)}  "
+                f"lr {event.lr:.2e}  {event.seconds:.1f} s",
+                flush=True,
+            )
+        elif event.kind == "done":
+            print(f"best model: {event.path}", flush=True)
+
+    return show

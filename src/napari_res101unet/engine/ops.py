@@ -1,0 +1,149 @@
+"""What the engine process does for each request (runs there, never in napari's process)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import protocol as P
+
+
+@dataclass
+class JobContext:
+    """How an operation talks back: progress, events, and whether to stop."""
+
+    job_id: int
+    send: Callable[[dict], None]
+    should_stop: Callable[[], bool]
+
+    def progress(self, done: int, total: int) -> None:
+        self.send(P.progress(self.job_id, done, total))
+
+    def event(self, data: dict) -> None:
+        self.send(P.event(self.job_id, data))
+
+
+def hello() -> dict[str, Any]:
+    """Import the heavy parts once, and report the devices found."""
+    import segmentation_models_pytorch  # noqa: F401  (warm: the first job starts fast)
+    import torch
+
+    from ..device import available_devices, describe_device, resolve_device
+
+    devices = {name: describe_device(resolve_device(name)) for name in available_devices()}
+    return {"pid": os.getpid(), "torch": str(torch.__version__), "devices": devices}
+
+
+_MODELS: dict[tuple, Any] = {}
+
+
+def get_model(source: str, in_channels: int = 3):
+    """A model by path (cached until the file changes) or ``untrained``."""
+    from ..registry import UNTRAINED
+
+    if source == UNTRAINED:
+        key: tuple = (UNTRAINED, in_channels)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"model file {source} does not exist")
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _MODELS:
+        _MODELS.clear()  # one model in memory at a time
+        if source == UNTRAINED:
+            import torch
+
+            from ..model import build_model
+
+            torch.manual_seed(0)
+            model = build_model(in_channels=in_channels)
+            model.spec.name = "untrained Res101_UNet"
+        else:
+            from ..checkpoint import load_model
+
+            model = load_model(source)
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def model_label(source: str, model) -> str:
+    """What to call the model in messages: its file name, else its spec's name."""
+    from ..registry import UNTRAINED
+
+    return (
+        model.spec.name if source == UNTRAINED else Path(source).name.removesuffix(".safetensors")
+    )
+
+
+def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
+    import numpy as np
+
+    from ..inference.segment import run_segmentation
+
+    options = dict(msg.get("options") or {})
+    model = get_model(msg["model"], int(msg.get("in_channels", 3)))
+    result = run_segmentation(
+        msg["image"], model, progress=job.progress, should_stop=job.should_stop, **options
+    )
+    probs = result.probabilities
+    return {
+        "labels": result.labels,
+        "probabilities": None if probs is None else probs.astype(np.float16),
+        "summary": result.summary(),
+        "plan": result.plan.describe(),
+        "device": result.device,
+        "precision": result.precision,
+        "seconds": result.seconds,
+        "class_names": result.class_names,
+        "model_name": model_label(msg["model"], model),
+    }
+
+
+def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
+    """Fine-tune from ``msg["pairs"]`` with ``msg["settings"]`` (a TrainSettings as a
+    dict); events stream back; the best model is saved to ``options["output"]``."""
+    from ..config import TrainSettings
+    from ..training.run import fit
+
+    settings = TrainSettings(**msg["settings"])
+    done: dict[str, Any] = {}
+
+    def callback(event) -> None:
+        data = event.as_dict()
+        if data["kind"] == "done":
+            done.update(data)
+        job.event(data)
+
+    model = fit(
+        [tuple(p) for p in msg["pairs"]],
+        settings,
+        pair_names=msg.get("names"),
+        callback=callback,
+        should_stop=job.should_stop,
+        **dict(msg.get("options") or {}),
+    )
+    training = model.spec.training or {}
+    return {
+        "path": done.get("path"),
+        "reason": done.get("reason"),
+        "best_epoch": training.get("best_epoch"),
+        "best_val_iou": training.get("best_val_iou"),
+        "epochs_done": training.get("epochs_done"),
+        "class_names": list(model.spec.class_names),
+        "seconds": done.get("seconds"),
+    }
+
+
+def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:
+    return {"pid": os.getpid()}
+
+
+OPS: dict[str, Callable[[dict, JobContext], Any]] = {
+    P.SEGMENT: op_segment,
+    P.TRAIN: op_train,
+    P.PING: op_ping,
+}

@@ -1,0 +1,33 @@
+"""Inference: tiled, blended, memory-bounded prediction (see :func:`segment`).
+
+Modules: :mod:`.segment` (the entry points), :mod:`.tiling` (plans), :mod:`.blending`
+(weights and the band accumulator), :mod:`.forward` (device, precision, TTA) and
+:mod:`.data` (axes, channels, normalisation). ``tiling``, ``blending`` and ``data`` are
+numpy only; torch is imported when :func:`segment` is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "segment": "segment",
+    "run_segmentation": "segment",
+    "SegmentationResult": "segment",
+    "plan_tiles": "tiling",
+    "TilePlan": "tiling",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .segment import SegmentationResult, run_segmentation, segment
+    from .tiling import TilePlan, plan_tiles

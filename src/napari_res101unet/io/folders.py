@@ -1,0 +1,70 @@
+"""Folders of image/mask pairs, matched by file name (used by ``train`` and ``evaluate``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._content import as_labels
+from ._formats import READABLE, suffix
+from ._read import read_image
+
+MASK_TAGS = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_anno", "_gt")
+"""Mask file stems accepted for an image ``<stem>``: ``<stem><tag>``."""
+
+
+def read_pairs(
+    images: Path, masks: Path, *, binary: bool = False
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
+    """``([(image, labels)], names)`` for the image files of ``images`` and their masks.
+
+    Raises
+    ------
+    ValueError
+        When a folder is missing or empty, or an image has no mask (naming it).
+    """
+    images, masks = Path(images), Path(masks)
+    for folder in (images, masks):
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder")
+    image_files = _files(images)
+    if not image_files:
+        raise ValueError(f"{images} holds no image files ({', '.join(READABLE)})")
+    by_stem = dict(_files(masks))
+    pairs, names, missing = [], [], []
+    for stem, path in image_files:
+        mask = next((by_stem[stem + t] for t in MASK_TAGS if stem + t in by_stem), None)
+        if mask is None:
+            missing.append(path.name)
+            continue
+        pairs.append((read_image(path).data, read_mask(mask, binary=binary)))
+        names.append(path.name)
+    if missing:
+        raise ValueError(
+            f"{len(missing)} images have no mask in {masks} (e.g. {missing[0]}); masks are "
+            f"matched by file name stem, optionally with {', '.join(MASK_TAGS[1:])}"
+        )
+    return pairs, names
+
+
+def _files(folder: Path) -> list[tuple[str, Path]]:
+    """``(stem, path)`` of the readable files of ``folder`` (not hidden), sorted."""
+    found = []
+    for path in sorted(folder.iterdir()):
+        ext = suffix(path)
+        if path.is_file() and not path.name.startswith(".") and ext in READABLE:
+            found.append((path.name[: len(path.name) - len(ext)], path))
+    return found
+
+
+def read_mask(path: Path, *, binary: bool = False) -> np.ndarray:
+    """Labels of a mask file, normalised like the napari reader does: JPEG → ``> 127``,
+    0/255 (or 0/65535) → 0/1, class indices kept; ``binary`` → ``> 0``. Colour masks use
+    their first channel."""
+    image = read_image(path, labels=False)
+    data = image.data[..., 0] if image.rgb else image.data
+    labels = as_labels(data, jpeg=suffix(path) in (".jpg", ".jpeg"))
+    if labels is None:
+        raise ValueError(f"{Path(path).name}: mask holds fractional values; use --binary")
+    return (labels > 0).astype(np.uint8) if binary else labels

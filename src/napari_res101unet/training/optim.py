@@ -1,0 +1,112 @@
+"""AdamW parameter groups, the learning-rate schedule, and optimizer state without pickle.
+
+The optimizer state of a run lives beside its last checkpoint
+(``<output>.last.optim.safetensors``): the per-parameter moments as safetensors tensors
+named ``state.<param index>.<key>``, the param groups (and resume bookkeeping) as JSON in
+the header. Nothing is unpickled when it is read back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._atomic import atomic_target
+
+MIN_LR_FACTOR = 0.01
+_META_KEY = "napari_res101unet_optimizer"
+OPTIMIZER_FORMAT = 1
+
+
+def lr_factor(step: int, total: int, warmup: int, elapsed: float = 0.0) -> float:
+    """Learning-rate multiplier at ``step``: linear warmup, then a cosine to 1 %.
+
+    ``elapsed`` is the fraction of a time budget used; the cosine follows whichever of the
+    step count and the time budget is further along, so the rate has decayed when time
+    runs out.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, max((step - warmup) / max(1, total - warmup), elapsed))
+    return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def make_optimizer(
+    model: torch.nn.Module, learning_rate: float, encoder_factor: float, weight_decay: float
+):
+    """AdamW with two groups: decoder + head at ``learning_rate``, encoder at a fraction.
+
+    Returns the optimizer and the two base learning rates (for the schedule)."""
+    encoder = list(model.encoder.parameters())
+    ids = {id(p) for p in encoder}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    base = [learning_rate, learning_rate * encoder_factor]
+    groups = [
+        {"params": rest, "lr": base[0], "name": "decoder"},
+        {"params": encoder, "lr": base[1], "name": "encoder"},
+    ]
+    return torch.optim.AdamW(groups, weight_decay=weight_decay), base
+
+
+def save_optimizer(
+    path: Path, optimizer: torch.optim.Optimizer, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write the optimizer state atomically: per-parameter tensors as safetensors
+    (``state.<param>.<key>``) and the param groups plus ``extra`` as JSON metadata."""
+    from safetensors.torch import save_file
+
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensor = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"state.{index}.{key}"] = tensor.detach().to("cpu").contiguous()
+    meta = {
+        "format_version": OPTIMIZER_FORMAT,
+        "param_groups": state["param_groups"],
+        **(extra or {}),
+    }
+    with atomic_target(path) as tmp:
+        save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+    return path
+
+
+def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore ``optimizer`` from :func:`save_optimizer`'s file; returns its JSON metadata.
+
+    Raises
+    ------
+    ValueError
+        When the file is missing, unreadable or does not fit ``optimizer``.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ValueError(
+            f"cannot resume: the optimizer state {str(path)!r} is missing; it is written "
+            "next to the last checkpoint. To fine-tune further, pass the model as model="
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})[_META_KEY])
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise ValueError(f"{path.name} is not a readable optimizer state: {exc}") from None
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = tensor
+    groups = meta["param_groups"]
+    for group in groups:
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{path.name} does not fit this model's optimizer: {exc}") from None
+    return meta

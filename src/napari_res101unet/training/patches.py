@@ -1,0 +1,183 @@
+"""Training patches: foreground-oversampled crops with cheap augmentation (numpy on patches).
+
+Each patch is cut from the raw image, normalised with the image's whole-image
+:class:`~napari_res101unet.data.Normalizer` (as inference does), then flipped/rotated,
+rescaled and intensity-jittered. Pixels outside the image are reflected for the image and
+:data:`~napari_res101unet.pairs.IGNORE` for the labels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..inference.blending import reflect_indices
+from .pairs import IGNORE, Prepared
+
+SCALE_RANGE = (0.8, 1.25)
+"""Zoom factors drawn log-uniformly when augmenting (1.25: objects look 25 % larger)."""
+CONTRAST_RANGE = (0.85, 1.15)
+BRIGHTNESS_RANGE = (-0.2, 0.2)
+"""Intensity jitter in normalised units (``x * contrast + brightness``, per patch)."""
+
+
+@dataclass
+class _Table:
+    """Where patches can be drawn from: ``(item, slice)`` entries and their weights."""
+
+    entries: list[tuple[int, int]]
+    weights: np.ndarray
+
+
+class PatchSampler:
+    """Draws batches of ``(B, C, P, P)`` float32 images and ``(B, P, P)`` int64 labels.
+
+    Parameters
+    ----------
+    items : list of Prepared
+        Training images (only their ``slices`` are sampled).
+    patch_size : int
+        Side ``P`` of the square patches.
+    batch_size : int
+        Patches per batch ``B``.
+    foreground_fraction : float
+        Probability that a patch is centred on a labelled pixel of a foreground class
+        (the class drawn uniformly among those present, then a pixel of it); otherwise the
+        patch lies anywhere on a slice (slices drawn by their labelled area).
+    augment : bool
+        Flips, 90-degree rotations, scale jitter (:data:`SCALE_RANGE`) and intensity jitter.
+    """
+
+    def __init__(
+        self,
+        items: list[Prepared],
+        patch_size: int,
+        batch_size: int,
+        *,
+        foreground_fraction: float = 0.5,
+        augment: bool = True,
+    ) -> None:
+        self.items, self.patch, self.batch_size = items, patch_size, batch_size
+        self.foreground_fraction, self.augment = foreground_fraction, augment
+        self.channels = items[0].data.shape[-1]
+        self.anywhere, self.by_class = _tables(items)
+
+    @property
+    def pixels(self) -> int:
+        """Labelled-or-not pixels of the slices in use (for choosing steps per epoch)."""
+        return sum(len(it.slices) * it.data.shape[1] * it.data.shape[2] for it in self.items)
+
+    def batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch drawn with ``rng`` (the same generator state gives the same batch)."""
+        p = self.patch
+        images = np.empty((self.batch_size, self.channels, p, p), np.float32)
+        labels = np.empty((self.batch_size, p, p), np.int64)
+        for b in range(self.batch_size):
+            images[b], labels[b] = self.sample(rng)
+        return torch.from_numpy(images), torch.from_numpy(labels)
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One ``(C, P, P)`` image patch and its ``(P, P)`` labels."""
+        scale = math.exp(rng.uniform(*np.log(SCALE_RANGE))) if self.augment else 1.0
+        side = max(1, round(self.patch / scale))
+        item, s, y0, x0 = self._window(rng, side)
+        raw = item.data[s][reflect_indices(y0, side, item.data.shape[1])]
+        raw = raw[:, reflect_indices(x0, side, item.data.shape[2])]
+        image = item.normalizer(raw)
+        labels = crop_labels(item.labels[s], y0, x0, side)
+        if side != self.patch:
+            image, labels = _resize(image, labels, self.patch)
+        if self.augment:
+            image, labels = _flip_rotate(image, labels, rng)
+            image = image * rng.uniform(*CONTRAST_RANGE) + rng.uniform(*BRIGHTNESS_RANGE)
+        return image, labels
+
+    def _window(self, rng: np.random.Generator, side: int) -> tuple[Prepared, int, int, int]:
+        """Item, slice and top-left corner of a ``side``-sized window."""
+        if self.by_class and rng.random() < self.foreground_fraction:
+            k = list(self.by_class)[rng.integers(len(self.by_class))]
+            table = self.by_class[k]
+            i, s = table.entries[rng.choice(len(table.entries), p=table.weights)]
+            item = self.items[i]
+            ys, xs = np.nonzero(item.labels[s] == k)
+            j = rng.integers(len(ys))
+            height, width = item.labels.shape[1:]
+            y0 = _place(int(ys[j]) - side // 2, side, height, rng)
+            x0 = _place(int(xs[j]) - side // 2, side, width, rng)
+            return item, s, y0, x0
+        i, s = self.anywhere.entries[
+            rng.choice(len(self.anywhere.entries), p=self.anywhere.weights)
+        ]
+        item = self.items[i]
+        height, width = item.labels.shape[1:]
+        y0 = _place(int(rng.integers(max(1, height - side + 1))), side, height, rng)
+        x0 = _place(int(rng.integers(max(1, width - side + 1))), side, width, rng)
+        return item, s, y0, x0
+
+
+def _place(start: int, side: int, length: int, rng: np.random.Generator) -> int:
+    """Keep a window inside the axis when it fits; else put the axis somewhere inside it."""
+    if side <= length:
+        return min(max(start, 0), length - side)
+    return -int(rng.integers(side - length + 1))
+
+
+def _tables(items: list[Prepared]) -> tuple[_Table, dict[int, _Table]]:
+    """Sampling tables: any slice by labelled area, and per foreground class by its area."""
+    entries, area = [], []
+    per_class: dict[int, tuple[list, list]] = {}
+    for i, item in enumerate(items):
+        for s in item.slices:
+            lab = item.labels[s]
+            counts = np.bincount(lab[lab != IGNORE].ravel().astype(np.int64))
+            entries.append((i, s))
+            area.append(counts.sum())
+            for k in np.flatnonzero(counts[1:]) + 1:
+                got = per_class.setdefault(int(k), ([], []))
+                got[0].append((i, s))
+                got[1].append(counts[k])
+    if not entries or sum(area) == 0:
+        raise ValueError("no labelled pixels left to train on after the validation split")
+    tables = {k: _Table(e, _normalised(w)) for k, (e, w) in sorted(per_class.items())}
+    return _Table(entries, _normalised(area)), tables
+
+
+def _normalised(weights) -> np.ndarray:
+    w = np.asarray(weights, np.float64)
+    return w / w.sum()
+
+
+def crop_labels(labels: np.ndarray, y0: int, x0: int, side: int) -> np.ndarray:
+    """The ``side``-sized window of ``(Y, X)`` labels at ``(y0, x0)``, IGNORE outside."""
+    out = np.full((side, side), IGNORE, labels.dtype)
+    height, width = labels.shape
+    ya, yb, xa, xb = max(y0, 0), min(y0 + side, height), max(x0, 0), min(x0 + side, width)
+    if ya < yb and xa < xb:
+        out[ya - y0 : yb - y0, xa - x0 : xb - x0] = labels[ya:yb, xa:xb]
+    return out
+
+
+def _resize(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear ``(C, S, S)`` image and nearest ``(S, S)`` labels to ``size``."""
+    side = labels.shape[0]
+    out = F.interpolate(
+        torch.from_numpy(np.ascontiguousarray(image))[None],
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+    )[0].numpy()
+    idx = np.minimum(((np.arange(size) + 0.5) * side / size).astype(np.intp), side - 1)
+    return out, labels[idx][:, idx]
+
+
+def _flip_rotate(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+    """One of the 8 flips/rotations of the square, the same for image and labels."""
+    k = int(rng.integers(4))
+    image, labels = np.rot90(image, k, axes=(1, 2)), np.rot90(labels, k)
+    if rng.random() < 0.5:
+        image, labels = image[:, :, ::-1], labels[:, ::-1]
+    return image, labels

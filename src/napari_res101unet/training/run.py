@@ -1,0 +1,240 @@
+"""Fine-tune Res101_UNet on a few labelled images (no Qt; the Train widget calls this).
+
+One epoch is ``steps_per_epoch`` AdamW steps on random patches, then a validation pass;
+events go to ``callback`` and checkpoints to ``output`` (layout in
+:mod:`napari_res101unet.training.state`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import TrainSettings
+from ..device import precision_name, resolve_device
+from .pairs import check_pairs
+from .patches import PatchSampler
+from .start import make_plan, prepare_data, start_model
+from .state import CheckpointPaths, TrainingEvent
+from .trainer import Trainer
+
+D = TrainSettings()
+__all__ = ["TrainingEvent", "train"]
+
+
+def train(
+    pairs: Sequence[tuple[Any, Any]],
+    *,
+    model: torch.nn.Module | str | os.PathLike | None = None,
+    epochs: int = D.epochs,
+    patch_size: int = D.patch_size,
+    batch_size: int = D.batch_size,
+    learning_rate: float | None = D.learning_rate,
+    encoder_learning_rate_factor: float = D.encoder_learning_rate_factor,
+    freeze_encoder_epochs: int = D.freeze_encoder_epochs,
+    weight_decay: float = D.weight_decay,
+    val_fraction: float = D.val_fraction,
+    val_pairs: Sequence[tuple[Any, Any]] | None = None,
+    ignore_index: int | None = D.ignore_index,
+    sparse: bool = D.sparse,
+    classes: int | None = D.classes,
+    class_names: list[str] | None = None,
+    encoder_weights: str | os.PathLike | None = None,
+    foreground_fraction: float = D.foreground_fraction,
+    augment: bool = D.augment,
+    steps_per_epoch: int | None = D.steps_per_epoch,
+    early_stopping: int | None = D.early_stopping,
+    max_minutes: float | None = D.max_minutes,
+    output: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    mixed_precision: bool = D.mixed_precision,
+    seed: int = D.seed,
+    spacing: Sequence[float] | None = None,
+    callback: Callable[[TrainingEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    pair_names: Sequence[str] | None = None,
+) -> torch.nn.Module:
+    """Fine-tune Res101_UNet on labelled images and return the best model.
+
+    Parameters
+    ----------
+    pairs : sequence of (image, labels)
+        ``image`` ``(Y, X)``, ``(Y, X, C)``, ``(Z, Y, X)`` or ``(Z, Y, X, C)`` (a trailing
+        axis is channels when the image has one axis more than its labels); ``labels``
+        integer class indices of the spatial shape (0 background, k class k). Stacks are
+        sampled slice by slice along Z.
+    model : Module, path or None
+        Start from this model (copied; a new head is made when ``classes`` differs).
+        None builds a new one with ``encoder_weights`` (None: random, ``"imagenet"``,
+        or a local ResNet-101 file).
+    epochs, patch_size, batch_size : see :class:`~napari_res101unet.config.TrainSettings`
+    learning_rate : float, optional
+        Of the decoder and head; None picks ``LEARNING_RATES``: 1e-3 for a randomly
+        initialised network, 3e-4 when fine-tuning trained weights.
+        ``patch_size`` must be a multiple of 32; smaller images are reflect-padded.
+    encoder_learning_rate_factor, freeze_encoder_epochs : see TrainSettings
+        A pretrained encoder is frozen (batch norms in eval mode) for the first
+        ``freeze_encoder_epochs`` epochs, then trains at ``learning_rate * factor``.
+        A randomly initialised encoder is never frozen and trains at ``learning_rate``.
+    val_fraction, val_pairs
+        Validation data: ``val_pairs`` when given; else held out by
+        :func:`napari_res101unet.training.splits.split` (by image; by slice for one stack; a border
+        band for one 2D image); 0 validates nothing (the last epoch is the best).
+    ignore_index : int, optional
+        Label value of unlabelled pixels (sparse annotation); outside the classes.
+    sparse : bool
+        Labels painted as strokes: 0 = not annotated, 1 = background, 2.. = classes
+        (converted by :func:`~napari_res101unet.training.pairs.sparse_to_ignore`).
+    classes, class_names
+        Output classes (background included); None infers them from the labels (or keeps
+        the model's).
+    foreground_fraction, augment, steps_per_epoch : see TrainSettings
+    early_stopping : int or None
+        Stop after this many epochs without a better validation IoU.
+    max_minutes : float, optional
+        Wall-clock budget; the current epoch is cut short, validated and saved. The cosine
+        schedule follows the budget when it is shorter than the epochs (then the losses
+        depend on timing and are no longer reproducible).
+    output : path, optional
+        Where checkpoints go: best ``<output>.safetensors``, last
+        ``<output>.last.safetensors`` and ``<output>.last.optim.safetensors``.
+    resume : path, optional
+        A ``*.last.safetensors`` to continue from (epoch count, optimizer, history); pass
+        the same data. ``output`` defaults to that run's.
+    device, mixed_precision, seed, spacing
+        Device name; autocast (+ GradScaler for float16) on CUDA; seed of the model's
+        initialisation, the split and the patches (same seed, same losses on the CPU);
+        pixel spacing stored in the spec.
+    callback : callable, optional
+        Called with each :class:`TrainingEvent` (``step``, ``epoch``, ``checkpoint``,
+        ``done``).
+    should_stop : callable, optional
+        Checked before every step and during validation; True stops within a step and
+        returns the best model so far (checkpoints on disk stay loadable).
+    pair_names : sequence of str, optional
+        Display names of the pairs for error messages (e.g. napari layer names).
+
+    Returns
+    -------
+    torch.nn.Module
+        The best model (eval mode, on the training device); ``model.spec.training`` holds
+        ``settings``, ``history`` (one dict per epoch), ``best_epoch``, ``best_val_iou``,
+        ``epochs_done``, ``step`` and ``stopped``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad settings or data, before any training (messages name the pair and value).
+    """
+    settings = TrainSettings(
+        epochs=epochs,
+        patch_size=patch_size,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        encoder_learning_rate_factor=encoder_learning_rate_factor,
+        freeze_encoder_epochs=freeze_encoder_epochs,
+        weight_decay=weight_decay,
+        val_fraction=val_fraction,
+        steps_per_epoch=steps_per_epoch,
+        foreground_fraction=foreground_fraction,
+        augment=augment,
+        early_stopping=early_stopping,
+        max_minutes=max_minutes,
+        ignore_index=ignore_index,
+        sparse=sparse,
+        classes=classes,
+        mixed_precision=mixed_precision,
+        seed=seed,
+    )
+    for name, fn in (("callback", callback), ("should_stop", should_stop)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a callable or None, got {type(fn).__name__}")
+    return fit(
+        pairs,
+        settings,
+        val_pairs=val_pairs,
+        pair_names=pair_names,
+        model=model,
+        encoder_weights=encoder_weights,
+        class_names=class_names,
+        output=output,
+        resume=resume,
+        device=device,
+        spacing=spacing,
+        callback=callback,
+        should_stop=should_stop,
+    )
+
+
+def fit(
+    pairs: Sequence[tuple[Any, Any]],
+    settings: TrainSettings,
+    *,
+    val_pairs: Sequence[tuple[Any, Any]] | None = None,
+    pair_names: Sequence[str] | None = None,
+    model: torch.nn.Module | str | os.PathLike | None = None,
+    encoder_weights: str | os.PathLike | None = None,
+    class_names: list[str] | None = None,
+    output: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    spacing: Sequence[float] | None = None,
+    callback: Callable[[TrainingEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> torch.nn.Module:
+    """:func:`train` with its settings as one :class:`~napari_res101unet.config.TrainSettings`
+    (what the CLI and the engine process call); the other arguments as in :func:`train`."""
+    if not isinstance(settings, TrainSettings):
+        raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
+    dev = resolve_device(device)
+    rules = {"ignore_index": settings.ignore_index, "sparse": settings.sparse}
+    checked = check_pairs(pairs, names=pair_names, **rules)
+    checked_val = None
+    if val_pairs is not None:
+        checked_val = check_pairs(val_pairs, what="val_pairs", **rules)
+    resume_path = Path(resume).expanduser() if resume is not None else None
+    paths = _paths(output, resume_path)
+    start = start_model(
+        settings, model, encoder_weights, class_names, checked + (checked_val or []), resume_path
+    )
+    net = start.net
+    train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
+    sampler = PatchSampler(
+        train_items,
+        settings.patch_size,
+        settings.batch_size,
+        foreground_fraction=settings.foreground_fraction,
+        augment=settings.augment,
+    )
+    precision = precision_name(dev, settings.mixed_precision)
+    plan = make_plan(settings, start, sampler, val_items, rule, dev, precision)
+    net.spec.tile_size = settings.patch_size
+    if spacing is not None:
+        net.spec.spacing = [float(v) for v in spacing]
+    trainer = Trainer(
+        net,
+        sampler,
+        val_items,
+        settings,
+        plan,
+        device=dev,
+        paths=paths,
+        callback=callback,
+        should_stop=should_stop,
+    )
+    if resume_path is not None:
+        trainer.restore(resume_path)
+    return trainer.fit()
+
+
+def _paths(output, resume: Path | None) -> CheckpointPaths | None:
+    """Where this run writes: ``output``, else the resumed run's files, else nowhere."""
+    previous = CheckpointPaths.from_last(resume) if resume is not None else None
+    if output is not None:
+        return CheckpointPaths.from_output(output)
+    return previous
