@@ -10,8 +10,9 @@ needs it is first used (napari starts fast and the plugin manifest loads instant
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -50,13 +51,11 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
+_lazy_getattr = lazy_attributes(__name__, _EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'napari_res101unet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = _lazy_getattr(name)
     globals()[name] = value
     return value
 

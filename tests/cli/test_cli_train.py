@@ -103,3 +103,25 @@ def test_errors_print_one_line_and_exit_1(folders, tmp_path, capsys):
     code = main(["evaluate", "-m", "untrained", "--images", str(tmp_path / "nope"),
                  "--masks", str(masks)])  # fmt: skip
     assert code == 1 and "is not a folder" in capsys.readouterr().err
+
+
+def test_train_takes_sparse_strokes(tmp_path, capsys):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    rgb, mask = _disk_pair(5)
+    strokes = np.zeros_like(mask)
+    strokes[:5] = 1
+    strokes[mask == 1] = 2
+    Image.fromarray(rgb).save(images / "a.png")
+    Image.fromarray(strokes).save(masks / "a.png")
+    code = main(
+        ["train", "--images", str(images), "--masks", str(masks), "-o", str(tmp_path / "s"),
+         "--sparse", "--epochs", "1", "--patch-size", "64", "--batch-size", "2",
+         "--steps-per-epoch", "2", "--val-fraction", "0", "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    from napari_res101unet.checkpoint import read_header
+
+    settings = read_header(tmp_path / "s.safetensors")["spec"]["training"]["settings"]
+    assert settings["sparse"] is True and settings["classes"] == 2

@@ -305,3 +305,17 @@ def test_learning_rate_is_chosen_by_where_training_starts():
         pair, **{**TINY, "steps_per_epoch": 1}, epochs=1, val_fraction=0, learning_rate=5e-4
     )
     assert given.spec.training["settings"]["learning_rate"] == 5e-4
+
+
+def test_sparse_strokes_train_through_the_api_with_pair_names():
+    image, labels = disks(64, seed=3)
+    strokes = np.zeros_like(labels)
+    strokes[:6] = 1  # background stroke
+    strokes[labels == 1] = 2  # objects
+    model = nr.train([(image, strokes)], **TINY, epochs=1, val_fraction=0, sparse=True)
+    assert model.spec.classes == 2  # background + one class, from strokes 1 and 2
+    assert model.spec.training["settings"]["sparse"] is True
+    with pytest.raises(ValueError, match=r"'scan \+ strokes' holds no sparse annotation"):
+        nr.train(
+            [(image, np.zeros_like(strokes))], **TINY, sparse=True, pair_names=["scan + strokes"]
+        )

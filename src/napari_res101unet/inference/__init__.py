@@ -8,8 +8,9 @@ numpy only; torch is imported when :func:`segment` is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "segment": "segment",
@@ -21,12 +22,7 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .segment import SegmentationResult, run_segmentation, segment

@@ -64,19 +64,7 @@ _S = SegmentSettings()
 
 
 def segment(
-    image: Any,
-    model: Any,
-    *,
-    tile_size: int | None = _S.tile_size,
-    overlap: float = _S.overlap,
-    batch_size: int | None = _S.batch_size,
-    device: str | torch.device = _S.device,
-    tta: bool = _S.tta,
-    return_probabilities: bool = False,
-    axis: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    **options: Any,
+    image: Any, model: Any, *, return_probabilities: bool = False, **options: Any
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Segment an image with Res101_UNet.
 
@@ -87,20 +75,17 @@ def segment(
     model : torch.nn.Module, path or callable
         A model from :func:`build_model`/:func:`load_model`, a checkpoint path, or any
         callable mapping a ``(B, C, Y, X)`` float tensor to ``(B, K, Y, X)`` logits.
-    tile_size, overlap, batch_size, device, tta
-        See :class:`~napari_res101unet.config.SegmentSettings` (the defaults come from
-        there; ``segment(image, model, **settings.as_dict())`` passes a whole one).
     return_probabilities : bool
         Also return probabilities (see :class:`SegmentationResult`).
-    axis : int, optional
-        Slice axis of 3D stacks (default 0).
-    progress : callable, optional
-        ``progress(done, total)`` after each batch of tiles.
-    should_stop : callable, optional
-        Checked between batches; when it returns True, :class:`Cancelled` is raised.
     **options
-        Passed to :func:`run_segmentation` (``threshold``, ``blending``, ``channel_axis``,
-        ``normalization``, ``memory_budget``, ``optimize``, ``mixed_precision``).
+        The keyword arguments of :func:`run_segmentation`: the
+        :class:`~napari_res101unet.config.SegmentSettings` fields (``tile_size``,
+        ``overlap``, ``batch_size``, ``device``, ``tta``, ``threshold``, ``blending``,
+        ``mixed_precision``; ``segment(image, model, **settings.as_dict())`` passes a whole
+        one), ``axis`` (slice axis of 3D stacks, default 0), ``progress(done, total)``
+        (after each batch of tiles), ``should_stop()`` (checked between batches; True
+        raises :class:`Cancelled`), ``channel_axis``, ``normalization``,
+        ``memory_budget`` and ``optimize``.
 
     Returns
     -------
@@ -108,20 +93,7 @@ def segment(
         Integer labels of the image's spatial shape; with ``return_probabilities`` a tuple
         ``(labels, probabilities)``.
     """
-    result = run_segmentation(
-        image,
-        model,
-        tile_size=tile_size,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=device,
-        tta=tta,
-        return_probabilities=return_probabilities,
-        axis=axis,
-        progress=progress,
-        should_stop=should_stop,
-        **options,
-    )
+    result = run_segmentation(image, model, return_probabilities=return_probabilities, **options)
     if return_probabilities:
         return result.labels, result.probabilities
     return result.labels

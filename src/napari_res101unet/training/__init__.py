@@ -10,8 +10,9 @@ Modules, in the order a run uses them: :mod:`.pairs` (data rules, numpy only),
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "train": "run",
@@ -23,12 +24,7 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .run import fit, train
