@@ -19,7 +19,7 @@ def main(out: Path) -> None:
     viewer.window.resize(1400, 1000)
     viewer.open_sample("napari-res101unet", "liver_ct")
     for name in ("Segment", "Train"):
-        dock, _widget = viewer.window.add_plugin_dock_widget("napari-res101unet", name)
+        _dock, _widget = viewer.window.add_plugin_dock_widget("napari-res101unet", name)
     napari.qt.get_qapp().processEvents()
     viewer.screenshot(str(out / "widgets.png"), canvas_only=False)
     viewer.close()

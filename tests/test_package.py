@@ -53,3 +53,59 @@ def test_unknown_attribute_raises_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         napari_res101unet.nope  # noqa: B018
+
+
+def _imports(tree):
+    """Every ``from . import`` in a module, lazy ones too, but not ``if TYPE_CHECKING``."""
+    import ast
+
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level:
+            yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _module_imports(root):
+    """Imports between the package's modules, function-level (lazy) ones included."""
+    import ast
+
+    graph = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        found = set()
+        for node in _imports(ast.parse(path.read_text())):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            target = f"{base}.{node.module}" if node.module else base
+            if node.module:  # "from .x import y": x, and x.y when y is a module
+                found.add(target)
+            found.update(f"{target}.{a.name}" for a in node.names)
+        graph[name] = found
+    return {k: {v for v in vs if v in graph and v != k} for k, vs in graph.items()}
+
+
+def test_no_import_cycles_between_modules():
+    from pathlib import Path
+
+    graph = _module_imports(Path(napari_res101unet.__file__).parent)
+    assert "napari_res101unet.model" in graph["napari_res101unet.inference.segment"]
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = [*stack[stack.index(nxt) :], nxt]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if state.get(nxt) is None:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if state.get(module) is None:
+            visit(module, [module])

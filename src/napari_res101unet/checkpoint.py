@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ._atomic import atomic_target
 from .config import ARCHITECTURE, CHECKPOINT_FORMAT, ENCODER_NAME
 from .errors import CheckpointError, summarize
+from .weights import read_state_dict
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, not on import
     import torch
@@ -34,7 +35,6 @@ SUFFIX = ".safetensors"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 MAX_HEADER_BYTES = 100_000_000
 _LAYER3_BLOCKS = {6: "ResNet-50", 23: "ResNet-101", 36: "ResNet-152"}
-_WRAPPERS = ("state_dict", "model_state_dict", "model", "encoder")
 
 
 def provenance() -> dict[str, Any]:
@@ -213,48 +213,6 @@ def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
         name=path.name,
     )
     return state, spec
-
-
-def read_state_dict(path: str | os.PathLike, what: str = "model file") -> dict[str, torch.Tensor]:
-    """Tensors of a weights file (safetensors, or a PyTorch state dict), never running code.
-
-    PyTorch files are read with ``torch.load(weights_only=True)``; a dict wrapping the
-    state (``state_dict``, ``model``...) is unwrapped and ``module.``/``model.`` key
-    prefixes (DataParallel, Lightning) are dropped.
-
-    Raises
-    ------
-    CheckpointError (a ValueError)
-        For a missing, truncated or pickled-code file, or one without a dict of tensors.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{what} {str(path)!r} does not exist")
-    if path.suffix == SUFFIX:
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as exc:
-            raise CheckpointError(
-                f"{path.name} is truncated or not a safetensors file: {summarize(exc)}"
-            ) from None
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path.name} is not a plain PyTorch state dict (weights_only loading refuses "
-            "pickled code and objects, which are never loaded, and truncated files): "
-            f"{type(exc).__name__}: {summarize(exc, 200)}"
-        ) from None
-    for key in _WRAPPERS:
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path.name} does not hold a state dict of tensors")
-    return {k.removeprefix("module.").removeprefix("model."): v for k, v in obj.items()}
 
 
 def infer_spec(state: dict[str, torch.Tensor], path: Path) -> ModelSpec:

@@ -254,7 +254,7 @@ def load_encoder_weights(model: torch.nn.Module, path: str | Path) -> dict[str, 
         When the file is unreadable or is not a ResNet-101 (missing encoder keys or
         mismatched shapes).
     """
-    from .checkpoint import read_state_dict
+    from .weights import read_state_dict
 
     path = Path(path)
     state = read_state_dict(path, what="encoder weights file")
