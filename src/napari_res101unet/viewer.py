@@ -56,7 +56,7 @@ def get_layer(viewer: Any, layer: Any, kind: str | None = None) -> Any:
 
 def layer_kind(layer: Any) -> str:
     """``"image"``, ``"labels"``... (napari's layer class name, lower case)."""
-    return type(layer).__name__.lower()
+    return layer.__class__.__name__.lower()  # also through napari's PublicOnlyProxy
 
 
 def layer_array(layer: Any) -> np.ndarray:
