@@ -29,6 +29,9 @@ def dataset(sop_class: str, *, modality: str = "CT", series_uid: str | None = No
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.PatientName, ds.PatientID = "Test^Geometry", "GEO1"
+    ds.PatientBirthDate, ds.PatientSex = "19700101", "O"
+    ds.StudyTime, ds.StudyID, ds.AccessionNumber = "120000", "1", "A1"
+    ds.ReferringPhysicianName = "Ref^Doc"
     ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
     ds.SeriesInstanceUID = series_uid or generate_uid()
     ds.Modality = modality
@@ -104,3 +107,45 @@ def stored_ct(shape=(6, 16, 12), seed=0) -> np.ndarray:
     vol = np.full(shape, 24, np.uint16)  # -1000 HU
     vol[:, 3:-3, 3:-3] = rng.integers(924, 1224, (shape[0], shape[1] - 6, shape[2] - 6))
     return vol
+
+
+def seg_for(folder: Path, out: Path, masks: dict[int, np.ndarray]) -> Path:
+    """A DICOM SEG (highdicom) of the series in ``folder``: one binary mask per segment.
+
+    ``masks`` maps segment numbers (1, 2...) to ``(Z, Y, X)`` bool arrays in the order
+    of the slices sorted along the normal (positions increasing).
+    """
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    sources = [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+    sources.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=n,
+            segment_label=f"organ {n}",
+            segmented_property_category=codes.SCT.Organ,
+            segmented_property_type=codes.SCT.Liver,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for n in sorted(masks)
+    ]
+    stacked = np.stack([masks[n] for n in sorted(masks)], axis=-1).astype(np.uint8)
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=stacked,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=99,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="test",
+        manufacturer_model_name="test",
+        software_versions="0",
+        device_serial_number="0",
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(out)
+    return out

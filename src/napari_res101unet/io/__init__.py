@@ -48,6 +48,7 @@ Format notes
 from __future__ import annotations
 
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
+from ._dicom import dicom_non_image
 from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._image import ImageData
 from ._read import read_image
@@ -60,6 +61,7 @@ __all__ = [
     "WRITABLE",
     "ImageData",
     "can_read",
+    "dicom_non_image",
     "format_name",
     "looks_like_hu",
     "name_says_labels",

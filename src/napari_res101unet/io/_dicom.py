@@ -75,9 +75,21 @@ def describe(ds) -> str | None:
     for prefix, what in _NON_IMAGE_FAMILIES.items():
         if sop.startswith(prefix):
             return what
-    if sop in (SEG_SOP, RT_DOSE_SOP) or "Rows" in ds:
+    if not sop or sop in (SEG_SOP, RT_DOSE_SOP) or "Rows" in ds:
+        return None  # an image, or unknown: the pixel readers will tell
+    return "a DICOM object without an image"
+
+
+def dicom_non_image(path: str | os.PathLike) -> str | None:
+    """What a DICOM *file* holds when it is not an image (``"an RT Plan"``), else None.
+
+    Reads the header only (no pixels); None too for non-DICOM files and folders.
+    """
+    path = Path(path)
+    if path.is_dir() or not is_dicom_file(path):
         return None
-    return "a DICOM object without an image" if sop else "not a DICOM image"
+    ds = header(path)
+    return None if ds is None else describe(ds)
 
 
 def sop_class(ds) -> str:
@@ -190,22 +202,32 @@ def _note_series(image: ImageData, found: list[Series], chosen: Series) -> None:
         )
 
 
-def _read_stack(s: Series) -> ImageData:
-    """A checked single-frame series: sorted, rescaled per slice when needed."""
-    import SimpleITK as sitk
-
+def stack_of(s: Series):
+    """The checked :class:`._dicom_geometry.StackGeometry` of a single-frame series."""
     label = f"{s.id} ({s.orientation}, {len(s.files)} slices)"
     frames = [int(ds.get("NumberOfFrames", 1) or 1) for ds in s.headers]
     if max(frames) > 1:
         raise ValueError(f"DICOM series {label} holds several multi-frame files; open one")
     ds0 = s.headers[0]
-    if any(ds.get("ImagePositionPatient") is None for ds in s.headers) or "PixelSpacing" not in ds0:
-        raise ValueError(f"DICOM series {label}: slices without ImagePositionPatient or "
-                         "PixelSpacing cannot be placed in space; open the files one by one")
-    geo = stack_geometry(
+    placed = all(ds.get("ImagePositionPatient") is not None for ds in s.headers)
+    if not placed or "PixelSpacing" not in ds0 or "ImageOrientationPatient" not in ds0:
+        raise ValueError(
+            f"DICOM series {label}: slices without ImagePositionPatient, "
+            "ImageOrientationPatient or PixelSpacing cannot be placed in space; open the "
+            "files one by one"
+        )
+    return stack_geometry(
         [ds.ImagePositionPatient for ds in s.headers],
         ds0.ImageOrientationPatient, ds0.PixelSpacing, label,
     )  # fmt: skip
+
+
+def _read_stack(s: Series) -> ImageData:
+    """A checked single-frame series: sorted, rescaled per slice when needed."""
+    import SimpleITK as sitk
+
+    geo = stack_of(s)
+    ds0 = s.headers[0]
     files = [str(s.files[i]) for i in geo.order]
     rescale = {(_num(ds, "RescaleSlope", 1.0), _num(ds, "RescaleIntercept", 0.0))
                for ds in s.headers}  # fmt: skip
@@ -261,7 +283,10 @@ def _read_sitk(path: Path) -> ImageData:
 
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
-    image = from_sitk(reader.Execute())
+    try:
+        image = from_sitk(reader.Execute())
+    except RuntimeError:
+        image = _read_pydicom(path)  # GDCM failed: pydicom may decode it, or say why
     if not image.rgb:
         image.data = narrow_integers(image.data)
     return image
@@ -280,6 +305,46 @@ def _read_colour_pydicom(path: Path) -> ImageData:
     return ImageData(
         data, (1.0, dy, dx), (0.0, 0.0, 0.0), None, rgb=True,
         metadata={"unit": "mm"}, window=(0.0, top),
+    )  # fmt: skip
+
+
+def _read_pydicom(path: Path) -> ImageData:
+    """Fallback when GDCM cannot read a file: pydicom decodes it or names the damage."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except Exception:  # noqa: BLE001 (pydicom raises many kinds on damaged files)
+        ds = None
+    if ds is None or "Rows" not in ds or "PixelData" not in ds:
+        raise ValueError("no DICOM image could be parsed (not a DICOM file, or a damaged one)")
+    try:
+        data = ds.pixel_array
+    except ValueError as exc:
+        if "less than expected" in str(exc):
+            expected = str(exc).split("(")[-1].split(")")[0]
+            raise ValueError(f"the file is truncated: pixel data {expected}") from None
+        raise ValueError(f"pydicom cannot decode its pixels either: {exc}") from None
+    except (RuntimeError, NotImplementedError) as exc:
+        raise ValueError(f"neither GDCM nor pydicom can decode its pixels: {exc}") from None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+    data = data.reshape((frames, *data.shape[-3 if colour else -2 :]))
+    if not colour:
+        slope, inter = _num(ds, "RescaleSlope", 1.0), _num(ds, "RescaleIntercept", 0.0)
+        if (slope, inter) != (1.0, 0.0):
+            data = data * slope + inter
+    dy, dx = (float(v) for v in ds.get("PixelSpacing", (1.0, 1.0)))
+    pos = [float(v) for v in ds.get("ImagePositionPatient", (0.0, 0.0, 0.0))]
+    iop = ds.get("ImageOrientationPatient")
+    direction = None
+    if iop is not None:
+        row, col = np.asarray(iop[:3], float), np.asarray(iop[3:], float)
+        direction = tuple(np.stack([row, col, np.cross(row, col)], 1).reshape(-1).tolist())
+    thickness = _num(ds, "SliceThickness", 1.0) or 1.0
+    return ImageData(
+        data, (thickness, dy, dx), tuple(pos[::-1]), direction, rgb=colour,
+        metadata={"unit": "mm", "decoded_by": "pydicom"},
     )  # fmt: skip
 
 
