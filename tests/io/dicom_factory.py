@@ -89,8 +89,13 @@ def series(
     for z, pos in enumerate(positions):
         slope = 1.0 if slopes is None else slopes[z]
         image_slice(
-            folder / f"{prefix}{z:03d}.dcm", stored[z], position=pos, series_uid=uid,
-            number=z + 1, slope=slope, **kwargs,
+            folder / f"{prefix}{z:03d}.dcm",
+            stored[z],
+            position=pos,
+            series_uid=uid,
+            number=z + 1,
+            slope=slope,
+            **kwargs,
         )
     return uid
 

@@ -78,7 +78,7 @@ def test_dicom_file_without_extension_is_read_alone(tmp_path):
     shutil.copy(bundled("CT_small.dcm"), path)
     reader = get_reader(str(path))
     assert reader is not None
-    data, kwargs, kind = reader(str(path))[0]
+    data, _, kind = reader(str(path))[0]
     assert kind == "image" and data.shape == (1, 128, 128)
     ds = pydicom.dcmread(path)
     np.testing.assert_array_equal(data[0], apply_modality_lut(ds.pixel_array, ds))

@@ -66,8 +66,9 @@ def test_localizer_planes_in_one_series_are_separate_series(tmp_path):
     assert image.metadata["series_count"] == 3
     listed = {s["orientation"]: s for s in image.metadata["series"]}
     assert set(listed) == {"axial", "coronal", "sagittal"}
-    assert "opened" in image.metadata["notes"][0] and listed["coronal"]["id"] in (
-        image.metadata["notes"][0]
+    assert (
+        "opened" in image.metadata["notes"][0]
+        and listed["coronal"]["id"] in (image.metadata["notes"][0])
     )
     coronal = read_image(folder, series=listed["coronal"]["id"])
     assert coronal.data.shape == (2, 16, 12)

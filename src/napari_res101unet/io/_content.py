@@ -14,15 +14,16 @@ Label maps are recognised by name or by content:
 * **Content**: an integer (or bool) single-channel image whose subsample holds 0 and at
   least one other value, none negative, that are either binary (``{0, 1}``, ``{0, 255}``,
   ``{0, 65535}``) or label numbers (the largest at most 40, like the class ids of VOC or
-  Cityscapes, or at most twice their count + 1, like counted regions), *and* whose pixels are piecewise constant (at least 75 % of
-  horizontally adjacent pixels equal; 90 % when there are more than 16 values, up to
-  1024). So a 12-grey-level image (levels spread over 0..255), an all-zero volume and
+  Cityscapes, or at most twice their count + 1, like counted regions), *and* whose
+  pixels are piecewise constant (at least 75 % of horizontally adjacent pixels equal;
+  90 % when there are more than 16 values, up to 1024). So a 12-grey-level image (levels spread over 0..255), an all-zero volume and
   noisy integer images stay images, while a label map with 40 regions opens as labels.
   A JPEG counts when nearly all its pixels (>= 98 %) are near black or near white and
   some are white. Floats never count by content (a 0/1 float may be a probability).
 
 The name alone never turns pixels that cannot be labels into labels: RGB colour,
-non-integral floats, and negative values (a CT named ``*_gt``) stay images. Label maps are normalised:
+non-integral floats, and negative values (a CT named ``*_gt``) stay images. Label maps
+are normalised:
 
 * ``{0, 255}`` (or ``{0, 65535}``) binary masks become ``{0, 1}`` (``255 -> 1``);
 * JPEG masks are binarised at ``> 127``, because JPEG is lossy and edges hold every

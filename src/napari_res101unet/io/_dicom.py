@@ -314,7 +314,7 @@ def _read_pydicom(path: Path) -> ImageData:
 
     try:
         ds = pydicom.dcmread(path, force=True)
-    except Exception:  # noqa: BLE001 (pydicom raises many kinds on damaged files)
+    except Exception:  # pydicom raises many kinds of errors on damaged files
         ds = None
     if ds is None or "Rows" not in ds or "PixelData" not in ds:
         raise ValueError("no DICOM image could be parsed (not a DICOM file, or a damaged one)")

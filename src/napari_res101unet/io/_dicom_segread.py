@@ -31,10 +31,7 @@ def read_seg(path: Path) -> ImageData:
     segments = {n: str(seg.get_segment_description(n).segment_label) for n in numbers}
     source = _find_source(path, seg)
     try:
-        if source is not None:
-            image = _on_source(seg, source)
-        else:
-            image = _on_own_frames(seg)
+        image = _on_own_frames(seg) if source is None else _on_source(seg, source)
     except ValueError as exc:
         if "overlap" in str(exc).lower():
             raise ValueError("its segments overlap, so they cannot form one label map") from None
@@ -102,7 +99,7 @@ def _find_source(path: Path, seg):
     if uid is None:
         return None
     parent = path.parent
-    folders = [parent] + sorted(p for p in parent.parent.iterdir() if p.is_dir() and p != parent)
+    folders = [parent, *sorted(p for p in parent.parent.iterdir() if p.is_dir() and p != parent)]
     for folder in folders[:_SIBLING_LIMIT]:
         for series in scan_folder(folder):
             if series.uid == uid and series.kind == "image":

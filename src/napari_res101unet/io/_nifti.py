@@ -70,9 +70,7 @@ def read_nifti(path: Path) -> ImageData:
     image.metadata["nifti"] = _codes(img)
     _note_disagreement(img, image.metadata)
     if to_mm != 1.0:
-        image.metadata.setdefault("notes", []).append(
-            f"spacing converted from {space_unit} to mm"
-        )
+        image.metadata.setdefault("notes", []).append(f"spacing converted from {space_unit} to mm")
     return image
 
 

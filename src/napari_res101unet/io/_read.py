@@ -20,11 +20,11 @@ from ._content import (
 from ._formats import (
     DICOM,
     ITK_VOLUMES,
+    NIFTI,
     PLAIN,
     READABLE,
     TIFF,
     format_name,
-    NIFTI,
     is_dicom_file,
     is_dicom_folder,
     stem,

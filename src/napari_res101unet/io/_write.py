@@ -139,7 +139,7 @@ def _spatial_direction(direction, nspatial: int, ext: str) -> tuple[float, ...] 
     if direction is None:
         return None
     d = np.asarray(direction, float).reshape(-1)
-    n = int(round(math.sqrt(d.size)))
+    n = round(math.sqrt(d.size))
     if n * n != d.size or n < nspatial:
         return None
     block = d.reshape(n, n)[:nspatial, :nspatial] if n > nspatial else d.reshape(n, n)
