@@ -17,8 +17,8 @@ Label maps are recognised by name or by content:
   Cityscapes, or at most twice their count + 1, like counted regions), *and* whose
   pixels are piecewise constant (at least 75 % of horizontally adjacent pixels equal;
   90 % when there are more than 16 values, up to 1024). So a 12-grey-level image
-  (levels spread over 0..255), an all-zero volume and noisy integer images stay images, while a label map with 40 regions opens as labels.
-  A JPEG counts when nearly all its pixels (>= 98 %) are near black or near white and
+  (levels spread over 0..255), an all-zero volume and noisy integer images stay
+  images, while a label map with 40 regions opens as labels. A JPEG counts when nearly all its pixels (>= 98 %) are near black or near white and
   some are white. Floats never count by content (a 0/1 float may be a probability).
 
 The name alone never turns pixels that cannot be labels into labels: RGB colour,
