@@ -18,8 +18,9 @@ Label maps are recognised by name or by content:
   pixels are piecewise constant (at least 75 % of horizontally adjacent pixels equal;
   90 % when there are more than 16 values, up to 1024). So a 12-grey-level image
   (levels spread over 0..255), an all-zero volume and noisy integer images stay
-  images, while a label map with 40 regions opens as labels. A JPEG counts when nearly all its pixels (>= 98 %) are near black or near white and
-  some are white. Floats never count by content (a 0/1 float may be a probability).
+  images, while a label map with 40 regions opens as labels. A JPEG counts when nearly
+  all its pixels (>= 98 %) are near black or near white and some are white. Floats
+  never count by content (a 0/1 float may be a probability).
 
 The name alone never turns pixels that cannot be labels into labels: RGB colour,
 non-integral floats, and negative values (a CT named ``*_gt``) stay images. Label maps
