@@ -44,7 +44,10 @@ def read_nifti(path: Path) -> ImageData:
     except ImageFileError:
         raise ValueError("not a NIfTI file (no valid NIfTI-1 or NIfTI-2 header)") from None
     if not isinstance(img, nib.Nifti1Image):  # Nifti2Image subclasses Nifti1Image
-        raise ValueError(f"nibabel reads it as {type(img).__name__}, not NIfTI")
+        what = type(img).__name__
+        if what.startswith("Cifti"):
+            what += " (CIFTI: data on surfaces and grayordinates, not an image volume)"
+        raise ValueError(f"it is a {what}, not a NIfTI image")
     hdr = img.header
     _check_complete(path, hdr)
     raw = np.asanyarray(img.dataobj)
@@ -53,6 +56,8 @@ def read_nifti(path: Path) -> ImageData:
     if raw.ndim == 2:
         raw = raw[:, :, None]
     data = np.ascontiguousarray(raw.transpose(tuple(range(raw.ndim))[::-1]))
+    if not data.dtype.isnative:  # big-endian files: native order for napari and numpy ops
+        data = data.astype(data.dtype.newbyteorder("="))
     if scaled or (data.dtype.kind == "f" and looks_like_hu(data)):
         data = narrow_integers(data)
     space_unit, time_unit = hdr.get_xyzt_units()
@@ -158,9 +163,9 @@ def _note_disagreement(img, metadata: dict) -> None:
     far = [*(n - 1 for n in img.shape[:3]), *(0,) * (3 - len(img.shape[:3]))]
     corners = np.array([[0, 0, 0, 1], [*far, 1]], float).T
     gap = float(np.abs((sform - qform) @ corners)[:3].max())
-    if gap > 1e-3:
+    if gap > 0.01:  # a qform's quaternion holds ~1e-6 relative precision only
         metadata.setdefault("notes", []).append(
-            f"the NIfTI sform and qform disagree (by up to {gap:.1f} mm); the sform "
+            f"the NIfTI sform and qform disagree (by up to {gap:.2f} mm); the sform "
             f"(code {int(s_code)}) is used, as nibabel and most tools do"
         )
 
