@@ -24,7 +24,12 @@ _SIBLING_LIMIT = 32
 
 def read_seg(path: Path) -> ImageData:
     """Read a DICOM SEG file as labels (see the module notes)."""
-    import highdicom as hd
+    try:
+        import highdicom as hd
+    except ImportError:
+        raise ValueError(
+            "it is a DICOM SEG; reading it needs highdicom (pip install highdicom)"
+        ) from None
 
     seg = hd.seg.segread(str(path))
     numbers = list(seg.segment_numbers)
