@@ -22,8 +22,9 @@ Arrays are in numpy order ``(Z, Y, X)``: ITK's index order ``(x, y, z)`` reverse
 to that order, so napari shows the voxels on the grid they were stored on, in
 ``metadata["unit"]`` (millimetres for medical formats; see :mod:`._units`). The
 direction matrix (ITK convention: LPS, row-major, x/y/z) is *not* applied; it is kept
-in ``ImageData.direction`` (and in the napari layer's ``metadata["direction"]``) and written back by the writer, so a mask drawn on the
-image and saved as NIfTI/NRRD/MHA lies exactly on the source scan. With an oblique or
+in ``ImageData.direction`` (and in the napari layer's ``metadata["direction"]``) and
+written back by the writer, so a mask drawn on the image and saved as NIfTI/NRRD/MHA
+lies exactly on the source scan. With an oblique or
 flipped direction, ``origin`` is the position of the first voxel and the display is in
 voxel-aligned (not patient) axes. So the look follows the storage: an axial CT from
 DICOM (identity direction) shows in the radiological convention (patient's right on
