@@ -108,7 +108,11 @@ def dicom_series_cases(folder: Path) -> list[Row]:
 
 
 def mask_round_trips(sources: list[Path], folder: Path) -> list[Row]:
-    """Draw a mask on each source, save it with our writer, read it with a peer."""
+    """Draw a mask on each source, save it with our writer, read it with a peer.
+
+    Row: the source's geometry as its peer reads it, against our mask's geometry as
+    nibabel (NIfTI) or SimpleITK (NRRD/MHA) reads it.
+    """
     rows = []
     for src in sources:
         data, kwargs, _ = _layer(src)
@@ -136,9 +140,26 @@ def _layer(path: Path):
     return layer_data(read_image(path, labels=False))
 
 
+def _source_by_peer(src: Path, shape) -> Geometry:
+    """The source's spatial geometry as its peer library reads it (TIFF: µm -> mm)."""
+    if src.name.endswith((".nii", ".nii.gz")):
+        return Geometry(shape, *_nib_geo(nib.load(str(src)).affine))
+    if src.suffix == ".tif":
+        with tifffile.TiffFile(src) as tif:
+            num, den = tif.pages.first.tags["XResolution"].value
+            z = tif.imagej_metadata["spacing"]
+        return Geometry(shape, (z / 1000, den / num / 1000, den / num / 1000), (0, 0, 0), None)
+    if src.is_dir():
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(src)))
+        img = reader.Execute()
+    else:
+        img = sitk.ReadImage(str(src))
+    geo, _ = sitk_geometry(img)
+    return Geometry(shape, geo.spacing, geo.origin, geo.direction)
+
+
 def _compare_mask(src: Path, out: Path, mask: np.ndarray, kwargs) -> Row:
-    unit = kwargs["metadata"].get("unit")
-    to_mm = 0.001 if unit == "µm" else 1.0
     if out.suffix == ".gz":
         back = nib.load(str(out))
         got = Geometry(np.asanyarray(back.dataobj).T.shape, *_nib_geo(back.affine))
@@ -148,16 +169,7 @@ def _compare_mask(src: Path, out: Path, mask: np.ndarray, kwargs) -> Row:
         got = Geometry(sitk.GetArrayFromImage(img).shape, tuple(img.GetSpacing())[::-1],
                        tuple(img.GetOrigin())[::-1], tuple(img.GetDirection()))  # fmt: skip
         peer_name = "SimpleITK (mask)"
-    want = Geometry(
-        mask.shape,
-        tuple(np.asarray(kwargs["scale"][-3:]) * to_mm),
-        tuple(np.asarray(kwargs["translate"][-3:]) * to_mm),
-        kwargs["metadata"].get("direction") and tuple(
-            np.asarray(kwargs["metadata"]["direction"]).reshape(
-                int(len(kwargs["metadata"]["direction"]) ** 0.5), -1)[:3, :3].reshape(-1)),
-    )  # fmt: skip
-    if src.suffix in (".nii", ".gz") and src.name.endswith((".nii", ".nii.gz")):
-        want = Geometry(mask.shape, *_nib_geo(nib.load(str(src)).affine))  # the source itself
+    want = _source_by_peer(src, mask.shape)
     ok = (
         tuple(got.shape) == tuple(want.shape)
         and np.allclose(got.spacing, want.spacing, atol=1e-6)
