@@ -60,7 +60,9 @@ def axcodes(direction) -> str:
     """Orientation letters (nibabel's) of an ITK direction; ``~`` when oblique."""
     if direction is None:
         return "dir -"
-    d = LPS @ np.asarray(direction, float).reshape(3, 3)
+    d = np.asarray(direction, float)
+    n = round(d.size**0.5)
+    d = LPS @ d.reshape(n, n)[:3, :3]
     affine = np.eye(4)
     affine[:3, :3] = d
     oblique = np.abs(d).max(axis=0).min() < 0.999
@@ -90,6 +92,15 @@ def compare(name, peer_name, peer: Geometry, peer_values, image, *, atol=0.0) ->
     if problems:
         note = "differs: " + ", ".join(problems)
     return Row(name, peer_name, peer.text(), ours.text(), not problems, note)
+
+
+def check(name, peer_name, peer: Geometry, values, path, *, atol=0.0, labels=False) -> Row:
+    """Read ``path`` with our reader and compare; a refusal is a failed row."""
+    try:
+        image = read_image(path, labels=labels)
+    except ValueError as exc:
+        return refused(name, peer_name, peer.text(), exc, False)
+    return compare(name, peer_name, peer, values, image, atol=atol)
 
 
 def refused(name: str, peer: str, peer_geometry: str, exc: Exception, expected: bool) -> Row:
@@ -128,12 +139,7 @@ def nifti_cases(paths) -> list[Row]:
         if not isinstance(img, nib.Nifti1Image):
             continue
         peer, values = nibabel_geometry(img)
-        try:
-            image = read_image(path, labels=False)
-        except ValueError as exc:
-            rows.append(refused(path.name, "nibabel", peer.text(), exc, False))
-            continue
-        rows.append(compare(path.name, "nibabel", peer, values, image))
+        rows.append(check(path.name, "nibabel", peer, values, path))
     return rows
 
 
@@ -186,11 +192,11 @@ def dicom_file_cases(names) -> list[Row]:
             continue
         ds = pydicom.dcmread(path)
         peer, values = pydicom_geometry(ds)
-        image = read_image(path, labels=False)
         if peer.spacing is not None and peer.spacing[0] == 0.0:  # one slice: no z step
-            peer.spacing = (image.spacing[0], *peer.spacing[1:])
+            dz = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
+            peer.spacing = (float(dz), *peer.spacing[1:])
         lossy = str(ds.file_meta.TransferSyntaxUID) in LOSSY
-        rows.append(compare(name, "pydicom", peer, values, image, atol=2 if lossy else 0))
+        rows.append(check(name, "pydicom", peer, values, path, atol=2 if lossy else 0))
     return rows
 
 
@@ -214,5 +220,5 @@ def seg_cases(names) -> list[Row]:
             array.shape, tuple(sizes), tuple(aff[:3, 3][::-1]),
             tuple((aff[:3, :3] / sizes)[:, ::-1].reshape(-1)),
         )  # fmt: skip
-        rows.append(compare(name, "highdicom", peer, array, read_image(path)))
+        rows.append(check(name, "highdicom", peer, array, path, labels=None))
     return rows

@@ -94,14 +94,14 @@ def read_image(
 
 
 def _dispatch(path: Path, ext: str, named_labels: bool, series: str | None) -> ImageData:
-    from . import _dicom, _itk, _nifti, _tiff
+    from . import _dicom, _dicom_file, _itk, _nifti, _tiff
 
     if path.is_dir():
         return _dicom.read_dicom_folder(path, series)
     if ext in NIFTI:
         return _nifti.read_nifti(path)
     if ext in DICOM or ext not in READABLE:
-        return _dicom.read_dicom_file(path)
+        return _dicom_file.read_dicom_file(path)
     if ext in TIFF:
         return _tiff.read_tiff(path)
     if ext in PLAIN:
