@@ -30,6 +30,7 @@ def test_regular_series_in_any_file_order_is_sorted_along_the_normal(tmp_path):
     assert image.spacing == pytest.approx((2.5, 0.8, 0.7))
     assert image.origin == pytest.approx(positions[0][::-1])
     assert image.window == (-160.0, 240.0)
+    assert image.metadata["unit"] == "mm" and image.metadata["units"] == ("mm",) * 3
 
 
 def test_gantry_tilted_series_is_refused_with_the_angle_and_series(tmp_path):
@@ -118,3 +119,23 @@ def test_seg_without_its_source_lies_on_its_own_frames(tmp_path):
     np.testing.assert_array_equal(image.data, mask[3:10])
     assert image.origin == pytest.approx((30 + 3 * 2.5, -80, -100))
     assert "not found" in image.metadata["notes"][0]
+
+
+def test_folder_with_a_series_and_its_seg_opens_the_image_and_lists_the_seg(tmp_path, monkeypatch):
+    stored = stored_ct((6, 16, 12))
+    series(tmp_path / "study", stored, axial_positions(6))
+    mask = np.zeros((6, 16, 12), bool)
+    mask[2:4, 3:9, 3:9] = True
+    seg_for(tmp_path / "study", tmp_path / "study" / "zz_seg.dcm", {1: mask})
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_info", shown.append)
+
+    ((data, kwargs, kind),) = get_reader(str(tmp_path / "study"))(str(tmp_path / "study"))
+
+    assert kind == "image" and data.shape == (6, 16, 12)
+    kinds = {s["kind"]: s for s in kwargs["metadata"]["series"]}
+    assert set(kinds) == {"image", "seg"}
+    assert shown and "2 series in this folder" in shown[0]  # the user is told
+    seg = read_image(tmp_path / "study", series=kinds["seg"]["id"])
+    assert seg.is_labels
+    np.testing.assert_array_equal(seg.data, mask.astype(np.uint8))

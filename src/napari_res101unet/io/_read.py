@@ -81,6 +81,8 @@ def read_image(
     except (RuntimeError, OSError, ValueError, EOFError, zlib.error) as exc:
         raise ValueError(f"cannot read {path} as {format_name(path)}: {_reason(exc)}") from None
     image.metadata.update(name=stem(path), source=str(path), format=format_name(path))
+    if image.metadata.get("unit") and "units" not in image.metadata:  # one per axis
+        image.metadata["units"] = (image.metadata["unit"],) * len(image.spacing)
     if not image.is_labels:
         _report_nan(image)
         _decide_labels(image, path, ext, named, labels)
