@@ -133,3 +133,13 @@ def test_nan_voxels_are_reported_not_zeroed(tmp_path):
     assert np.isnan(data).sum() == 2
     assert kwargs["metadata"]["nan_voxels"] == 2
     assert any("NaN" in n for n in kwargs["metadata"]["notes"])
+
+
+def test_rgb_nifti_written_by_itk_stays_rgb(tmp_path):
+    import SimpleITK as sitk
+
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 5, 6, 3)).astype(np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(rgb, isVector=True), str(tmp_path / "rgb.nii.gz"))
+    image = read_image(tmp_path / "rgb.nii.gz")
+    assert image.rgb and image.data.shape == (3, 5, 6, 3)
+    np.testing.assert_array_equal(image.data, rgb)

@@ -53,9 +53,12 @@ def read_nifti(path: Path) -> ImageData:
     raw = np.asanyarray(img.dataobj)
     slope, inter = hdr.get_slope_inter()
     scaled = (slope not in (None, 1.0)) or (inter not in (None, 0.0))
-    if raw.ndim == 2:
+    raw, rgb = _colour_last(raw)
+    if raw.ndim == 2 + rgb:
         raw = raw[:, :, None]
-    data = np.ascontiguousarray(raw.transpose(tuple(range(raw.ndim))[::-1]))
+    spatial = raw.ndim - rgb
+    axes = tuple(range(spatial))[::-1] + ((spatial,) if rgb else ())
+    data = np.ascontiguousarray(raw.transpose(axes))
     if not data.dtype.isnative:  # big-endian files: native order for napari and numpy ops
         data = data.astype(data.dtype.newbyteorder("="))
     if scaled or (data.dtype.kind == "f" and looks_like_hu(data)):
@@ -64,12 +67,13 @@ def read_nifti(path: Path) -> ImageData:
     to_mm = _TO_MM.get(space_unit, 1.0)
     spacing, origin, direction = affine_to_itk(img.affine, to_mm)
     zooms = hdr.get_zooms()
-    extra = tuple(float(z) for z in zooms[3 : raw.ndim])[::-1]
+    extra = tuple(float(z) for z in zooms[3:spatial])[::-1]
     image = ImageData(
         data,
         extra + spacing,
         (0.0,) * len(extra) + origin,
         direction,
+        rgb=rgb,
         metadata={"unit": "mm", "units": (_TIME.get(time_unit, ""),) * len(extra) + ("mm",) * 3},
     )
     image.metadata["nifti"] = _codes(img)
@@ -77,6 +81,23 @@ def read_nifti(path: Path) -> ImageData:
     if to_mm != 1.0:
         image.metadata.setdefault("notes", []).append(f"spacing converted from {space_unit} to mm")
     return image
+
+
+def _colour_last(raw: np.ndarray) -> tuple[np.ndarray, bool]:
+    """RGB(A) as a last axis: RGB24/RGBA32 records, or ITK's vector NIfTI (dim 5 = 3/4).
+
+    Other vector data (displacement fields, tensors) is refused: it is not an image.
+    """
+    if raw.dtype.names:
+        return np.stack([raw[name] for name in raw.dtype.names], axis=-1), True
+    if raw.ndim == 5 and raw.shape[3] == 1:
+        if raw.shape[4] in (3, 4) and raw.dtype == np.uint8:
+            return raw[:, :, :, 0, :], True
+        raise ValueError(
+            f"it holds {raw.shape[4]} {raw.dtype} components per voxel (a vector field, "
+            "e.g. a displacement field), not an image"
+        )
+    return raw, False
 
 
 def affine_to_itk(affine, to_mm: float = 1.0):
