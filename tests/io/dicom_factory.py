@@ -43,7 +43,7 @@ def image_slice(
     path: Path,
     pixels: np.ndarray,
     *,
-    position: Sequence[float],
+    position: Sequence[float] | None,
     orientation: Sequence[float] = AXIAL,
     spacing: tuple[float, float] = (0.8, 0.7),
     series_uid: str,
@@ -58,8 +58,9 @@ def image_slice(
     ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.2"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.InstanceNumber = number
-    ds.ImagePositionPatient = [f"{p:.4f}" for p in position]
-    ds.ImageOrientationPatient = [f"{o:.6f}" for o in orientation]
+    if position is not None:  # None: a screenshot-like slice with no place in space
+        ds.ImagePositionPatient = [f"{p:.4f}" for p in position]
+        ds.ImageOrientationPatient = [f"{o:.6f}" for o in orientation]
     ds.PixelSpacing = [f"{s:g}" for s in spacing]
     ds.SliceThickness = f"{thickness:g}"
     ds.RescaleSlope, ds.RescaleIntercept = f"{slope:g}", f"{intercept:g}"

@@ -139,3 +139,20 @@ def test_folder_with_a_series_and_its_seg_opens_the_image_and_lists_the_seg(tmp_
     seg = read_image(tmp_path / "study", series=kinds["seg"]["id"])
     assert seg.is_labels
     np.testing.assert_array_equal(seg.data, mask.astype(np.uint8))
+
+
+def test_slices_without_positions_are_stacked_by_number_and_say_so(tmp_path):
+    stored = stored_ct((3, 16, 12))
+    series(tmp_path / "sc", stored[::-1], [None] * 3)  # written last-first, numbered 1..3
+    image = read_image(tmp_path / "sc")
+    np.testing.assert_array_equal(image.data, stored[::-1].astype(np.int16) - 1024)
+    assert image.direction is None and image.spacing[0] == 1.0
+    assert "no position in space" in image.metadata["notes"][0]
+
+
+def test_a_slice_without_position_is_never_stacked_with_placed_ones(tmp_path):
+    stored = stored_ct((3, 16, 12))
+    series(tmp_path / "mixed", stored, [*axial_positions(2), None])
+    image = read_image(tmp_path / "mixed")
+    assert image.data.shape == (2, 16, 12) and image.metadata["series_count"] == 2
+    assert "opened" in image.metadata["notes"][0]

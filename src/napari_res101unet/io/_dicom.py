@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ._content import narrow_integers
-from ._dicom_geometry import orientation_name, stack_geometry
+from ._dicom_geometry import StackGeometry, orientation_name, stack_geometry
 from ._formats import is_dicom_file
 from ._image import ImageData
 
@@ -211,12 +211,18 @@ def stack_of(s: Series):
     if max(frames) > 1:
         raise ValueError(f"DICOM series {label} holds several multi-frame files; open one")
     ds0 = s.headers[0]
-    placed = all(ds.get("ImagePositionPatient") is not None for ds in s.headers)
-    if not placed or "PixelSpacing" not in ds0 or "ImageOrientationPatient" not in ds0:
+    placed = [ds.get("ImagePositionPatient") is not None for ds in s.headers]
+    if not any(placed):  # screenshots, ultrasound: frames without a place in space
+        order = sorted(
+            range(len(s.headers)), key=lambda i: int(s.headers[i].get("InstanceNumber") or 0)
+        )
+        dy, dx = (float(v) for v in ds0.get("PixelSpacing", (1.0, 1.0)))
+        return StackGeometry(tuple(order), (1.0, dy, dx), (0.0, 0.0, 0.0), None)
+    if not all(placed) or "PixelSpacing" not in ds0 or "ImageOrientationPatient" not in ds0:
         raise ValueError(
-            f"DICOM series {label}: slices without ImagePositionPatient, "
-            "ImageOrientationPatient or PixelSpacing cannot be placed in space; open the "
-            "files one by one"
+            f"DICOM series {label}: some slices lack ImagePositionPatient, "
+            "ImageOrientationPatient or PixelSpacing, so they cannot be placed in space; "
+            "open the files one by one"
         )
     return stack_geometry(
         [ds.ImagePositionPatient for ds in s.headers],
@@ -233,17 +239,26 @@ def _read_stack(s: Series) -> ImageData:
     files = [str(s.files[i]) for i in geo.order]
     rescale = {(num(ds, "RescaleSlope", 1.0), num(ds, "RescaleIntercept", 0.0))
                for ds in s.headers}  # fmt: skip
+    rgb = int(ds0.get("SamplesPerPixel", 1) or 1) > 1
     if len(rescale) == 1:
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(files)
-        data = narrow_integers(sitk.GetArrayFromImage(reader.Execute()))
+        data = sitk.GetArrayFromImage(reader.Execute())
+        data = data if rgb else narrow_integers(data)
     else:  # GDCM would use the first slice's pixel type for all: read each on its own
         data = np.stack([sitk.GetArrayFromImage(sitk.ReadImage(f, sitk.sitkFloat64))[0]
                          for f in files])  # fmt: skip
         data = narrow_integers(data)
         if data.dtype.kind == "f":
             data = data.astype(np.float32)
-    image = ImageData(data, geo.spacing, geo.origin, geo.direction, metadata={"unit": "mm"})
+    image = ImageData(
+        data, geo.spacing, geo.origin, geo.direction, rgb=rgb, metadata={"unit": "mm"}
+    )
+    if geo.direction is None:
+        image.metadata.setdefault("notes", []).append(
+            "the slices have no position in space (no ImagePositionPatient): they are "
+            "stacked in InstanceNumber order with a slice spacing of 1, not a physical one"
+        )
     if len(rescale) > 1:
         image.metadata["rescale"] = "per slice (RescaleSlope/Intercept differ between slices)"
     modality_into(image, ds0)

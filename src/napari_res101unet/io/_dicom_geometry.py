@@ -32,15 +32,15 @@ class StackGeometry:
         Indices of the input slices, sorted along the slice normal.
     spacing, origin : tuple of float
         ``(dz, dy, dx)`` and the position of the first voxel ``(z, y, x)`` (LPS).
-    direction : tuple of float
+    direction : tuple of float or None
         ITK direction cosines (row-major 3x3: columns are the row, column and normal
-        directions).
+        directions); None for slices without a position in space.
     """
 
     order: tuple[int, ...]
     spacing: tuple[float, float, float]
     origin: tuple[float, float, float]
-    direction: tuple[float, ...]
+    direction: tuple[float, ...] | None
 
 
 def orientation_name(iop) -> str:
