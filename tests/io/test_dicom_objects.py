@@ -82,3 +82,16 @@ def test_dicom_file_without_extension_is_read_alone(tmp_path):
     assert kind == "image" and data.shape == (1, 128, 128)
     ds = pydicom.dcmread(path)
     np.testing.assert_array_equal(data[0], apply_modality_lut(ds.pixel_array, ds))
+
+
+def test_compressed_dicom_is_decoded_in_one_pass(monkeypatch):
+    """GDCM's information pass parses (and for JPEG decodes) the whole file again."""
+    import SimpleITK as sitk
+
+    def second_pass(self):
+        raise AssertionError("ReadImageInformation parses the file a second time")
+
+    monkeypatch.setattr(sitk.ImageFileReader, "ReadImageInformation", second_pass)
+    path = bundled("SC_rgb_jpeg_dcmtk.dcm")
+    image = read_image(path)
+    assert image.rgb and image.data.shape == (1, 100, 100, 3)
