@@ -67,7 +67,7 @@ def layer_data(image: ImageData) -> LayerData:
     if image.is_labels:
         return image.data, kwargs, "labels"
     if image.rgb:
-        kwargs["rgb"] = True  # (16-bit colour comes with a window over its full range)
+        kwargs["rgb"] = True  # 16-bit colour comes with a window over its full range
     if image.window is not None:
         kwargs["contrast_limits"] = list(image.window)
     return image.data, kwargs, "image"
