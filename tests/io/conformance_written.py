@@ -107,6 +107,29 @@ def dicom_series_cases(folder: Path) -> list[Row]:
     return [check(name, "SimpleITK (GDCM)", peer, values, folder / "ct_series")]
 
 
+def enhanced_case(folder: Path) -> Row:
+    """An Enhanced CT (highdicom's legacy conversion of the series) against pydicom's
+    per-frame positions, in stored frame order."""
+    import pydicom
+    from dicom_factory import enhanced
+
+    path = enhanced(folder / "ct_series", folder / "enhanced_ct.dcm")
+    ds = pydicom.dcmread(path)
+    pos = np.array([f.PlanePositionSequence[0].ImagePositionPatient for f in
+                    ds.PerFrameFunctionalGroupsSequence], float)  # fmt: skip
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    iop = np.asarray(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
+    dy, dx = (float(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing)
+    step = pos[1] - pos[0]
+    slice_dir = step / np.linalg.norm(step)
+    direction = np.stack([iop[:3], iop[3:], slice_dir], 1).reshape(-1)
+    rescale = shared.PixelValueTransformationSequence[0]  # pydicom's LUT reads only the top
+    values = ds.pixel_array * float(rescale.RescaleSlope) + float(rescale.RescaleIntercept)
+    peer = Geometry(values.shape, (float(np.linalg.norm(step)), dy, dx), tuple(pos[0][::-1]),
+                    tuple(direction))  # fmt: skip
+    return check("Enhanced CT (multi-frame)", "pydicom", peer, values, path)
+
+
 def mask_round_trips(sources: list[Path], folder: Path) -> list[Row]:
     """Draw a mask on each source, save it with our writer, read it with a peer.
 
@@ -238,6 +261,7 @@ def all_rows(folder: Path) -> list[Row]:
     rows += sitk_cases(folder)
     rows += tiff_cases(folder)
     rows += dicom_series_cases(folder)
+    rows.append(enhanced_case(folder))
     rows.append(tilted_series_row(folder))
     written = [folder / f"sitk_oblique{e}" for e in (".nrrd", ".mha", ".nii.gz")]
     sources = [*nifti, *written, folder / "ct_series", folder / "imagej_um.tif"]

@@ -155,3 +155,23 @@ def seg_for(folder: Path, out: Path, masks: dict[int, np.ndarray]) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(out)
     return out
+
+
+def enhanced(folder: Path, out: Path) -> Path:
+    """The single-frame slices of ``folder`` converted to one Enhanced CT (highdicom)."""
+    import highdicom as hd
+    import pydicom
+
+    sources = [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+    for ds in sources:
+        ds.Manufacturer, ds.ManufacturerModelName, ds.SoftwareVersions = "t", "t", "0"
+        ds.ContentDate, ds.ContentTime = "20240101", "120000"
+    converted = hd.legacy.LegacyConvertedEnhancedCTImage(
+        sources,
+        series_instance_uid=generate_uid(),
+        series_number=5,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+    )
+    converted.save_as(out)
+    return out

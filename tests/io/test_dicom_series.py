@@ -156,3 +156,17 @@ def test_a_slice_without_position_is_never_stacked_with_placed_ones(tmp_path):
     image = read_image(tmp_path / "mixed")
     assert image.data.shape == (2, 16, 12) and image.metadata["series_count"] == 2
     assert "opened" in image.metadata["notes"][0]
+
+
+def test_enhanced_multiframe_with_tilted_frames_is_refused(tmp_path):
+    from dicom_factory import enhanced
+
+    series(tmp_path / "reg", stored_ct(), axial_positions(6))
+    series(tmp_path / "tilt", stored_ct(), axial_positions(6, tilt_deg=20))
+    regular = enhanced(tmp_path / "reg", tmp_path / "regular_mf.dcm")
+    tilted = enhanced(tmp_path / "tilt", tmp_path / "tilted_mf.dcm")
+
+    image = read_image(regular)  # GDCM's geometry, the frames being regular
+    assert image.data.shape == (6, 16, 12)
+    with pytest.raises(ValueError, match=r"tilted_mf\.dcm \(multi-frame.*gantry tilt"):
+        read_image(tilted)

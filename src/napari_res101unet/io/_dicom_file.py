@@ -3,6 +3,7 @@
 * Pixels are decoded by GDCM (SimpleITK) in one pass (no separate information pass: it
   parsed compressed files twice); 16-bit colour by pydicom, whose colours are right;
   when GDCM fails, pydicom decodes the file or names the damage ("truncated").
+* A multi-frame file's frame positions are checked like a series' slices (tilt, gaps).
 * A single slice's z spacing is ``SpacingBetweenSlices``, else ``SliceThickness``.
 * RT Dose is multiplied by ``DoseGridScaling`` (float32; ``metadata["value_unit"]``).
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from ._content import narrow_integers
 from ._dicom import RT_DOSE_SOP, SEG_SOP, describe, header, modality_into, num, sop_class
+from ._dicom_geometry import stack_geometry
 from ._image import ImageData
 
 
@@ -30,6 +32,7 @@ def read_dicom_file(path: Path, ds=None) -> ImageData:
         from ._dicom_segread import read_seg
 
         return read_seg(path)
+    check_frames(ds, path.name)
     colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
     if colour and int(ds.get("BitsAllocated", 8) or 8) > 8:
         image = _read_colour_pydicom(path)
@@ -46,6 +49,45 @@ def read_dicom_file(path: Path, ds=None) -> ImageData:
         image.metadata["dose_grid_scaling"] = float(ds.DoseGridScaling)
     modality_into(image, ds)
     return image
+
+
+def check_frames(ds, name: str) -> None:
+    """Multi-frame files: the frames' positions must form a regular volume too.
+
+    Uses the per-frame ``PlanePositionSequence`` (enhanced CT/MR/PET) or RT Dose's
+    ``GridFrameOffsetVector``; GDCM would stack a tilted or gapped file as if regular.
+    """
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames < 2:
+        return
+    iop = _functional(ds, "PlaneOrientationSequence", "ImageOrientationPatient")
+    spacing = _functional(ds, "PixelMeasuresSequence", "PixelSpacing")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and len(per_frame) == frames:
+        try:
+            positions = [f.PlanePositionSequence[0].ImagePositionPatient for f in per_frame]
+        except (AttributeError, IndexError):
+            return
+    elif "GridFrameOffsetVector" in ds and "ImagePositionPatient" in ds and iop is not None:
+        start = np.asarray(ds.ImagePositionPatient, float)
+        normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
+        positions = [start + float(o) * normal for o in ds.GridFrameOffsetVector]
+    else:
+        return
+    if iop is None or spacing is None:
+        return
+    stack_geometry(positions, iop, spacing, f"{name} (multi-frame, {frames} frames)")
+
+
+def _functional(ds, sequence: str, name: str):
+    """An attribute from the dataset, or its shared or first per-frame functional group."""
+    if name in ds:
+        return ds.get(name)
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        group = ds.get(groups)
+        if group and sequence in group[0] and name in group[0][sequence][0]:
+            return group[0][sequence][0].get(name)
+    return None
 
 
 def _read_sitk(path: Path) -> ImageData:
@@ -101,6 +143,7 @@ def _read_pydicom(path: Path) -> ImageData:
     except (RuntimeError, NotImplementedError) as exc:
         raise ValueError(f"neither GDCM nor pydicom can decode its pixels: {exc}") from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
+    check_frames(ds, path.name)
     colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
     data = data.reshape((frames, *data.shape[-3 if colour else -2 :]))
     if not colour:
