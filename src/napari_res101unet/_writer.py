@@ -2,7 +2,9 @@
 
 ``scale`` becomes the spacing and ``translate`` the origin; ``metadata["direction"]``
 (set by this plugin's reader) restores the source's direction matrix in NIfTI, NRRD and
-MetaImage, and ``metadata["unit"]`` the TIFF unit. Writes are atomic (see
+MetaImage (a 4D source's spatial block for a 3D mask), ``metadata["nifti"]`` the NIfTI
+sform/qform codes, and ``metadata["unit"]`` the unit (converted to mm for NIfTI, NRRD
+and MetaImage). Writes are atomic (see
 :func:`napari_res101unet.io.write_image`). Labels are stored losslessly in the smallest
 unsigned type that holds them (PNG: uint8/uint16).
 """
@@ -59,4 +61,5 @@ def _geometry(meta: dict, ndim: int) -> dict:
         "origin": None if translate is None else tuple(translate)[-spatial:],
         "direction": tuple(direction) if direction is not None else None,
         "unit": extra.get("unit"),
+        "nifti": extra.get("nifti"),
     }

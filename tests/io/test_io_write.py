@@ -115,7 +115,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
             fh.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr("napari_res101unet.io._itk.write_itk", crash)
+    monkeypatch.setattr("napari_res101unet.io._nifti.write_nifti", crash)
     with pytest.raises(OSError, match="disk full"):
         io.write_labels(target, labels_like() * 0)
     assert target.read_bytes() == before

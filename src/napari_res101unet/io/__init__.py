@@ -6,10 +6,13 @@ napari reader/writer share.
 
 Libraries
 ---------
-SimpleITK reads and writes NIfTI, NRRD, MetaImage, DICOM (GDCM) and PNG/JPEG/BMP;
-tifffile reads and writes TIFF, OME-TIFF and ImageJ hyperstacks. Nothing is parsed by
-hand except two integrity checks ITK lacks: a truncated NIfTI (ITK fills the missing
-voxels with zeros) and a truncated JPEG (libjpeg fills with grey) are errors here.
+nibabel reads and writes NIfTI-1/2 (its sform/qform rule, see :mod:`._nifti`); pydicom
+reads DICOM headers (what an object is, where each slice lies, see :mod:`._dicom`) and
+GDCM through SimpleITK decodes DICOM pixels (pydicom for 16-bit colour, and when GDCM
+fails); highdicom reads DICOM SEG (:mod:`._dicom_segread`); SimpleITK reads and writes
+NRRD, MetaImage and PNG/JPEG/BMP; tifffile reads and writes TIFF, OME-TIFF and ImageJ
+hyperstacks. Integrity checks the libraries lack: a truncated NIfTI and a truncated
+JPEG/BMP are errors here. docs/reader.md states what is guaranteed and what is refused.
 
 Axes and orientation
 --------------------
@@ -17,24 +20,30 @@ Arrays are in numpy order ``(Z, Y, X)``: ITK's index order ``(x, y, z)`` reverse
 ``SimpleITK.GetArrayFromImage`` gives it. **Nothing is reoriented or resampled.**
 ``spacing`` (napari's ``scale``) and ``origin`` (its ``translate``) are ITK's, reversed
 to that order, so napari shows the voxels on the grid they were stored on, in
-millimetres. The direction matrix (ITK convention: LPS, row-major, x/y/z) is *not*
-applied; it is kept in ``ImageData.direction`` (and in the napari layer's
-``metadata["direction"]``) and written back by the writer, so a mask drawn on the
-image and saved as NIfTI/NRRD/MHA lies exactly on the source scan. With an oblique or
+``metadata["unit"]`` (millimetres for medical formats; see :mod:`._units`). The
+direction matrix (ITK convention: LPS, row-major, x/y/z) is *not* applied; it is kept
+in ``ImageData.direction`` (and in the napari layer's ``metadata["direction"]``) and
+written back by the writer, so a mask drawn on the image and saved as NIfTI/NRRD/MHA
+lies exactly on the source scan. With an oblique or
 flipped direction, ``origin`` is the position of the first voxel and the display is in
 voxel-aligned (not patient) axes. So the look follows the storage: an axial CT from
 DICOM (identity direction) shows in the radiological convention (patient's right on
 the left, anterior up); a NIfTI stored RAS-first (direction diag(-1, -1, 1)) shows
 rotated by 180 degrees compared to that.
 
-A single-slice file (one DICOM image) stays ``(1, Y, X)`` so that its geometry (slice
+A single-slice file (one DICOM image, a 2D NIfTI) stays ``(1, Y, X)`` so that its geometry (slice
 position, thickness, direction) survives a round trip.
 
 Format notes
 ------------
-* DICOM: a folder gives its largest series (GDCM sorts slices by position); a ``.dcm``
-  file gives that file. Rescale slope/intercept are applied; integer results that fit
-  are int16 (CT in Hounsfield units), never float.
+* DICOM: a folder is split into series (UID, orientation, matrix size) and gives its
+  largest image series (``read_image(folder, series=id)`` another); slices are sorted
+  along the normal and refused when they are not a regular volume (gantry tilt, gaps,
+  duplicates). Rescale slope/intercept are applied; integer results that fit are int16
+  (CT in Hounsfield units), per-slice rescale gives float32; RT Dose is scaled by
+  ``DoseGridScaling``; SEG opens as labels; RT Plan, SR, ECG... are refused by name.
+* NIfTI: a 2D image is ``(1, Y, X)``; 4D is ``(T, Z, Y, X)`` with a 3x3 direction.
+* NaN voxels are kept and counted (``metadata["nan_voxels"]`` and ``["notes"]``).
 * PNG/JPEG/BMP: spacing is 1 and origin 0; their DPI/pHYs fields are print sizes that
   tools set inconsistently, so honouring them would misalign an image and its mask.
   RGB whose three channels are equal (RGB-encoded grayscale, e.g. exported CT slices)
@@ -48,6 +57,7 @@ Format notes
 from __future__ import annotations
 
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
+from ._dicom import dicom_non_image
 from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._image import ImageData
 from ._read import read_image
@@ -60,6 +70,7 @@ __all__ = [
     "WRITABLE",
     "ImageData",
     "can_read",
+    "dicom_non_image",
     "format_name",
     "looks_like_hu",
     "name_says_labels",

@@ -11,12 +11,20 @@ Label maps are recognised by name or by content:
   ``labelsTr``/``labelsTs`` (MSD, nnU-Net), ``segmentations``, ``annotations``, ``gt`` or
   ``ground_truth``. A leading ``label`` alone is not enough (``label-free_cells.tif`` is
   an image).
-* **Content**: an integer (or bool) single-channel image whose subsample holds at most
-  16 distinct values, none negative, 0 among them. A JPEG counts when nearly all its
-  pixels (>= 98 %) are near black or near white and some are white.
+* **Content**: an integer (or bool) single-channel image whose subsample holds 0 and at
+  least one other value, none negative, that are either binary (``{0, 1}``, ``{0, 255}``,
+  ``{0, 65535}``) or label numbers (the largest at most 40, like the class ids of VOC or
+  Cityscapes, or at most twice their count + 1, like counted regions), *and* whose
+  pixels are piecewise constant (at least 75 % of horizontally adjacent pixels equal;
+  90 % when there are more than 16 values, up to 1024). So a 12-grey-level image
+  (levels spread over 0..255), an all-zero volume and noisy integer images stay
+  images, while a label map with 40 regions opens as labels. A JPEG counts when nearly
+  all its pixels (>= 98 %) are near black or near white and some are white. Floats
+  never count by content (a 0/1 float may be a probability).
 
-The name alone never turns pixels that cannot be labels into labels: RGB colour and
-non-integral floats stay images. Label maps are normalised:
+The name alone never turns pixels that cannot be labels into labels: RGB colour,
+non-integral floats, and negative values (a CT named ``*_gt``) stay images. Label maps
+are normalised:
 
 * ``{0, 255}`` (or ``{0, 65535}``) binary masks become ``{0, 1}`` (``255 -> 1``);
 * JPEG masks are binarised at ``> 127``, because JPEG is lossy and edges hold every
@@ -33,6 +41,10 @@ from pathlib import Path
 import numpy as np
 
 MAX_CONTENT_LABELS = 16
+MAX_CONTENT_LABELS_SMOOTH = 1024  # more labels than 16 need clearly piecewise-constant pixels
+SMALL_LABEL = 40  # class ids of semantic datasets (VOC 0-20, Cityscapes 0-33) stay below
+SMOOTH_FEW = 0.75  # equal-neighbour fraction asked of <= 16 values
+SMOOTH_MANY = 0.9  # ... and of more
 SOFT_TISSUE_WINDOW = (-160.0, 240.0)  # abdominal soft tissue: level 40 HU, width 400 HU
 _SAMPLE = 1 << 18
 _END_WORDS = frozenset(
@@ -96,7 +108,40 @@ def content_says_labels(data: np.ndarray, *, jpeg: bool = False) -> bool:
         dark, bright = np.mean(sample <= 40), np.mean(sample >= 215)
         return dark + bright >= 0.98 and bright > 0
     values = np.unique(sample)
-    return len(values) <= MAX_CONTENT_LABELS and values[0] == 0
+    if values[0] != 0 or len(values) < 2 or len(values) > MAX_CONTENT_LABELS_SMOOTH:
+        return False  # no background, empty (all zero) or far too many values
+    top = int(values[-1])
+    binary = len(values) == 2 and top in (1, 255, 65535)
+    numbered = top <= max(SMALL_LABEL, 2 * len(values) + 1)  # class ids or counted regions
+    if not (binary or numbered):
+        return False
+    smooth = piecewise_constant(data)
+    return smooth >= (SMOOTH_FEW if len(values) <= MAX_CONTENT_LABELS else SMOOTH_MANY)
+
+
+def piecewise_constant(data: np.ndarray, slices: int = 8) -> float:
+    """Fraction of horizontally adjacent pixels that are equal (label maps: close to 1).
+
+    Looks at up to ``slices`` evenly spread 2D slices of ``(Y, X)`` or ``(Z, Y, X)``.
+    """
+    planes = data.reshape((-1, *data.shape[-2:]))
+    planes = planes[:: max(1, len(planes) // slices)][:slices]
+    if planes.shape[-1] < 2:
+        return 1.0
+    return float(np.mean(planes[..., 1:] == planes[..., :-1]))
+
+
+def name_allows_labels(data: np.ndarray) -> bool:
+    """Whether pixels of a file *named* as a mask can be a label map: non-negative
+    integers (or integral floats), so a CT named ``*_gt`` stays an image."""
+    if data.dtype == bool:
+        return True
+    if data.dtype.kind not in "uif" or data.size == 0:
+        return data.size == 0
+    sample = subsample(data)
+    if data.dtype.kind == "f" and not np.all(np.isfinite(sample)):
+        return False
+    return bool(sample.min() >= 0)
 
 
 def as_labels(data: np.ndarray, *, jpeg: bool = False) -> np.ndarray | None:

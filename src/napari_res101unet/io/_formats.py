@@ -96,14 +96,14 @@ def is_dicom_folder(path: str | os.PathLike) -> bool:
 def can_read(path: str | os.PathLike) -> bool:
     """Whether :func:`~napari_res101unet.io.read_image` handles ``path``; never raises.
 
-    Decided from the suffix for files, and from a look at a few files for folders (a
-    folder is accepted when it holds DICOM files). Says nothing about whether the file
-    is intact: reading it tells that.
+    Decided from the suffix for files (or the ``DICM`` marker of a DICOM file without
+    one), and from a look at a few files for folders (a folder is accepted when it holds
+    DICOM files). Says nothing about whether the file is intact: reading it tells that.
     """
     try:
         path = Path(path)
         if path.is_dir():
             return is_dicom_folder(path)
-        return path.is_file() and suffix(path) in READABLE
+        return path.is_file() and (suffix(path) in READABLE or is_dicom_file(path))
     except (OSError, TypeError, ValueError):
         return False

@@ -8,39 +8,27 @@ convention, so that writing through :func:`write_itk` restores it exactly.
 
 from __future__ import annotations
 
-import math
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ._content import content_says_labels, narrow_integers
-from ._formats import NIFTI, suffix
+from ._content import content_says_labels
+from ._formats import suffix
 from ._image import ImageData, unit_spacing
 
 
 def read_itk_file(path: Path) -> ImageData:
-    """Read one file (NIfTI, NRRD, MetaImage, DICOM, PNG, JPEG or BMP)."""
+    """Read one file (NRRD, MetaImage, PNG, JPEG or BMP; NIfTI and DICOM have modules)."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
-    reader.ReadImageInformation()
     ext = suffix(path)
-    if ext in NIFTI:
-        _check_nifti_complete(path, reader)
-    elif ext in (".jpg", ".jpeg"):
+    if ext in (".jpg", ".jpeg"):
         _check_jpeg_complete(path)
     elif ext == ".bmp":
         _check_bmp_complete(path)
-    img = reader.Execute()
-    modality = reader.GetMetaData("0008|0060") if reader.HasMetaDataKey("0008|0060") else ""
-    image = _from_sitk(img)
-    if ext == ".dcm":
-        image.data = narrow_integers(image.data)
-    if modality.strip():
-        image.metadata["modality"] = modality.strip()
-    return image
+    return from_sitk(reader.Execute())
 
 
 def read_plain(path: Path, *, named_labels: bool = False) -> ImageData:
@@ -57,28 +45,6 @@ def read_plain(path: Path, *, named_labels: bool = False) -> ImageData:
         image.spacing, image.origin = unit_spacing(image.data, image.rgb)
         image.metadata.pop("unit", None)
     image.direction = None
-    return image
-
-
-def read_dicom_series(folder: Path) -> ImageData:
-    """Read the largest DICOM series in ``folder`` (slices sorted by position by GDCM)."""
-    import SimpleITK as sitk
-
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise ValueError("the folder holds no readable DICOM series")
-    files = {sid: reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series}
-    chosen = max(series, key=lambda sid: len(files[sid]))
-    reader.SetFileNames(files[chosen])
-    reader.MetaDataDictionaryArrayUpdateOn()
-    img = reader.Execute()
-    image = _from_sitk(img)
-    image.data = narrow_integers(image.data)
-    modality = reader.GetMetaData(0, "0008|0060") if reader.HasMetaDataKey(0, "0008|0060") else ""
-    image.metadata.update(series_id=chosen, series_count=len(series), slices=len(files[chosen]))
-    if modality.strip():
-        image.metadata["modality"] = modality.strip()
     return image
 
 
@@ -103,7 +69,7 @@ def write_itk(
     sitk.WriteImage(img, path, useCompression=compress)
 
 
-def _from_sitk(img) -> ImageData:
+def from_sitk(img) -> ImageData:
     import SimpleITK as sitk
 
     data = sitk.GetArrayFromImage(img)
@@ -117,38 +83,6 @@ def _from_sitk(img) -> ImageData:
         rgb=rgb,
         metadata={"unit": "mm"},
     )
-
-
-def _check_nifti_complete(path: Path, reader) -> None:
-    """ITK reads a truncated NIfTI without complaint (zeros); check the byte count."""
-    keys = set(reader.GetMetaDataKeys())
-    if not {"dim[0]", "bitpix", "vox_offset"} <= keys:
-        return
-    ndim = int(reader.GetMetaData("dim[0]"))
-    voxels = math.prod(max(1, int(reader.GetMetaData(f"dim[{i}]"))) for i in range(1, ndim + 1))
-    expected = int(float(reader.GetMetaData("vox_offset"))) + voxels * (
-        int(reader.GetMetaData("bitpix")) // 8
-    )
-    found = _gzip_size(path, expected) if suffix(path) == ".nii.gz" else path.stat().st_size
-    if found < expected:
-        raise ValueError(f"the file is truncated: {found} of {expected} bytes of header + voxels")
-
-
-def _gzip_size(path: Path, expected: int) -> int:
-    """Uncompressed size of a gzip file; the trailer answers when it matches ``expected``."""
-    with open(path, "rb") as fh:
-        fh.seek(-4, 2)
-        if int.from_bytes(fh.read(4), "little") == expected % (1 << 32):
-            return expected
-        fh.seek(0)
-        total, stream = 0, zlib.decompressobj(wbits=31)
-        while chunk := fh.read(1 << 20):
-            while chunk:
-                total += len(stream.decompress(chunk))
-                chunk = b""
-                if stream.eof:  # another gzip member may follow
-                    chunk, stream = stream.unused_data, zlib.decompressobj(wbits=31)
-    return total
 
 
 def _check_jpeg_complete(path: Path) -> None:

@@ -6,21 +6,26 @@ import os
 import zlib
 from pathlib import Path
 
+import numpy as np
+
 from ._content import (
     SOFT_TISSUE_WINDOW,
     as_labels,
     content_says_labels,
     gray_from_rgb,
     looks_like_hu,
+    name_allows_labels,
     name_says_labels,
 )
 from ._formats import (
     DICOM,
     ITK_VOLUMES,
+    NIFTI,
     PLAIN,
     READABLE,
     TIFF,
     format_name,
+    is_dicom_file,
     is_dicom_folder,
     stem,
     suffix,
@@ -30,7 +35,9 @@ from ._image import ImageData
 _GRAYABLE = (*PLAIN, *TIFF)
 
 
-def read_image(path: str | os.PathLike, *, labels: bool | None = None) -> ImageData:
+def read_image(
+    path: str | os.PathLike, *, labels: bool | None = None, series: str | None = None
+) -> ImageData:
     """Read an image file or a DICOM series folder with its geometry.
 
     Parameters
@@ -41,6 +48,9 @@ def read_image(path: str | os.PathLike, *, labels: bool | None = None) -> ImageD
     labels : bool or None
         None decides from the name and the content (see :mod:`._content`); True insists
         on a label map (ValueError when the pixels cannot be one); False never converts.
+    series : str, optional
+        For a DICOM folder: the id (``metadata["series"][i]["id"]``) or SeriesInstanceUID
+        of the series to open instead of the largest one.
 
     Returns
     -------
@@ -53,7 +63,9 @@ def read_image(path: str | os.PathLike, *, labels: bool | None = None) -> ImageD
     FileNotFoundError
         When ``path`` does not exist.
     ValueError
-        For an unsupported format, or a corrupt or truncated file; the message names it.
+        For an unsupported format, a corrupt or truncated file, a DICOM object that holds
+        no image (RT Plan, SR, ECG...), or a DICOM series whose slices do not form a
+        regular volume (gantry tilt, gaps); the message names the file and the problem.
     """
     path = Path(path)
     if not path.exists():
@@ -61,18 +73,19 @@ def read_image(path: str | os.PathLike, *, labels: bool | None = None) -> ImageD
     ext = "" if path.is_dir() else suffix(path)
     if path.is_dir() and not is_dicom_folder(path):
         raise ValueError(f"{path} is a folder without DICOM files; only DICOM folders are read")
-    if not path.is_dir() and ext not in READABLE:
+    if not path.is_dir() and ext not in READABLE and not is_dicom_file(path):
         raise ValueError(f"{path}: unsupported format {ext!r}; readable: {', '.join(READABLE)}")
     named = name_says_labels(path, stem(path))
     try:
-        image = _dispatch(path, ext, named and labels is not False)
+        image = _dispatch(path, ext, named and labels is not False, series)
     except (RuntimeError, OSError, ValueError, EOFError, zlib.error) as exc:
-        hint = " (is the file corrupt or truncated?)" if isinstance(exc, RuntimeError) else ""
-        raise ValueError(
-            f"cannot read {path} as {format_name(path)}: {_reason(exc)}{hint}"
-        ) from None
+        raise ValueError(f"cannot read {path} as {format_name(path)}: {_reason(exc)}") from None
     image.metadata.update(name=stem(path), source=str(path), format=format_name(path))
-    _decide_labels(image, path, ext, named, labels)
+    if image.metadata.get("unit") and "units" not in image.metadata:  # one per axis
+        image.metadata["units"] = (image.metadata["unit"],) * len(image.spacing)
+    if not image.is_labels:
+        _report_nan(image)
+        _decide_labels(image, path, ext, named, labels)
     if (
         not image.is_labels
         and not image.rgb
@@ -82,16 +95,20 @@ def read_image(path: str | os.PathLike, *, labels: bool | None = None) -> ImageD
     return image
 
 
-def _dispatch(path: Path, ext: str, named_labels: bool) -> ImageData:
-    from . import _itk, _tiff
+def _dispatch(path: Path, ext: str, named_labels: bool, series: str | None) -> ImageData:
+    from . import _dicom, _dicom_file, _itk, _nifti, _tiff
 
     if path.is_dir():
-        return _itk.read_dicom_series(path)
+        return _dicom.read_dicom_folder(path, series)
+    if ext in NIFTI:
+        return _nifti.read_nifti(path)
+    if ext in DICOM or ext not in READABLE:
+        return _dicom_file.read_dicom_file(path)
     if ext in TIFF:
         return _tiff.read_tiff(path)
     if ext in PLAIN:
         return _itk.read_plain(path, named_labels=named_labels)
-    if ext in ITK_VOLUMES or ext in DICOM:
+    if ext in ITK_VOLUMES:
         return _itk.read_itk_file(path)
     raise ValueError(f"unsupported format {ext!r}")  # pragma: no cover (READABLE checked)
 
@@ -110,6 +127,7 @@ def _decide_labels(
         if labels:
             raise ValueError(f"{path} holds colour (RGB) pixels, not a label map")
         return
+    named = named and name_allows_labels(image.data)
     wanted = labels or named or content_says_labels(image.data, jpeg=jpeg)
     converted = as_labels(image.data, jpeg=jpeg) if wanted else None
     if converted is None:
@@ -117,6 +135,19 @@ def _decide_labels(
             raise ValueError(f"{path} holds {image.data.dtype} values that are not labels")
         return
     image.data, image.is_labels = converted, True
+
+
+def _report_nan(image: ImageData) -> None:
+    """NaN voxels are counted and reported, never silently replaced."""
+    if image.data.dtype.kind not in "fc":
+        return
+    count = int(np.count_nonzero(np.isnan(image.data)))
+    if count:
+        image.metadata["nan_voxels"] = count
+        image.metadata.setdefault("notes", []).append(
+            f"{count} of {image.data.size} voxels are NaN (not a number); they are kept as "
+            "NaN: display ignores them and segmentation's normalisation must handle them"
+        )
 
 
 def _reason(exc: BaseException) -> str:

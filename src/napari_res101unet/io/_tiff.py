@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ._image import ImageData
+from ._units import UNITLESS, canonical, common_unit
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
-_UNITS = {"micron": "µm", "um": "µm", "\\u00B5m": "µm", "microns": "µm"}
 _BROKEN = ("invalid page offset", "failed to read", "truncat", "corrupt", "failed to reshape")
 
 
@@ -30,13 +30,23 @@ def read_tiff(path: Path) -> ImageData:
         series = tif.series[0]
         data = series.asarray()
         axes = series.axes
-        sizes, unit = _ome_sizes(tif) if tif.is_ome else _imagej_sizes(tif)
+        sizes, units = _ome_sizes(tif) if tif.is_ome else _imagej_sizes(tif)
     rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
     spatial = axes[:-1] if rgb else axes
-    spacing = tuple(float(sizes.get(ax, 1.0)) for ax in spatial)
+    order = [ax for ax in "XYZ" if ax in sizes]
+    unit, factors = common_unit([units.get(ax) for ax in order])
+    scaled = {ax: sizes[ax] * f for ax, f in zip(order, factors)}
+    spacing = tuple(float(scaled.get(ax, 1.0)) for ax in spatial)
     metadata = {"axes": axes}
-    if unit:
-        metadata["unit"] = _UNITS.get(unit, unit)
+    if unit not in UNITLESS:
+        metadata["unit"] = canonical(unit)
+        metadata["units"] = tuple(metadata["unit"] if ax in "XYZ" else "" for ax in spatial)
+    if len({units.get(ax) for ax in order}) > 1:
+        metadata.setdefault("notes", []).append(
+            "the axes had different units ("
+            + ", ".join(f"{ax}: {units.get(ax)}" for ax in order)
+            + f"); all are converted to {metadata.get('unit', unit)}"
+        )
     return ImageData(data, spacing, (0.0,) * len(spatial), rgb=rgb, metadata=metadata)
 
 
@@ -92,25 +102,24 @@ def write_tiff(
     tifffile.imwrite(path, data, ome=True, metadata=meta, **kwargs)
 
 
-def _ome_sizes(tif) -> tuple[dict[str, float], str | None]:
+def _ome_sizes(tif) -> tuple[dict[str, float], dict[str, str]]:
     import tifffile
 
     try:
         image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
         pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
     except (KeyError, IndexError, TypeError, ValueError):
-        return {}, None
+        return {}, {}
     sizes = {
         ax: float(pixels[f"PhysicalSize{ax}"]) for ax in "XYZ" if f"PhysicalSize{ax}" in pixels
     }
-    units = {str(pixels.get(f"PhysicalSize{ax}Unit", "µm")) for ax in sizes}
-    return sizes, (units.pop() if len(units) == 1 else None)
+    return sizes, {ax: str(pixels.get(f"PhysicalSize{ax}Unit", "µm")) for ax in sizes}
 
 
-def _imagej_sizes(tif) -> tuple[dict[str, float], str | None]:
+def _imagej_sizes(tif) -> tuple[dict[str, float], dict[str, str]]:
     meta = tif.imagej_metadata
     if not meta:
-        return {}, None
+        return {}, {}
     sizes = {}
     tags = tif.pages.first.tags
     for ax, tag in (("X", "XResolution"), ("Y", "YResolution")):
@@ -120,7 +129,8 @@ def _imagej_sizes(tif) -> tuple[dict[str, float], str | None]:
                 sizes[ax] = den / num
     if meta.get("spacing"):
         sizes["Z"] = float(meta["spacing"])
-    return sizes, meta.get("unit")
+    unit = meta.get("unit")
+    return sizes, ({ax: unit for ax in sizes} if unit else {})
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,8 @@ import numpy as np
 
 from .._atomic import atomic_target
 from ._content import smallest_int_dtype
-from ._formats import ITK_VOLUMES, LABEL_WRITABLE, TIFF, WRITABLE, suffix
+from ._formats import ITK_VOLUMES, LABEL_WRITABLE, NIFTI, TIFF, WRITABLE, format_name, suffix
+from ._units import to_mm
 
 _PLAIN_DTYPES = {".png": (np.uint8, np.uint16), ".bmp": (np.uint8,)}
 
@@ -24,6 +26,7 @@ def write_image(
     direction: Sequence[float] | None = None,
     rgb: bool = False,
     unit: str | None = None,
+    nifti: dict | None = None,
 ) -> Path:
     """Write ``data`` in the format of ``path``'s suffix, atomically.
 
@@ -42,12 +45,16 @@ def write_image(
     spacing, origin : sequence of float, optional
         Per spatial axis in numpy order (napari's ``scale`` and ``translate``).
     direction : sequence of float, optional
-        ITK direction cosines (row-major, x/y/z) for NIfTI/NRRD/MHA; used when its size
-        matches the image dimension.
+        ITK direction cosines (row-major, x/y/z) for NIfTI/NRRD/MHA: 9 values (or 16 from
+        a 4D source, whose spatial 3x3 block is used for 3D data).
     rgb : bool
         The last axis is colour.
     unit : str, optional
-        Unit of ``spacing`` for TIFF (``"mm"``, ``"µm"``).
+        Unit of ``spacing``/``origin``. TIFF stores it; NIfTI, NRRD and MetaImage store
+        millimetres, so other lengths (``"µm"``, ``"nm"``, ``"cm"``...) are converted and
+        unknown ones refused.
+    nifti : dict, optional
+        The source's ``metadata["nifti"]`` (sform/qform codes and qform) to keep.
 
     Raises
     ------
@@ -67,8 +74,11 @@ def write_image(
     if ext in _PLAIN_DTYPES:
         data = _plain_ready(path, data, rgb, _PLAIN_DTYPES[ext])
         spacing, origin = spacing[-2:], origin[-2:]
+    if ext in ITK_VOLUMES:
+        spacing, origin = (to_mm(v, unit, format_name(path)) for v in (spacing, origin))
+        direction = _spatial_direction(direction, min(len(spacing), 3), ext)
     with atomic_target(path, suffix=ext) as tmp:
-        _write_any(str(tmp), ext, data, spacing, origin, direction, rgb, unit)
+        _write_any(str(tmp), ext, data, spacing, origin, direction, rgb, unit, nifti)
     return path
 
 
@@ -80,6 +90,7 @@ def write_labels(
     origin: Sequence[float] | None = None,
     direction: Sequence[float] | None = None,
     unit: str | None = None,
+    nifti: dict | None = None,
 ) -> Path:
     """Write a label map losslessly in the smallest unsigned dtype that holds it.
 
@@ -96,11 +107,16 @@ def write_labels(
     if labels.dtype != bool:
         labels = labels.astype(smallest_int_dtype(labels), copy=False)
     return write_image(
-        path, labels, spacing=spacing, origin=origin, direction=direction, unit=unit
+        path, labels, spacing=spacing, origin=origin, direction=direction, unit=unit, nifti=nifti
     )
 
 
-def _write_any(tmp, ext, data, spacing, origin, direction, rgb, unit) -> None:
+def _write_any(tmp, ext, data, spacing, origin, direction, rgb, unit, nifti) -> None:
+    if ext in NIFTI and not rgb:
+        from ._nifti import write_nifti
+
+        write_nifti(tmp, data, spacing, origin, direction, nifti)
+        return
     if ext in TIFF:
         from ._tiff import write_tiff
 
@@ -115,6 +131,24 @@ def _write_any(tmp, ext, data, spacing, origin, direction, rgb, unit) -> None:
     write_itk(
         tmp, data, spacing=spacing, origin=origin, direction=direction, rgb=rgb, compress=compress
     )
+
+
+def _spatial_direction(direction, nspatial: int, ext: str) -> tuple[float, ...] | None:
+    """ITK cosines for ``nspatial`` axes: a 4D source's 3x3 block for 3D data; refused
+    when NRRD/MetaImage cannot hold them (not orthonormal: a sheared NIfTI sform)."""
+    if direction is None:
+        return None
+    d = np.asarray(direction, float).reshape(-1)
+    n = round(math.sqrt(d.size))
+    if n * n != d.size or n < nspatial:
+        return None
+    block = d.reshape(n, n)[:nspatial, :nspatial] if n > nspatial else d.reshape(n, n)
+    if ext not in NIFTI and not np.allclose(block.T @ block, np.eye(len(block)), atol=1e-4):
+        raise ValueError(
+            f"the direction {block.round(4).tolist()} is not orthonormal (a sheared "
+            f"geometry); {ext} cannot hold it: write NIfTI (.nii.gz), whose sform can"
+        )
+    return tuple(float(v) for v in block.reshape(-1))
 
 
 def _per_axis(values, default: float, n: int, what: str) -> tuple[float, ...]:
