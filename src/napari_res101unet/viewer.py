@@ -35,7 +35,7 @@ from .errors import Cancelled
 
 TAG = "napari_res101unet"
 """Key of this plugin's entry in a layer's metadata (``source``, ``edited``...)."""
-GEOMETRY_KEYS = ("direction", "unit", "spacing", "origin")
+GEOMETRY_KEYS = ("direction", "unit", "units", "spacing", "origin", "nifti")
 Progress = Callable[[dict], None]
 
 

@@ -229,3 +229,23 @@ def test_checkpoint_path_as_model(small_model, tmp_path, rng):
     path = save_model(small_model, tmp_path / "m.safetensors")
     image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     assert np.array_equal(segment(image, str(path)), segment(image, small_model))
+
+
+def test_nan_pixels_are_reported_and_read_as_the_mean_intensity():
+    image = np.random.default_rng(2).random((40, 48)).astype(np.float32) * 100
+    holes = image.copy()
+    holes[5:9, 10:30] = np.nan
+    seen = []
+
+    def predictor(x):
+        seen.append(x.clone())
+        return per_pixel(x)
+
+    result = run_segmentation(holes, predictor, normalization="percentile")
+    assert "80 NaN pixels read as the mean intensity" in result.summary()
+    assert result.labels.shape == (40, 48)
+    x = seen[0].numpy()
+    assert np.isfinite(x).all() and np.all(x[:, :, 5:9, 10:30] == 0)
+    with pytest.raises(ValueError, match="1 infinite values"):
+        holes[0, 0] = np.inf
+        run_segmentation(holes, per_pixel)

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             "origin": image.origin,
             "direction": image.direction,
             "unit": image.metadata.get("unit"),
+            "nifti": image.metadata.get("nifti"),
         }
         write_labels(target, result.labels, **geometry)
         if result.probabilities is not None:

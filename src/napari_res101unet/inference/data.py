@@ -35,6 +35,7 @@ class StackView:
     slices: np.ndarray
     spatial_shape: tuple[int, ...]
     slice_axis: int | None
+    nan_count: int = 0
 
     def restore(self, stack: np.ndarray) -> np.ndarray:
         """Put a ``(N, Y, X[, K])`` result back in the axis order of the input."""
@@ -43,7 +44,9 @@ class StackView:
         return np.moveaxis(stack, 0, self.slice_axis)
 
 
-def as_stack(image: Any, *, channel_axis: int | str | None = AUTO, axis: int = 0) -> StackView:
+def as_stack(
+    image: Any, *, channel_axis: int | str | None = AUTO, axis: int = 0, allow_nan: bool = False
+) -> StackView:
     """View ``image`` as a stack of channels-last 2D slices.
 
     Parameters
@@ -54,11 +57,14 @@ def as_stack(image: Any, *, channel_axis: int | str | None = AUTO, axis: int = 0
         Which axis holds channels (None: no channel axis).
     axis : int
         For 3D stacks: the axis (of the spatial axes) to slice along.
+    allow_nan : bool
+        Accept NaN pixels (counted in ``nan_count``; the normaliser maps them to the mean
+        intensity). Infinite values are always refused.
 
     Raises
     ------
     ValueError
-        For 1D or more than 4D input, an empty image, or NaN/inf values.
+        For 1D or more than 4D input, an empty image, or NaN (unless allowed)/inf values.
     TypeError
         For non-numeric data.
     """
@@ -85,16 +91,20 @@ def as_stack(image: Any, *, channel_axis: int | str | None = AUTO, axis: int = 0
             "image must be 2D (Y, X), 2D with channels (Y, X, C) or a 3D stack "
             f"(Z, Y, X[, C]); got shape {np.shape(image)}"
         )
+    nans = 0
     if arr.dtype.kind == "f":
         bad = np.count_nonzero(~np.isfinite(arr))
-        if bad:
-            raise ValueError(f"image contains {bad} NaN or infinite values; replace them first")
+        nans = int(np.count_nonzero(np.isnan(arr))) if bad else 0
+        if bad and not (allow_nan and bad == nans):
+            what = "infinite" if allow_nan else "NaN or infinite"
+            count = bad - nans if allow_nan else bad
+            raise ValueError(f"image contains {count} {what} values; replace them first")
     if len(spatial) == 2:
-        return StackView(arr[np.newaxis], spatial, None)
+        return StackView(arr[np.newaxis], spatial, None, nans)
     if not -3 <= axis < 3:
         raise ValueError(f"axis must be 0, 1 or 2 for a 3D stack, got {axis}")
     axis %= 3
-    return StackView(np.moveaxis(arr, axis, 0), spatial, axis)
+    return StackView(np.moveaxis(arr, axis, 0), spatial, axis, nans)
 
 
 def adapt_channels(slices: np.ndarray, in_channels: int) -> tuple[np.ndarray, str]:
@@ -139,6 +149,7 @@ class Normalizer:
     high: np.ndarray
     clip: bool = False
     to_gray: bool = False
+    fill_nan: bool = False
     mean: np.ndarray = field(default_factory=lambda: np.zeros(1, np.float32))
     std: np.ndarray = field(default_factory=lambda: np.ones(1, np.float32))
 
@@ -153,6 +164,8 @@ class Normalizer:
             np.clip(x, 0.0, 1.0, out=x)
         x -= self.mean
         x /= self.std
+        if self.fill_nan:  # NaN pixels become the mean intensity (0 after standardising)
+            np.nan_to_num(x, copy=False, nan=0.0)
         return np.moveaxis(x, -1, -3)
 
     def describe(self) -> str:
@@ -189,6 +202,11 @@ def make_normalizer(slices: np.ndarray, setting: dict, in_channels: int) -> Norm
     """
     to_gray = slices.shape[-1] == 3 and in_channels == 1
     sample = _sample(slices)
+    fill_nan = sample.dtype.kind == "f" and bool(np.isnan(sample).any())
+    if fill_nan:  # statistics of the finite pixels only
+        sample = sample[~np.isnan(sample).any(axis=1)]
+        if sample.shape[0] == 0:  # nothing but NaN
+            sample = np.zeros((1, slices.shape[-1]), slices.dtype)
     mode = resolve_mode(setting, slices.dtype, sample)
     c = sample.shape[-1]
     if mode == "imagenet":
@@ -208,7 +226,7 @@ def make_normalizer(slices: np.ndarray, setting: dict, in_channels: int) -> Norm
     if to_gray:
         low, high = low.mean(keepdims=True), high.mean(keepdims=True)
     norm = Normalizer(
-        mode, low.astype(np.float32), high.astype(np.float32), mode == "window", to_gray
+        mode, low.astype(np.float32), high.astype(np.float32), mode == "window", to_gray, fill_nan
     )
     if mode != "none":
         if in_channels == 3:

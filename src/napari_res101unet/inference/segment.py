@@ -134,7 +134,9 @@ def run_segmentation(
     )
     dev = resolve_device(s.device)
     model, spec, predictor = _resolve_model(model, image, channel_axis, normalization)
-    view = as_stack(image, channel_axis=channel_axis, axis=0 if axis is None else axis)
+    view = as_stack(
+        image, channel_axis=channel_axis, axis=0 if axis is None else axis, allow_nan=True
+    )
     data, note = adapt_channels(view.slices, spec.in_channels)
     normalizer = make_normalizer(data, spec.normalization, spec.in_channels)
     mixed = s.mixed_precision and dev.type == "cuda"
@@ -175,8 +177,12 @@ def run_segmentation(
         normalization=normalizer.describe(),
         seconds=time.perf_counter() - start,
         class_names=list(spec.class_names),
-        notes=[n for n in (note, "tta" if s.tta else "") if n],
+        notes=[n for n in (note, "tta" if s.tta else "", _nan_note(view.nan_count)) if n],
     )
+
+
+def _nan_note(count: int) -> str:
+    return f"{count} NaN pixels read as the mean intensity" if count else ""
 
 
 def _resolve_model(model, image, channel_axis, normalization) -> tuple[Any, ModelSpec, Any]:
@@ -195,7 +201,7 @@ def _resolve_model(model, image, channel_axis, normalization) -> tuple[Any, Mode
             f"model must be a Res101_UNet module, a checkpoint path or a callable; "
             f"got {type(model).__name__}"
         )
-    channels = as_stack(image, channel_axis=channel_axis).slices.shape[-1]
+    channels = as_stack(image, channel_axis=channel_axis, allow_nan=True).slices.shape[-1]
     spec = ModelSpec(in_channels=channels, normalization=_norm(normalization or "none"))
     return None, spec, model
 
