@@ -119,3 +119,14 @@ def test_explicit_window_and_gray_model_on_rgb():
         np.zeros((1, 2, 2, 1), np.int16), {"mode": "window", "window": [0, 10]}, 1
     )
     assert (win.low[0], win.high[0]) == (0, 10)
+
+
+def test_float_and_int32_ct_keep_the_hu_window():
+    ct = np.full((1, 8, 8, 1), -1000.0, np.float32)
+    ct[0, 2:6, 2:6] = 60.5  # soft tissue, after resampling (not integral)
+    ct[0, 0, 0] = 1200.0  # bone
+    for data in (ct, ct.astype(np.int32), ct.astype(np.int16)):
+        norm = make_normalizer(data, {"mode": "auto"}, 3)
+        assert norm.mode == "window", data.dtype
+    shifted = np.random.default_rng(0).normal(-300, 50, (1, 8, 8, 1)).astype(np.float32)
+    assert make_normalizer(shifted, {"mode": "auto"}, 3).mode == "percentile"

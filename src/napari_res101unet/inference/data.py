@@ -175,7 +175,10 @@ class Normalizer:
 
 def resolve_mode(setting: dict, dtype: np.dtype, sample: np.ndarray) -> str:
     """The concrete mode for ``auto``: 8-bit → imagenet (0/1 masks-like 8-bit → minmax),
-    int16 CT (values below -200 HU) → window, anything else → percentile."""
+    CT in Hounsfield units → window, anything else → percentile.
+
+    CT is int16 with values below -200 HU, or signed integer / float data (a rescaled or
+    resampled CT) with values below -200 and a maximum between 100 and 32767 HU."""
     mode = setting.get("mode", AUTO)
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalization mode {mode!r} is not one of {', '.join(NORMALIZATIONS)}")
@@ -183,7 +186,9 @@ def resolve_mode(setting: dict, dtype: np.dtype, sample: np.ndarray) -> str:
         return mode
     if dtype == np.uint8:
         return "imagenet" if sample.size == 0 or sample.max() > 1 else "minmax"
-    if dtype == np.int16 and sample.size and sample.min() < -200:
+    if dtype.kind not in "if" or sample.size == 0 or sample.min() >= -200:
+        return "percentile"
+    if dtype == np.int16 or 100 <= float(sample.max()) <= 32767:
         return "window"
     return "percentile"
 
