@@ -5,6 +5,8 @@ Nothing here imports torch or Qt: napari's process catches these too.
 
 from __future__ import annotations
 
+import re
+
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     TypeError,
@@ -20,6 +22,39 @@ class Cancelled(RuntimeError):
 
 class CheckpointError(ValueError):
     """A file that is not a usable Res101_UNet checkpoint."""
+
+
+class DeviceFailure(RuntimeError):
+    """The GPU failed during a run (a device-side assert, a lost device, a driver error).
+
+    Its CUDA context cannot be trusted afterwards: the engine process restarts for the next
+    job; a script should restart Python."""
+
+
+_DEVICE_FAILURE = re.compile(
+    r"CUDA error|CUDA driver error|CUDA-capable device|device-side assert|cudaError|"
+    r"CUBLAS_STATUS|CUDNN_STATUS|NCCL error|illegal memory access|unspecified launch failure",
+    re.IGNORECASE,
+)
+
+
+def is_device_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the GPU itself failed (out of memory does not count)."""
+    if isinstance(exc, DeviceFailure):
+        return True
+    text = str(exc)
+    if "out of memory" in text.lower():
+        return False
+    return type(exc).__name__ == "AcceleratorError" or bool(_DEVICE_FAILURE.search(text))
+
+
+def device_failure(exc: BaseException, device: str = "the GPU") -> DeviceFailure:
+    """The :class:`DeviceFailure` to raise for ``exc`` (see :func:`is_device_failure`)."""
+    return DeviceFailure(
+        f"{device} failed during the run ({summarize(exc, 200)}); its state cannot be "
+        "trusted, so the engine restarts for the next run (in a script, restart Python). "
+        "If it happens again, check the GPU and driver (nvidia-smi) or use device='cpu'"
+    )
 
 
 class EngineError(Exception):
