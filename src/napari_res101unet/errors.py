@@ -51,7 +51,7 @@ def is_device_failure(exc: BaseException) -> bool:
 def device_failure(exc: BaseException, device: str = "the GPU") -> DeviceFailure:
     """The :class:`DeviceFailure` to raise for ``exc`` (see :func:`is_device_failure`)."""
     return DeviceFailure(
-        f"{device} failed during the run ({summarize(exc, 200)}); its state cannot be "
+        f"{device} failed during the run ({summarize(exc, 120)}); its state cannot be "
         "trusted, so the engine restarts for the next run (in a script, restart Python). "
         "If it happens again, check the GPU and driver (nvidia-smi) or use device='cpu'"
     )
@@ -87,6 +87,8 @@ def summarize(exc: BaseException | str, limit: int = 300) -> str:
 def explain(exc: BaseException) -> str:
     """A one-line message for the user; device out-of-memory gets a hint."""
     first = summarize(exc)
+    if is_device_failure(exc) and not isinstance(exc, DeviceFailure):
+        return summarize(device_failure(exc))
     if "out of memory" in str(exc).lower() and not isinstance(exc, MemoryError):
         return f"out of device memory: {first}; try a smaller tile or batch, or the CPU"
     return first

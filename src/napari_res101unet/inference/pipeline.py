@@ -104,17 +104,19 @@ class Streamed(Inline):
 
     def fetch(self, tensor: torch.Tensor) -> Any:
         """Start copying ``tensor`` back; the returned handle is read after :meth:`wait`."""
-        if not self.cuda:
-            return tensor.cpu()
-        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-        host.copy_(tensor, non_blocking=True)
-        return host
+        return self._copy_back(tensor)
 
     def to_host(self, tensor: torch.Tensor, dest: np.ndarray) -> None:
         """Copy ``tensor`` into ``dest`` once the device has produced it (see :meth:`wait`)."""
-        host = self.fetch(tensor)
-        self.copies.append((self.queued, host, dest))
+        self.copies.append((self.queued, self._copy_back(tensor), dest))
         self.queued += 1
+
+    def _copy_back(self, tensor: torch.Tensor) -> torch.Tensor:
+        if not self.cuda:
+            return tensor.cpu()
+        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host.copy_(tensor, non_blocking=True)  # on the compute stream, after the producer
+        return host
 
     def drain(self) -> None:
         """Wait for everything queued and write every pending copy."""

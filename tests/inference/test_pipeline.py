@@ -1,0 +1,146 @@
+"""The overlapped (CUDA) tile loop, followed on the CPU through a recording seam: the order
+of host and device steps, and the same labels as the inline CPU loop."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from napari_res101unet import Cancelled, run_segmentation
+from napari_res101unet.inference import pipeline, segment
+from napari_res101unet.inference.pipeline import Inline, Streamed, transfers_for
+
+
+def per_pixel(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :1] * 3 - 1], dim=1)
+
+
+class Recording(Streamed):
+    """The streamed steps on the CPU, each one logged (``upload`` is the end of cutting
+    and normalising a batch on the host)."""
+
+    def __init__(self, device, log: list) -> None:
+        super().__init__(device)
+        self.log, self.n_up, self.n_mark = log, 0, 0
+
+    def upload(self, batch):
+        self.log.append(("upload", self.n_up))
+        self.n_up += 1
+        return super().upload(batch)
+
+    def mark(self):
+        marker = super().mark()
+        marker.event = self.n_mark  # the batch it follows, for the log
+        self.log.append(("mark", self.n_mark))
+        self.n_mark += 1
+        return marker
+
+    def wait(self, marker):
+        self.log.append(("wait", marker.event))
+        marker.event = None
+        super().wait(marker)
+
+    def fetch(self, tensor):
+        self.log.append(("fetch", None))
+        return super().fetch(tensor)
+
+    def to_host(self, tensor, dest):
+        self.log.append(("to_host", tuple(dest.shape)))
+        super().to_host(tensor, dest)
+
+    def drain(self):
+        self.log.append(("drain", None))
+        super().drain()
+
+
+def _recorded(monkeypatch, image, blend_on_device, **kw):
+    log: list = []
+    monkeypatch.setattr(segment, "transfers_for", lambda dev: Recording(dev, log))
+    calls = []
+
+    def predictor(x):
+        log.append(("forward", len(calls)))
+        calls.append(len(x))
+        return per_pixel(x)
+
+    progress = []
+    result = run_segmentation(
+        image,
+        predictor,
+        return_probabilities=True,
+        blend_on_device=blend_on_device,
+        progress=lambda d, t: (progress.append(d), log.append(("progress", d))),
+        **kw,
+    )
+    return result, log, calls, progress
+
+
+@pytest.mark.parametrize("blend_on_device", [True, False])
+def test_next_batch_is_prepared_while_the_current_one_runs(rng, monkeypatch, blend_on_device):
+    image = rng.random((2, 150, 170)).astype(np.float32)
+    kw = {"tile_size": 64, "batch_size": 5}
+    result, log, calls, progress = _recorded(monkeypatch, image, blend_on_device, **kw)
+    n, total = len(calls), result.plan.total_tiles
+    assert total == 24 and n == 5  # 2 slices x 12 tiles in batches of 5
+    steps = [e for e in log if e[0] not in ("fetch", "to_host")]
+    expected = [("upload", 0)]
+    for i in range(n):
+        expected += [("forward", i), ("mark", i)]
+        if i + 1 < n:
+            expected.append(("upload", i + 1))  # batch i+1 cut, normalised, copied in...
+        if i >= 1:  # ...before the host waits for batch i-1 (one batch in flight)
+            expected += [("wait", i - 1), ("progress", progress[i - 1])]
+    expected += [("wait", n - 1), ("progress", total), ("drain", None)]
+    assert steps == expected
+    fetched = sum(e[0] == "fetch" for e in log)
+    copied = [e[1] for e in log if e[0] == "to_host"]
+    if blend_on_device:  # tile outputs stay on the device; each slice's labels and
+        assert fetched == 0  # probabilities come back once, when the slice is done
+        assert copied == [(150, 170)] * 4
+    else:  # every batch's outputs come back to be blended on the host
+        assert fetched == n and copied == []
+    inline = run_segmentation(image, per_pixel, return_probabilities=True, **kw)
+    assert np.array_equal(result.labels, inline.labels)
+    assert np.abs(result.probabilities - inline.probabilities).max() == 0.0
+
+
+def test_streamed_cancel_stops_before_the_next_forward(monkeypatch):
+    monkeypatch.setattr(segment, "transfers_for", lambda dev: Streamed(dev))
+    calls = []
+
+    def predictor(x):
+        calls.append(len(x))
+        return per_pixel(x)
+
+    with pytest.raises(Cancelled):
+        run_segmentation(
+            np.zeros((200, 200), np.float32),
+            predictor,
+            tile_size=64,
+            batch_size=2,
+            should_stop=lambda: len(calls) >= 2,
+        )
+    assert len(calls) == 2
+
+
+def test_the_cpu_runs_inline_without_threads(rng):
+    assert type(transfers_for(torch.device("cpu"))) is Inline
+    assert not Inline.overlapped and Streamed.overlapped
+    threads = []
+
+    def predictor(x):
+        threads.append(threading.active_count())
+        return per_pixel(x)
+
+    before = threading.active_count()
+    run_segmentation(rng.random((200, 200)).astype(np.float32), predictor, tile_size=64)
+    assert threads and set(threads) == {before}
+
+
+def test_cuda_gets_the_streamed_pipeline():
+    assert pipeline.Streamed.__mro__[1] is Inline
+    if torch.cuda.is_available():
+        assert isinstance(transfers_for(torch.device("cuda")), Streamed)
