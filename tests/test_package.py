@@ -79,7 +79,7 @@ def _module_imports(root):
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         found = set()
-        for node in _imports(ast.parse(path.read_text())):
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
             base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
             target = f"{base}.{node.module}" if node.module else base
             if node.module:  # "from .x import y": x, and x.y when y is a module
