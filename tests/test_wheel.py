@@ -129,7 +129,8 @@ def test_napari_plugin_manager_lists_the_plugin_without_torch(venv_python, tmp_p
         "from npe2 import PluginManager\n"
         "pm = PluginManager.instance(); pm.discover()\n"
         "m = pm.get_manifest('napari-res101unet')\n"
-        "print(m.package_metadata.version, sorted(w.display_name for w in m.contributions.widgets))\n"
+        "widgets = sorted(w.display_name for w in m.contributions.widgets)\n"
+        "print(m.package_metadata.version, widgets)\n"
         "from napari_res101unet._sample_data import liver_ct\n"
         "print(liver_ct()[0][0].shape, 'torch' in sys.modules)\n"
     )
@@ -149,8 +150,8 @@ def _clean_env() -> dict[str, str]:
 
 
 def _run(cmd: list, cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=_clean_env(), timeout=300
-    )
+    args = [str(c) for c in cmd]
+    env = _clean_env()
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout.strip()
