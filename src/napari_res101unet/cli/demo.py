@@ -78,6 +78,8 @@ def plan_steps(steps: int) -> tuple[int, int]:
 
 def _budget(args: argparse.Namespace) -> tuple[int, int, float | None]:
     """``(epochs, steps_per_epoch, minutes)`` from ``--steps`` / ``--minutes``."""
+    if args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
     if args.minutes is not None:
         if not args.minutes > 0:
             raise ValueError(f"--minutes must be positive, got {args.minutes}")
@@ -85,8 +87,6 @@ def _budget(args: argparse.Namespace) -> tuple[int, int, float | None]:
     steps = DEMO_STEPS if args.steps is None else args.steps
     if steps < 1:
         raise ValueError(f"--steps must be a positive whole number, got {steps}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
     return (*plan_steps(steps), None)
 
 
