@@ -48,7 +48,7 @@ import napari_res101unet as nr  # noqa: E402
 from _portable import portable, portable_settings  # noqa: E402
 from bench_training import hardware  # noqa: E402
 from napari_res101unet.device import autocast, resolve_device  # noqa: E402
-from napari_res101unet.inference import _inference_module  # noqa: E402
+from napari_res101unet.inference.forward import inference_module  # noqa: E402
 from napari_res101unet.io import read_image  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -159,7 +159,7 @@ def agreement(t: dict) -> dict:
 
 def compare(images, model, device, batch: int, repeats: int, warmed=frozenset()):
     """Ours vs MONAI (plain model, and our optimised module) on ``images``."""
-    fused = _inference_module(model, device, True)
+    fused = inference_module(model, device, True)
     methods = {
         "ours": lambda img: ours(img, model, device),
         "monai": lambda img: monai(img, model, device, batch),
@@ -186,7 +186,7 @@ def fold_seconds(model, device) -> float:
     """Time to build the optimised module from scratch (part of the first call)."""
     fresh = copy.deepcopy(model)
     start = time.perf_counter()
-    _inference_module(fresh, device, True)
+    inference_module(fresh, device, True)
     return time.perf_counter() - start
 
 
@@ -227,7 +227,7 @@ def efficiency(model, device, image, runs: int) -> dict:
     methods = {
         "end_to_end": lambda img: ours(img, model, device),
         "bare_plain": bare_forward(plain_module, plan.tile, device, False),
-        "bare_optimised": bare_forward(_inference_module(model, device, True), plan.tile,
+        "bare_optimised": bare_forward(inference_module(model, device, True), plan.tile,
                                        device, True),
     }  # fmt: skip
     t = timed(methods, [image], runs, warmed={"end_to_end"})
