@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,3 +56,21 @@ def test_benchmarks_record_portable_paths(monkeypatch):
     settings = {"data": data, "encoder_weights": str(Path(sys.prefix, "w.pth")), "seed": 0}
     recorded = str(portable_settings(settings, data))
     assert not ABSOLUTE.search(recorded) and str(Path.home()) not in recorded, recorded
+
+
+def test_benchmark_scripts_import_and_parse_their_defaults():
+    """The scripts follow the package's layout (a rename would otherwise go unnoticed)."""
+    code = (
+        "import sys; sys.argv = ['bench']\n"
+        "import bench_inference, bench_training\n"
+        "print(bench_inference.parse_args([]).size, bench_training.parse_args([]).patch_size)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO / "benchmarks",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["2048", "256"]
