@@ -45,9 +45,10 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import napari_res101unet as nr  # noqa: E402
+from _portable import portable, portable_settings  # noqa: E402
 from bench_training import hardware  # noqa: E402
 from napari_res101unet.device import autocast, resolve_device  # noqa: E402
-from napari_res101unet.inference import _inference_module  # noqa: E402
+from napari_res101unet.inference.forward import inference_module  # noqa: E402
 from napari_res101unet.io import read_image  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -63,9 +64,10 @@ def glas_images(data: Path, n: int) -> tuple[list[np.ndarray], str]:
     if not folder.is_dir():
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 256, (*GLAS_SHAPE, 3), dtype=np.uint8) for _ in range(n)]
-        return images, f"seeded noise {GLAS_SHAPE} ({folder} is absent)"
+        return images, f"seeded noise {GLAS_SHAPE} ({portable(folder, data)} is absent)"
     files = sorted(folder.glob("*.png"), key=_natural)[:n]
-    return [_rgb(read_image(p).data) for p in files], f"{folder} (first {len(files)})"
+    source = f"{portable(folder, data)} (first {len(files)})"
+    return [_rgb(read_image(p).data) for p in files], source
 
 
 def _natural(path: Path) -> list:
@@ -93,7 +95,7 @@ def test_image(data: Path, size: int) -> tuple[np.ndarray, str]:
 
 def get_model(path: Path | None):
     if path is not None:
-        return nr.load_model(path).eval(), str(path)
+        return nr.load_model(path).eval(), portable(path)
     torch.manual_seed(0)
     model = nr.build_model(classes=2, normalization="imagenet")
     return model.eval(), "random initialisation (seed 0); timing does not depend on weights"
@@ -157,7 +159,7 @@ def agreement(t: dict) -> dict:
 
 def compare(images, model, device, batch: int, repeats: int, warmed=frozenset()):
     """Ours vs MONAI (plain model, and our optimised module) on ``images``."""
-    fused = _inference_module(model, device, True)
+    fused = inference_module(model, device, True)
     methods = {
         "ours": lambda img: ours(img, model, device),
         "monai": lambda img: monai(img, model, device, batch),
@@ -184,7 +186,7 @@ def fold_seconds(model, device) -> float:
     """Time to build the optimised module from scratch (part of the first call)."""
     fresh = copy.deepcopy(model)
     start = time.perf_counter()
-    _inference_module(fresh, device, True)
+    inference_module(fresh, device, True)
     return time.perf_counter() - start
 
 
@@ -225,7 +227,7 @@ def efficiency(model, device, image, runs: int) -> dict:
     methods = {
         "end_to_end": lambda img: ours(img, model, device),
         "bare_plain": bare_forward(plain_module, plan.tile, device, False),
-        "bare_optimised": bare_forward(_inference_module(model, device, True), plan.tile,
+        "bare_optimised": bare_forward(inference_module(model, device, True), plan.tile,
                                        device, True),
     }  # fmt: skip
     t = timed(methods, [image], runs, warmed={"end_to_end"})
@@ -395,7 +397,10 @@ def main(argv=None) -> int:
     glas, glas_source = glas_images(args.data, args.glas_images)
     result = {
         "hardware": {**hardware(device), "load_average_at_start": os.getloadavg()},
-        "settings": {**vars(args), "model": model_note, "image": source, "glas": glas_source},
+        "settings": {
+            **portable_settings(vars(args), args.data),
+            **{"model": model_note, "image": source, "glas": glas_source},
+        },
     }
     print(f"{args.size}x{args.size} image: {source}", flush=True)
     _, first, plan = ours(image, model, device)  # first call: warm-up; sets MONAI's batch

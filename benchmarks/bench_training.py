@@ -33,8 +33,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import napari_res101unet as nr  # noqa: E402
+from _portable import portable_settings  # noqa: E402
 from napari_res101unet.device import describe_device, resolve_device  # noqa: E402
 from napari_res101unet.io import read_image  # noqa: E402
 
@@ -311,8 +313,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     device = resolve_device(args.device)
-    result = {"hardware": hardware(device), "settings": vars(args).copy(), "throughput": None}
-    result["settings"].update(data=str(args.data), json=str(args.json))
+    settings = portable_settings(vars(args), args.data)  # no absolute paths in results
+    result = {"hardware": hardware(device), "settings": settings, "throughput": None}
     result["results"] = []
     for i, (name, train_pairs, test_pairs, info) in enumerate(
         datasets(args.data, args.datasets, args.seed, args.max_images)

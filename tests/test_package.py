@@ -16,6 +16,7 @@ def _run(code: str) -> str:
 def test_import_pulls_in_neither_qt_nor_torch():
     code = (
         "import sys, napari_res101unet, napari_res101unet.config, napari_res101unet.registry;"
+        "import napari_res101unet.viewer, napari_res101unet.training.pairs;"
         "names = ('qtpy', 'PyQt6', 'PyQt5', 'torch', 'napari');"
         "print(sorted(m for m in names if m in sys.modules))"
     )
@@ -79,7 +80,7 @@ def _module_imports(root):
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         found = set()
-        for node in _imports(ast.parse(path.read_text())):
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
             base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
             target = f"{base}.{node.module}" if node.module else base
             if node.module:  # "from .x import y": x, and x.y when y is a module

@@ -192,7 +192,7 @@ def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
             return _load_safetensors(ours[0])
         raise CheckpointError(f"folder {path} holds no config.json of an smp model")
     try:
-        config = json.loads(config_file.read_text())
+        config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{config_file} is not valid JSON: {exc}") from None
     cls, encoder = config.get("_model_class"), config.get("encoder_name")

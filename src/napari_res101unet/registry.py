@@ -45,7 +45,7 @@ def describe_model(path: str | os.PathLike) -> ModelEntry | None:
     path = Path(path)
     try:
         if path.is_dir():
-            config = json.loads((path / "config.json").read_text())
+            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
             n = int(config.get("classes", 1))
             names = ["background", "foreground"] if n <= 2 else [f"class {i}" for i in range(n)]
             return ModelEntry(path.name, path, names, int(config.get("in_channels", 3)), "smp")

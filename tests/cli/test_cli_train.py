@@ -86,7 +86,7 @@ def test_train_then_evaluate(folders, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "case_1.png" in printed and "mean per image" in printed
-    result = json.loads(scores.read_text())
+    result = json.loads(scores.read_text(encoding="utf-8"))
     assert [e["name"] for e in result["per_image"]] == ["case_0.png", "case_1.png", "case_2.png"]
     assert 0.0 <= result["iou"] <= 1.0 and result["model"].endswith("model.safetensors")
 

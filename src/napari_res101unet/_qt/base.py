@@ -19,6 +19,7 @@ from ..engine import protocol as P
 from ..engine.client import EngineClient, get_engine
 from ..errors import EngineError, summarize
 from ..registry import UNTRAINED, list_models
+from .activity import ActivityProgress, mirror
 
 if TYPE_CHECKING:
     pass
@@ -146,25 +147,40 @@ class EngineRunner:
 
     The thread starts the engine process if needed, submits the job and yields its
     messages to ``on_message`` on the GUI thread; ``on_running(bool)`` brackets the run.
-    Errors become notifications in ``context``'s name.
+    Each run also has a bar in napari's activity dock (:attr:`activity`, with a Cancel
+    button calling ``on_cancel``), and ends in a notification: the widget's status line
+    once ``on_done`` has written it, or the error.
     """
 
     def __init__(
-        self, engine: EngineClient, context: str, status: Label, on_message, on_running
+        self,
+        engine: EngineClient,
+        context: str,
+        status: Label,
+        on_message,
+        on_running,
+        on_cancel=None,
     ) -> None:
         self.engine, self.context, self.status = engine, context, status
         self.on_message, self.on_running = on_message, on_running
+        self.on_cancel = on_cancel or self.cancel
         self.worker: Any = None
         self.job: Any = None
+        self.activity: ActivityProgress | None = None
         self.cancel_requested = False
 
     def start(self, op: str, payload: dict, on_done) -> None:
         """Run ``op``; ``on_done(job)`` gets the finished Job (None if cancelled first)."""
         self.cancel_requested, self.job = False, None
         self.on_running(True)
+        self.activity = ActivityProgress(
+            total=0, desc=f"{self.context}: starting", cancel_callback=self.on_cancel
+        )
         worker = _engine_worker(self, op, payload)
+        worker.yielded.connect(self._track)
         worker.yielded.connect(self.on_message)
         worker.returned.connect(on_done)
+        worker.returned.connect(self._notify_done)
         worker.errored.connect(lambda exc: notify_error(self.status, self.context, exc))
         worker.finished.connect(self._finished)
         self.worker = worker
@@ -176,8 +192,18 @@ class EngineRunner:
         if self.job is not None:
             self.job.cancel()
 
+    def _track(self, msg: dict) -> None:
+        """Mirror the job's progress in the activity dock."""
+        if self.activity is not None:
+            mirror(self.activity, self.context, msg)
+
+    def _notify_done(self, job: Any) -> None:
+        show_info(f"{self.context}: {self.status.value}")
+
     def _finished(self) -> None:
-        self.worker, self.job = None, None
+        if self.activity is not None:
+            self.activity.close()
+        self.worker, self.job, self.activity = None, None, None
         self.on_running(False)
 
 
@@ -195,6 +221,8 @@ def _engine_worker(runner: EngineRunner, op: str, payload: dict):
         if runner.cancel_requested:
             return None
         runner.job = runner.engine.submit(op, **payload)
+        if runner.cancel_requested:  # Cancel came while submitting: cancel() saw no job yet
+            runner.job.cancel()
     except RuntimeError as exc:
         raise EngineError("RuntimeError", str(exc)) from exc
     yield from runner.job
@@ -238,7 +266,7 @@ class EngineWidget(Container):
         self._progress = ProgressBar(label="Progress", value=0, min=0, max=1, visible=False)
         self._status = status_label()
         self._runner = EngineRunner(
-            self._engine, context, self._status, self._on_message, self._set_running
+            self._engine, context, self._status, self._on_message, self._set_running, self.cancel
         )
         self.build()
         self._run.changed.connect(self.run)

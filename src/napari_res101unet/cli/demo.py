@@ -1,19 +1,27 @@
 """``napari-res101unet demo``: the whole job on the bundled liver CT sample, offline.
 
-Fine-tune Res101_UNet on the 10 training slices (5 scans) for a wall-clock budget, segment
-the 2 held-out slices (2 other scans), score them against their masks, save the model to
-the model folder (the napari widgets list it) and write the labels and a picture.
+Fine-tune Res101_UNet on the 10 training slices (5 scans) for a fixed number of seeded
+steps (or, with ``--minutes``, a wall-clock budget), segment the 2 held-out slices (2 other
+scans), score them against their masks, save the model to the model folder (the napari
+widgets list it) and write the labels and a picture. A fixed number of steps gives the
+same figures run after run, whatever the machine's speed or load (up to the small
+differences between CPU kernels); a time budget does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .progress import StepBar, expected_time
+
 DEMO_MODEL = "liver-demo"
+DEMO_STEPS = 64  # 4 epochs of 16: about 3 minutes on a 2-core CPU (see progress.py)
+STEPS_PER_EPOCH = 16
 
 
 def add_parser(sub) -> None:
@@ -21,12 +29,29 @@ def add_parser(sub) -> None:
         "demo",
         help="fine-tune on the bundled liver CT sample and segment held-out slices",
         description="Fine-tune Res101_UNet on 10 bundled liver CT slices (MSD Task03, 5 "
-        "scans) for --minutes, then segment 2 held-out slices of 2 other scans and score "
-        "them. Nothing is downloaded. The model is saved to the model folder as "
+        f"scans) for {DEMO_STEPS} seeded steps (about 3 minutes on a 2-core CPU), then "
+        "segment 2 held-out slices of 2 other scans and score them: the same figures run "
+        "after run. Nothing is downloaded. The model is saved to the model folder as "
         f"'{DEMO_MODEL}' and appears in napari's Segment widget.",
-        epilog="example: napari-res101unet demo --minutes 3 -o demo-out",
+        epilog="examples: napari-res101unet demo; napari-res101unet demo --steps 160 "
+        "-o demo-out; napari-res101unet demo --minutes 3 (a time budget: figures vary)",
     )
-    p.add_argument("--minutes", type=float, default=3.0, help="training budget (default 3)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"training steps (default {DEMO_STEPS}; rounded up to whole epochs of at most "
+        f"{STEPS_PER_EPOCH})",
+    )
+    budget.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="train for this wall-clock budget instead of a number of steps (the figures "
+        "then depend on the machine's speed and load)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "-o",
         "--output",
@@ -39,6 +64,32 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def plan_steps(steps: int) -> tuple[int, int]:
+    """``(epochs, steps_per_epoch)`` for at least ``steps`` steps, epochs of <= 16 steps.
+
+    Examples
+    --------
+    >>> plan_steps(64), plan_steps(2), plan_steps(100)
+    ((4, 16), (1, 2), (7, 15))
+    """
+    epochs = math.ceil(steps / STEPS_PER_EPOCH)
+    return epochs, math.ceil(steps / epochs)
+
+
+def _budget(args: argparse.Namespace) -> tuple[int, int, float | None]:
+    """``(epochs, steps_per_epoch, minutes)`` from ``--steps`` / ``--minutes``."""
+    if args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
+    if args.minutes is not None:
+        if not args.minutes > 0:
+            raise ValueError(f"--minutes must be positive, got {args.minutes}")
+        return 1000, STEPS_PER_EPOCH, args.minutes
+    steps = DEMO_STEPS if args.steps is None else args.steps
+    if steps < 1:
+        raise ValueError(f"--steps must be a positive whole number, got {steps}")
+    return (*plan_steps(steps), None)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import models_dir
     from ..device import describe_device, resolve_device
@@ -46,52 +97,52 @@ def run(args: argparse.Namespace) -> int:
     from ..samples import load_sample
     from ..training.run import train
 
-    if args.minutes <= 0:
-        raise ValueError(f"--minutes must be positive, got {args.minutes}")
+    epochs, per_epoch, minutes = _budget(args)
     sample = load_sample("liver_ct")
     train_idx, test_idx = sample["split"]["train"], sample["split"]["test"]
     image, labels = sample["image"], sample["labels"]
     device = resolve_device(args.device)
+    steps = None if minutes is not None else epochs * per_epoch
+    what = f"{minutes:g} min" if steps is None else f"{steps} steps (seed {args.seed})"
     print(
-        f"Fine-tuning Res101_UNet on {len(train_idx)} liver CT slices for {args.minutes:g} "
-        f"min on {describe_device(device)} (random initialisation; nothing downloaded)"
+        f"Fine-tuning Res101_UNet on {len(train_idx)} liver CT slices for {what} on "
+        f"{describe_device(device)} (random initialisation; nothing downloaded)"
     )
+    print(expected_time(steps, minutes, device), flush=True)
     started = time.perf_counter()
-    model = train(
-        [(image[train_idx], labels[train_idx])],
-        epochs=1000,
-        max_minutes=args.minutes,
-        early_stopping=None,
-        output=models_dir() / args.name,
-        device=str(device),
-        callback=_print_epoch,
-    )
+    with StepBar(steps, minutes) as bar:
+        model = train(
+            [(image[train_idx], labels[train_idx])],
+            epochs=epochs,
+            steps_per_epoch=per_epoch,
+            max_minutes=minutes,
+            early_stopping=None,
+            seed=args.seed,
+            output=models_dir() / args.name,
+            device=str(device),
+            callback=bar.event,
+        )
     print(
         f"trained in {time.perf_counter() - started:.0f} s; model saved as "
         f"{models_dir() / args.name}.safetensors"
     )
     pairs = [(image[i], labels[i]) for i in test_idx]
     scores = evaluate(model, pairs, device=str(device))
-    print("\nheld-out slice        IoU     Dice")
-    for i, row in zip(test_idx, scores["per_image"]):
-        print(f"  {_slice_name(sample, i):<18} {row['iou']:.3f}   {row['dice']:.3f}")
-    print(f"  {'all pixels':<18} {scores['iou']:.3f}   {scores['dice']:.3f}")
+    _print_scores(sample, test_idx, scores)
     _write_outputs(args.output, model, image[test_idx], labels[test_idx], str(device))
     print(f"\nlabels and a picture (image | truth | prediction) are in {args.output}/")
     print(
-        f"next: run `napari`, open File > Open Sample > Liver CT, then Plugins > Segment "
-        f"and pick '{args.name}'"
+        "next: run `napari`, open File > Open Sample > Liver CT, then Layers > Segment > "
+        f"Segment (Res101-UNet) and pick '{args.name}'"
     )
     return 0
 
 
-def _print_epoch(event) -> None:
-    if event.kind == "epoch":
-        iou = f"  val IoU {event.val_iou:.3f}" if event.val_iou is not None else ""
-        print(
-            f"  epoch {event.epoch:>3}  loss {event.train_loss:.4f}{iou}  ({event.seconds:.0f} s)",
-            flush=True,
-        )
+def _print_scores(sample: dict, test_idx: list[int], scores: dict) -> None:
+    print("\nheld-out slice        IoU     Dice")
+    for i, row in zip(test_idx, scores["per_image"]):
+        print(f"  {_slice_name(sample, i):<18} {row['iou']:.3f}   {row['dice']:.3f}")
+    print(f"  {'all pixels':<18} {scores['iou']:.3f}   {scores['dice']:.3f}")
 
 
 def _slice_name(sample: dict, index: int) -> str:

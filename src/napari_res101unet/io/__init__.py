@@ -57,7 +57,7 @@ Format notes
 from __future__ import annotations
 
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
-from ._dicom import dicom_non_image
+from ._dicom_header import dicom_non_image
 from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._image import ImageData
 from ._read import read_image

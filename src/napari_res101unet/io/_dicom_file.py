@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ._content import narrow_integers
-from ._dicom import RT_DOSE_SOP, SEG_SOP, describe, header, modality_into, num, sop_class
 from ._dicom_geometry import stack_geometry
+from ._dicom_header import RT_DOSE_SOP, SEG_SOP, describe, header, modality_into, num, sop_class
 from ._image import ImageData
 
 

@@ -98,7 +98,7 @@ def _referenced_uid(seg) -> str | None:
 
 def _find_source(path: Path, seg):
     """``(files, geometry, headers)`` of the referenced series near ``path``, or None."""
-    from ._dicom import scan_folder, stack_of
+    from ._dicom_series import scan_folder, stack_of
 
     uid = _referenced_uid(seg)
     if uid is None:

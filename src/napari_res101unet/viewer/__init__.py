@@ -1,0 +1,90 @@
+"""The napari API without Qt: segment and train from layers, as the widgets do.
+
+Works on ``napari.components.ViewerModel`` and ``napari.Viewer(show=False)`` alike and
+imports neither Qt nor torch: the network runs in the engine process
+(:mod:`napari_res101unet.engine`), exactly as from the widgets, or in this process when
+the caller passes ``in_process=True`` (torch is then imported here)::
+
+    import napari, napari_res101unet as nr
+    viewer = napari.Viewer(show=False)
+    image = viewer.add_image(data, name="scan", scale=(0.8, 0.8))
+    labels = nr.segment_layer(viewer, "scan", "liver")          # a Labels layer
+    model = nr.train_from_layers(viewer, [("scan", "scan labels")], epochs=5)
+
+The promises the widgets keep live here: a result layer is named after its image and
+carries its scale, translate and orientation metadata; a layer the user painted on is
+never overwritten (a new one is made); re-thresholding reuses kept probabilities.
+Preparing a job (``*_request``) and applying its result (``apply_*``) are separate
+functions so the widgets can run the job in a worker thread between the two.
+"""
+
+from __future__ import annotations
+
+from .jobs import Progress, run_job
+from .layers import (
+    GEOMETRY_KEYS,
+    TAG,
+    derived_metadata,
+    free_name,
+    get_layer,
+    is_edited,
+    layer_array,
+    layer_kind,
+    mark_edited,
+    own_layer,
+    spatial_geometry,
+    spatial_shape,
+)
+from .segment import (
+    SegmentOutcome,
+    SegmentRequest,
+    apply_segment_result,
+    current_index,
+    model_reference,
+    put_labels,
+    put_probabilities,
+    rethreshold,
+    segment_layer,
+    segment_request,
+)
+from .train import (
+    TrainRequest,
+    apply_train_result,
+    resolve_pairs,
+    train_from_layers,
+    train_request,
+    unique_model_path,
+)
+
+__all__ = [
+    "GEOMETRY_KEYS",
+    "TAG",
+    "Progress",
+    "SegmentOutcome",
+    "SegmentRequest",
+    "TrainRequest",
+    "apply_segment_result",
+    "apply_train_result",
+    "current_index",
+    "derived_metadata",
+    "free_name",
+    "get_layer",
+    "is_edited",
+    "layer_array",
+    "layer_kind",
+    "mark_edited",
+    "model_reference",
+    "own_layer",
+    "put_labels",
+    "put_probabilities",
+    "resolve_pairs",
+    "rethreshold",
+    "run_job",
+    "segment_layer",
+    "segment_request",
+    "spatial_geometry",
+    "spatial_shape",
+    "train_from_layers",
+    "train_request",
+    "unique_model_path",
+]

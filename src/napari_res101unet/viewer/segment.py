@@ -1,0 +1,221 @@
+"""Segmenting an image layer: the request, the result put into layers, re-thresholding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import SegmentSettings
+from ..engine import protocol as P
+from .jobs import Progress, run_job
+from .layers import (
+    derived_metadata,
+    free_name,
+    get_layer,
+    is_edited,
+    layer_array,
+    mark_edited,
+    own_layer,
+    spatial_geometry,
+    spatial_shape,
+)
+
+
+@dataclass
+class SegmentRequest:
+    """A segmentation job for one image layer (what the engine is sent, and where the
+    result goes)."""
+
+    image: Any
+    data: np.ndarray
+    model: str
+    settings: SegmentSettings
+    channel_axis: int | None
+    slice_index: int | None = None
+
+    def payload(self) -> dict[str, Any]:
+        options = {
+            **self.settings.as_dict(),
+            "channel_axis": self.channel_axis,
+            "return_probabilities": True,
+        }
+        return {"image": self.data, "model": self.model, "options": options, "in_channels": 3}
+
+
+@dataclass
+class SegmentOutcome:
+    """What :func:`apply_segment_result` put into the viewer."""
+
+    labels: Any
+    probabilities: np.ndarray | None  # kept for re-thresholding (binary models only)
+    summary: str
+    extra: dict = field(default_factory=dict)
+
+
+def model_reference(model: Any) -> str:
+    """A model name or path as the engine takes it (a path, or ``untrained``)."""
+    from ..registry import UNTRAINED, find_model
+
+    if model is None:
+        raise ValueError("choose a model first")
+    found = find_model(model)
+    return UNTRAINED if found == UNTRAINED else str(found)
+
+
+def segment_request(
+    viewer: Any,
+    layer: Any,
+    model: Any,
+    settings: SegmentSettings | None = None,
+    *,
+    current_slice: bool = False,
+) -> SegmentRequest:
+    """Check an image layer and build its job (raises ValueError naming the problem)."""
+    if layer is None:
+        raise ValueError("no image layer: open an image (File > Open, or File > Open Sample)")
+    image = get_layer(viewer, layer, "image")
+    reference = model_reference(model)
+    data = layer_array(image)
+    rgb = bool(getattr(image, "rgb", False))
+    spatial = data.ndim - (1 if rgb else 0)
+    if spatial not in (2, 3):
+        raise ValueError(
+            f"layer '{image.name}' has {spatial} spatial dimensions; Segment takes 2D images "
+            "and 3D stacks (split channels or time points into separate layers first)"
+        )
+    index = None
+    if spatial == 3 and current_slice:
+        index = current_index(viewer, image, data.shape[0])
+        data = data[index]
+    return SegmentRequest(
+        image, data, reference, settings or SegmentSettings(), -1 if rgb else None, index
+    )
+
+
+def current_index(viewer: Any, layer: Any, depth: int) -> int:
+    """The slice of ``layer``'s first axis that the viewer shows."""
+    point = layer.world_to_data(viewer.dims.point)
+    return int(np.clip(round(float(point[0])), 0, depth - 1))
+
+
+def apply_segment_result(
+    viewer: Any, request: SegmentRequest, result: dict, *, show_probabilities: bool = False
+) -> SegmentOutcome:
+    """Put an engine ``segment`` result into the viewer (labels, optional probabilities)."""
+    image, index = request.image, request.slice_index
+    labels_layer = put_labels(viewer, image, result["labels"], index)
+    probs = result.get("probabilities")
+    binary = probs is not None and probs.ndim == result["labels"].ndim
+    if binary and show_probabilities:
+        put_probabilities(viewer, image, probs, index)
+    summary = f"{result['model_name']} on {image.name}: {result['summary']}"
+    return SegmentOutcome(labels_layer, probs if binary else None, summary, result)
+
+
+def put_labels(viewer: Any, image: Any, labels: np.ndarray, index: int | None) -> Any:
+    """Our labels layer for ``image`` updated with ``labels`` (all, or slice ``index``),
+    or a new layer when there is none or the user painted on it."""
+    name = f"{image.name} labels"
+    target = own_layer(viewer, name, "labels", image)
+    full_shape = spatial_shape(image)
+    if target is not None and target.data.shape == full_shape:
+        if index is None:
+            target.data = labels
+        else:
+            target.data[index] = labels
+            target.refresh()
+        return target
+    if index is not None:
+        volume = np.zeros(full_shape, labels.dtype)
+        volume[index] = labels
+        labels = volume
+    layer = viewer.add_labels(
+        labels,
+        name=free_name(viewer, name),
+        metadata=derived_metadata(image, {"source": image.name}),
+        **spatial_geometry(image),
+    )
+    layer.events.paint.connect(lambda event=None: mark_edited(layer))
+    return layer
+
+
+def put_probabilities(viewer: Any, image: Any, probs: np.ndarray, index: int | None) -> Any:
+    """A foreground-probability image layer over ``image`` (binary models)."""
+    data = probs.astype(np.float32)
+    name = f"{image.name} probability"
+    target = own_layer(viewer, name, "image", image)
+    if index is not None:
+        full = target.data if target is not None else np.zeros(spatial_shape(image), np.float32)
+        full[index] = data
+        data = full
+    if target is not None and target.data.shape == data.shape:
+        target.data = data
+        return target
+    return viewer.add_image(
+        data,
+        name=free_name(viewer, name),
+        colormap="magma",
+        opacity=0.5,
+        contrast_limits=(0.0, 1.0),
+        blending="additive",
+        metadata=derived_metadata(image, {"source": image.name}),
+        **spatial_geometry(image),
+    )
+
+
+def rethreshold(
+    viewer: Any, outcome: SegmentOutcome, threshold: float, index: int | None = None
+) -> bool:
+    """Apply ``threshold`` to the kept probabilities; False (nothing changed) when there
+    are none, the layer is gone or the user painted on it."""
+    layer = outcome.labels
+    if outcome.probabilities is None or layer not in viewer.layers or is_edited(layer):
+        return False
+    labels = (outcome.probabilities > threshold).astype(layer.data.dtype)
+    if index is None:
+        layer.data = labels
+    else:
+        layer.data[index] = labels
+        layer.refresh()
+    return True
+
+
+def segment_layer(
+    viewer: Any,
+    layer: Any,
+    model: Any = "untrained",
+    *,
+    current_slice: bool = False,
+    show_probabilities: bool = False,
+    in_process: bool = False,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> Any:
+    """Segment an image layer and return the Labels layer (created or updated).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer or napari.components.ViewerModel
+    layer : Image layer or its name
+    model : str or path
+        A model file, a name in the model folder, or ``"untrained"``.
+    current_slice : bool
+        For 3D stacks: only the slice the viewer shows.
+    show_probabilities : bool
+        Also add a foreground-probability layer (binary models).
+    in_process : bool
+        Run the network in this process instead of the engine process.
+    progress : callable, optional
+        Called with each ``PROGRESS`` message (``{"done", "total", ...}``).
+    **settings
+        :class:`~napari_res101unet.config.SegmentSettings` fields.
+    """
+    request = segment_request(
+        viewer, layer, model, SegmentSettings(**settings), current_slice=current_slice
+    )
+    result = run_job(P.SEGMENT, request.payload(), in_process=in_process, progress=progress)
+    return apply_segment_result(
+        viewer, request, result, show_probabilities=show_probabilities
+    ).labels
