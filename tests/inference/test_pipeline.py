@@ -82,6 +82,7 @@ def _recorded(monkeypatch, image, blend_on_device, **kw):
 def test_next_batch_is_prepared_while_the_current_one_runs(rng, monkeypatch, blend_on_device):
     image = rng.random((2, 150, 170)).astype(np.float32)
     kw = {"tile_size": 64, "batch_size": 5}
+    inline = run_segmentation(image, per_pixel, return_probabilities=True, **kw)
     result, log, calls, progress = _recorded(monkeypatch, image, blend_on_device, **kw)
     n, total = len(calls), result.plan.total_tiles
     assert total == 24 and n == 5  # 2 slices x 12 tiles in batches of 5
@@ -102,7 +103,6 @@ def test_next_batch_is_prepared_while_the_current_one_runs(rng, monkeypatch, ble
         assert copied == [(150, 170)] * 4
     else:  # every batch's outputs come back to be blended on the host
         assert fetched == n and copied == []
-    inline = run_segmentation(image, per_pixel, return_probabilities=True, **kw)
     assert np.array_equal(result.labels, inline.labels)
     assert np.abs(result.probabilities - inline.probabilities).max() == 0.0
 
@@ -144,3 +144,71 @@ def test_cuda_gets_the_streamed_pipeline():
     assert pipeline.Streamed.__mro__[1] is Inline
     if torch.cuda.is_available():
         assert isinstance(transfers_for(torch.device("cuda")), Streamed)
+
+
+class _Event:
+    def __init__(self, log: list, name: str) -> None:
+        self.log, self.name = log, name
+
+    def synchronize(self) -> None:
+        self.log.append(("sync", self.name))
+
+
+class FakeCudaOps:
+    """Stands in for :class:`CudaOps` (no CUDA here): tensors stay on the CPU, and every
+    pinned allocation, copy, event and wait is logged."""
+
+    def __init__(self, log: list) -> None:
+        self.log, self.n_in, self.n_events = log, 0, 0
+
+    def pinned(self, shape, dtype=torch.float32):
+        self.log.append(("pin", tuple(shape)))
+        return torch.empty(shape, dtype=dtype)
+
+    def copy_in(self, buf):
+        i, self.n_in = self.n_in, self.n_in + 1
+        self.log.append(("copy_in", i, buf.data_ptr()))
+        return buf.clone(), _Event(self.log, f"in{i}")
+
+    def copy_out(self, tensor):
+        self.log.append(("copy_out", tuple(tensor.shape)))
+        return tensor.clone()
+
+    def event(self):
+        i, self.n_events = self.n_events, self.n_events + 1
+        return _Event(self.log, f"batch{i}")
+
+    def synchronize(self):
+        self.log.append(("synchronize",))
+
+
+@pytest.mark.parametrize("blend_on_device", [True, False])
+def test_pinned_slots_copies_and_events_follow_the_cuda_rules(rng, monkeypatch, blend_on_device):
+    image = rng.random((2, 150, 170)).astype(np.float32)
+    kw = {"tile_size": 64, "batch_size": 5, "return_probabilities": True}
+    inline = run_segmentation(image, per_pixel, **kw)
+    log: list = []
+    monkeypatch.setattr(
+        segment, "transfers_for", lambda dev: Streamed(dev, slots=2, ops=FakeCudaOps(log))
+    )
+    result = run_segmentation(image, per_pixel, blend_on_device=blend_on_device, **kw)
+    assert np.array_equal(result.labels, inline.labels)
+    assert np.abs(result.probabilities - inline.probabilities).max() == 0.0
+
+    ins = [e for e in log if e[0] == "copy_in"]
+    assert len(ins) == 5  # 24 tiles in batches of 5
+    ptr = [e[2] for e in ins]
+    assert ptr[0] == ptr[2] and ptr[1] == ptr[3] and ptr[0] != ptr[1]  # two pinned slots
+    # 2 slots, then one more for the smaller last batch (4 tiles): no pinning per batch
+    assert [e[1][0] for e in log if e[0] == "pin"] == [5, 5, 4]
+    at = {e: i for i, e in enumerate(log)}
+    for i in range(2, 5):  # a slot is refilled only once its previous copy has left it
+        assert at[("sync", f"in{i - 2}")] < at[ins[i]]
+    for i in range(1, 5):  # batch i is copied in before the host waits for batch i-1
+        assert at[ins[i]] < at[("sync", f"batch{i - 1}")]
+    assert log[-1] == ("synchronize",)
+    outs = [e[1] for e in log if e[0] == "copy_out"]
+    if blend_on_device:  # labels and probabilities of each slice, once
+        assert outs == [(150, 170)] * 4
+    else:  # each batch's tile outputs
+        assert outs == [(5, 1, 64, 64)] * 4 + [(4, 1, 64, 64)]

@@ -74,6 +74,7 @@ class Job:
 
     def _streamed(self, batches, out: _Outputs, progress: _Progress, should_stop) -> None:
         t = self.transfers
+        t.reset()
         pending: deque = deque()
         tile = out.plan.tile
         x = t.upload(self._prepared(batches[0], tile))

@@ -4,8 +4,9 @@
 is the CUDA path: while the device runs batch ``n``, the host cuts and normalises batch
 ``n + 1`` and copies it in from pinned memory on a copy stream; results come back by
 asynchronous copies that are waited for only when needed. Both expose the same steps
-(``upload``, ``mark``, ``wait``, ``fetch``, ``to_host``, ``drain``), which is the seam
-the tests record (:mod:`.job` drives them).
+(``upload``, ``mark``, ``wait``, ``fetch``, ``to_host``, ``drain``, ``reset``), which is
+the seam the tests record (:mod:`.job` drives them); :class:`CudaOps` holds the CUDA
+primitives under them.
 """
 
 from __future__ import annotations
@@ -51,17 +52,63 @@ class Inline:
     def drain(self) -> None:
         return None
 
+    def reset(self) -> None:
+        """Forget what an earlier, failed run left queued (before a retry)."""
+        return None
+
+
+class CudaOps:
+    """The CUDA primitives :class:`Streamed` uses: pinned buffers, a copy stream, events.
+
+    A seam: tests pass a stand-in with the same methods to follow the synchronisation on
+    a machine without CUDA."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.copy_stream = torch.cuda.Stream(device)
+
+    def pinned(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32):
+        return torch.empty(shape, dtype=dtype, pin_memory=True)
+
+    def copy_in(self, buf: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Copy ``buf`` (pinned) to the device on the copy stream; the compute stream waits
+        for it. Returns the device tensor and the copy's event."""
+        compute = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self.copy_stream):
+            x = buf.to(self.device, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.copy_stream)
+        compute.wait_event(done)
+        x.record_stream(compute)  # allocated on the copy stream, used on the compute one
+        return x, done
+
+    def copy_out(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Start a copy of ``tensor`` into pinned memory, after the work that makes it."""
+        host = self.pinned(tuple(tensor.shape), tensor.dtype)
+        host.copy_(tensor, non_blocking=True)
+        return host
+
+    def event(self) -> Any:
+        """An event after everything queued so far on the compute stream."""
+        event = torch.cuda.Event()
+        event.record(torch.cuda.current_stream(self.device))
+        return event
+
+    def synchronize(self) -> None:
+        torch.cuda.current_stream(self.device).synchronize()
+
 
 class Streamed(Inline):
-    """Overlapped host and device work (CUDA streams, events and pinned memory; on other
-    devices the same order of steps, done synchronously, so that tests can follow it)."""
+    """Overlapped host and device work: uploads through ``slots`` pinned buffers on a copy
+    stream, results copied back without waiting, device work waited for by events (see
+    :class:`CudaOps`). Without ``ops`` on a non-CUDA device the same steps run
+    synchronously, in the same order."""
 
     overlapped = True
 
-    def __init__(self, device: torch.device, slots: int = 2) -> None:
+    def __init__(self, device: torch.device, slots: int = 2, ops: Any = None) -> None:
         super().__init__(device)
-        self.cuda = device.type == "cuda"
-        self.copy_stream = torch.cuda.Stream(device) if self.cuda else None
+        self.ops = ops if ops is not None or device.type != "cuda" else CudaOps(device)
         self.buffers: list[torch.Tensor | None] = [None] * slots
         self.copied: list[Any] = [None] * slots
         self.uploads = 0
@@ -70,7 +117,7 @@ class Streamed(Inline):
 
     def upload(self, batch: np.ndarray) -> torch.Tensor:
         """Copy a host batch into a pinned slot and on to the device, without waiting."""
-        if not self.cuda:
+        if self.ops is None:
             return super().upload(batch)
         slot = self.uploads % len(self.buffers)
         self.uploads += 1
@@ -78,23 +125,13 @@ class Streamed(Inline):
             self.copied[slot].synchronize()  # the slot's previous copy has left it
         buf = self.buffers[slot]
         if buf is None or tuple(buf.shape) != batch.shape:
-            buf = self.buffers[slot] = torch.empty(batch.shape, pin_memory=True)
+            buf = self.buffers[slot] = self.ops.pinned(batch.shape)
         buf.numpy()[...] = batch
-        compute = torch.cuda.current_stream(self.device)
-        with torch.cuda.stream(self.copy_stream):
-            x = buf.to(self.device, non_blocking=True)
-            done = self.copied[slot] = torch.cuda.Event()
-            done.record(self.copy_stream)
-        compute.wait_event(done)
-        x.record_stream(compute)
+        x, self.copied[slot] = self.ops.copy_in(buf)
         return x
 
     def mark(self) -> Marker:
-        event = None
-        if self.cuda:
-            event = torch.cuda.Event()
-            event.record(torch.cuda.current_stream(self.device))
-        return Marker(event, self.queued)
+        return Marker(None if self.ops is None else self.ops.event(), self.queued)
 
     def wait(self, marker: Marker) -> None:
         """Wait for the device work before ``marker``; finish the copies queued before it."""
@@ -112,16 +149,15 @@ class Streamed(Inline):
         self.queued += 1
 
     def _copy_back(self, tensor: torch.Tensor) -> torch.Tensor:
-        if not self.cuda:
-            return tensor.cpu()
-        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-        host.copy_(tensor, non_blocking=True)  # on the compute stream, after the producer
-        return host
+        return tensor.cpu() if self.ops is None else self.ops.copy_out(tensor)
+
+    def reset(self) -> None:
+        self.copies, self.queued = [], 0
 
     def drain(self) -> None:
         """Wait for everything queued and write every pending copy."""
-        if self.cuda:
-            torch.cuda.current_stream(self.device).synchronize()
+        if self.ops is not None:
+            self.ops.synchronize()
         self._complete(self.queued)
 
     def _complete(self, before: int) -> None:
