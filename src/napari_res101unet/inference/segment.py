@@ -91,7 +91,7 @@ def segment(
         one), ``axis`` (slice axis of 3D stacks, default 0), ``progress(done, total)``
         (after each batch of tiles), ``should_stop()`` (checked between batches; True
         raises :class:`Cancelled`), ``channel_axis``, ``normalization``,
-        ``memory_budget`` and ``optimize``.
+        ``memory_budget``, ``optimize``, ``compile_model`` and ``blend_on_device``.
 
     Returns
     -------
