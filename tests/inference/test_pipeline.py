@@ -212,3 +212,24 @@ def test_pinned_slots_copies_and_events_follow_the_cuda_rules(rng, monkeypatch, 
         assert outs == [(150, 170)] * 4
     else:  # each batch's tile outputs
         assert outs == [(5, 1, 64, 64)] * 4 + [(4, 1, 64, 64)]
+
+
+class _OneCopyTooMany(FakeCudaOps):
+    def copy_in(self, buf):
+        if self.n_in == 1:
+            self.n_in += 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return super().copy_in(buf)
+
+
+def test_out_of_memory_while_copying_in_retries_smaller(rng, monkeypatch):
+    image = rng.random((150, 170)).astype(np.float32)
+    expected = run_segmentation(image, per_pixel, tile_size=64).labels
+    log: list = []
+    monkeypatch.setattr(
+        segment, "transfers_for", lambda dev: Streamed(dev, ops=_OneCopyTooMany(log))
+    )
+    result = run_segmentation(image, per_pixel, tile_size=64, batch_size=4)
+    assert any("retried smaller" in n for n in result.notes)
+    assert result.plan.batch_size == 2
+    assert np.array_equal(result.labels, expected)

@@ -253,7 +253,13 @@ def _run(job: Job, plan: TilePlan, budget, bpp, progress, should_stop, notes, de
         except RuntimeError as exc:
             if is_device_failure(exc):
                 raise device_failure(exc, str(dev)) from exc
-            raise
+            if "out of memory" not in str(exc).lower():
+                raise
+            # out of memory outside the forward pass (copies, blending on the device):
+            # retry smaller, and blend on the CPU unless told otherwise
+            if job.blend_on_device is None:
+                job.blend_on_device = False
+            plan = _smaller(plan, budget, bpp)
     if plan != first:
         notes.append(f"out of device memory with {first.tile[0]}x{first.tile[1]} tiles in "
                      f"batches of {first.batch_size}: retried smaller")  # fmt: skip
