@@ -233,3 +233,56 @@ def test_out_of_memory_while_copying_in_retries_smaller(rng, monkeypatch):
     assert any("retried smaller" in n for n in result.notes)
     assert result.plan.batch_size == 2
     assert np.array_equal(result.labels, expected)
+
+
+NORMALISATIONS = [
+    (np.uint8, 3, 3, {"mode": "imagenet"}),
+    (np.uint8, 3, 1, {"mode": "imagenet"}),  # RGB to gray first
+    (np.int16, 1, 1, {"mode": "window"}),  # clipped
+    (np.float32, 1, 1, {"mode": "percentile"}),  # with NaN pixels
+    (np.float16, 2, 2, {"mode": "minmax"}),
+]
+
+
+@pytest.mark.parametrize(("dtype", "channels", "model_channels", "setting"), NORMALISATIONS)
+def test_device_normalisation_matches_the_host(rng, dtype, channels, model_channels, setting):
+    from napari_res101unet.inference.data import make_normalizer
+    from napari_res101unet.inference.pipeline import DeviceNormalizer
+
+    raw = rng.normal(100, 400, (2, 40, 50, channels))
+    if dtype == np.uint8:
+        raw = rng.integers(0, 256, raw.shape)
+    data = raw.astype(dtype)
+    if dtype == np.float32:
+        data[0, :3, :4] = np.nan
+    norm = make_normalizer(data, setting, model_channels)
+    assert DeviceNormalizer.applies(norm, data.dtype)
+    host = norm(data)
+    dev = DeviceNormalizer(norm, torch.device("cpu"))(torch.from_numpy(data))
+    assert dev.shape == host.shape and dev.dtype == torch.float32
+    assert dev.is_contiguous(memory_format=torch.channels_last)
+    if model_channels == 1 and channels == 3:  # a 3-term dot product: summation order
+        np.testing.assert_allclose(dev.numpy(), host, rtol=0, atol=1e-5)
+    else:
+        assert np.array_equal(dev.numpy(), host, equal_nan=False)
+
+
+def test_raw_uint8_tiles_are_copied_and_normalised_on_the_device(rng, monkeypatch):
+    from napari_res101unet.inference.pipeline import DeviceNormalizer
+
+    image = rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    kw = {"tile_size": 64, "batch_size": 5, "normalization": "imagenet"}
+    inline = run_segmentation(image, per_pixel, return_probabilities=True, **kw)
+    log: list = []
+    monkeypatch.setattr(segment, "transfers_for", lambda dev: Streamed(dev, ops=FakeCudaOps(log)))
+    result = run_segmentation(image, per_pixel, return_probabilities=True, **kw)
+    pinned = [e[1] for e in log if e[0] == "pin"]
+    assert pinned[0] == (5, 64, 64, 3)  # raw tiles, a quarter of the float32 bytes
+    assert np.array_equal(result.labels, inline.labels)
+    assert np.abs(result.probabilities - inline.probabilities).max() == 0.0
+    from napari_res101unet.inference.data import make_normalizer
+
+    norm = make_normalizer(image[None], {"mode": "imagenet"}, 3)
+    assert DeviceNormalizer.applies(norm, np.uint8)
+    assert not DeviceNormalizer.applies(norm, np.uint16)  # torch lacks it: host path
+    assert not DeviceNormalizer.applies(lambda t: t, np.uint8)  # not a Normalizer

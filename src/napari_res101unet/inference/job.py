@@ -24,7 +24,7 @@ from ..model import ModelSpec
 from .blending import SliceAccumulator, extract_tile
 from .device_blend import TorchAccumulator, blend_rows, device_emitter
 from .forward import Forward, OutOfMemory
-from .pipeline import Inline
+from .pipeline import DeviceNormalizer, Inline
 from .tiling import TilePlan
 
 
@@ -76,8 +76,8 @@ class Job:
         t = self.transfers
         t.reset()
         pending: deque = deque()
-        tile = out.plan.tile
-        x = t.upload(self._prepared(batches[0], tile))
+        load = self._loader(out.plan.tile)
+        x = load(batches[0])
         for n, batch in enumerate(batches):
             _check(should_stop)
             result = self.forward.run(x)
@@ -88,7 +88,7 @@ class Job:
                 handle = t.fetch(result)
             pending.append((batch, handle, t.mark()))
             if n + 1 < len(batches):
-                x = t.upload(self._prepared(batches[n + 1], tile))  # while the device runs n
+                x = load(batches[n + 1])  # cut and copied in while the device runs n
             if n >= 1:
                 self._retire(pending.popleft(), out, progress)
         self._retire(pending.popleft(), out, progress)
@@ -102,10 +102,21 @@ class Job:
         progress(len(batch))
 
     def _prepared(self, batch: list, tile: tuple[int, int]) -> np.ndarray:
-        """The batch's tiles, cut (reflect-padded) and normalised: ``(B, C, TY, TX)``."""
+        """The batch's tiles, cut and normalised on the host: ``(B, C, TY, TX)`` float32."""
+        return self.normalizer(self._cut(batch, tile))
+
+    def _cut(self, batch: list, tile: tuple[int, int]) -> np.ndarray:
+        """The batch's raw tiles, reflect-padded: ``(B, TY, TX, C)``."""
         data = self.data
-        tiles = [extract_tile(data[s], y, x, tile) for s, _, y, x in batch]
-        return self.normalizer(np.stack(tiles))
+        return np.stack([extract_tile(data[s], y, x, tile) for s, _, y, x in batch])
+
+    def _loader(self, tile: tuple[int, int]):
+        """``load(batch)``: the batch on the device, normalised there when it can be."""
+        t = self.transfers
+        if not DeviceNormalizer.applies(self.normalizer, self.data.dtype):
+            return lambda batch: t.upload(self._prepared(batch, tile))
+        norm = DeviceNormalizer(self.normalizer, self.forward.device)
+        return lambda batch: norm(t.upload(self._cut(batch, tile)))
 
 
 def _check(should_stop) -> None:

@@ -1,8 +1,9 @@
 """How batches of tiles move between the host and the device.
 
 :class:`Inline` is the CPU path: every step runs in turn, in this thread. :class:`Streamed`
-is the CUDA path: while the device runs batch ``n``, the host cuts and normalises batch
-``n + 1`` and copies it in from pinned memory on a copy stream; results come back by
+is the CUDA path: while the device runs batch ``n``, the host cuts batch ``n + 1`` and
+copies it in, raw, from pinned memory on a copy stream, to be normalised on the device
+(:class:`DeviceNormalizer`; on the host for dtypes torch lacks); results come back by
 asynchronous copies that are waited for only when needed. Both expose the same steps
 (``upload``, ``mark``, ``wait``, ``fetch``, ``to_host``, ``drain``, ``reset``), which is
 the seam the tests record (:mod:`.job` drives them); :class:`CudaOps` holds the CUDA
@@ -16,6 +17,47 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from .data import Normalizer
+
+DEVICE_DTYPES = tuple(
+    np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.int32, np.float16, np.float32)
+)
+"""Raw dtypes copied to the device as they are and normalised there (others: on the host)."""
+
+
+class DeviceNormalizer:
+    """A :class:`~.data.Normalizer`'s arithmetic in torch, on the device: raw ``(B, Y, X,
+    C)`` tiles in, ``(B, C, Y, X)`` float32 out, already in channels-last memory. The same
+    float32 operations in the same order as the numpy version (identical on the CPU)."""
+
+    def __init__(self, norm: Normalizer, device: torch.device) -> None:
+        def tensor(values) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(values, np.float32)).to(device)
+
+        self.norm = norm
+        self.low = tensor(norm.low)
+        self.scale = tensor(1.0 / np.maximum(norm.high - norm.low, 1e-12))
+        self.mean, self.std = tensor(norm.mean), tensor(norm.std)
+        self.gray = tensor(np.array([0.299, 0.587, 0.114], np.float32)[:, None])
+
+    @staticmethod
+    def applies(normalizer: Any, dtype: np.dtype) -> bool:
+        """Whether tiles of ``dtype`` can be normalised on the device by this class."""
+        return isinstance(normalizer, Normalizer) and np.dtype(dtype) in DEVICE_DTYPES
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if self.norm.to_gray:
+            x = x @ self.gray
+        x = (x - self.low) * self.scale
+        if self.norm.clip:
+            x.clamp_(0.0, 1.0)
+        x -= self.mean
+        x /= self.std
+        if self.norm.fill_nan:
+            x = torch.nan_to_num(x, nan=0.0)
+        return x.permute(0, 3, 1, 2)
 
 
 @dataclass
@@ -124,8 +166,9 @@ class Streamed(Inline):
         if self.copied[slot] is not None:
             self.copied[slot].synchronize()  # the slot's previous copy has left it
         buf = self.buffers[slot]
-        if buf is None or tuple(buf.shape) != batch.shape:
-            buf = self.buffers[slot] = self.ops.pinned(batch.shape)
+        dtype = torch.from_numpy(np.empty(0, batch.dtype)).dtype
+        if buf is None or tuple(buf.shape) != batch.shape or buf.dtype != dtype:
+            buf = self.buffers[slot] = self.ops.pinned(batch.shape, dtype)
         buf.numpy()[...] = batch
         x, self.copied[slot] = self.ops.copy_in(buf)
         return x
