@@ -56,8 +56,9 @@ def test_network_on_cuda_matches_the_cpu(small_model, rng):
                             mixed_precision=False)  # fmt: skip
     amp = run_segmentation(image, small_model, device="cuda", tile_size=256)
     assert fp32.precision == "float32" and "mixed" in amp.precision
-    assert (fp32.labels == cpu.labels).mean() > 0.999
-    assert (amp.labels == cpu.labels).mean() > 0.98
+    # float32 convolutions may run in TF32 on Ampere and later (cuDNN's default)
+    assert (fp32.labels == cpu.labels).mean() > 0.995
+    assert (amp.labels == cpu.labels).mean() > 0.97
 
 
 def test_a_real_out_of_memory_is_retried_smaller(small_model, rng):
