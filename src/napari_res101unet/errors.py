@@ -51,9 +51,9 @@ def is_device_failure(exc: BaseException) -> bool:
 def device_failure(exc: BaseException, device: str = "the GPU") -> DeviceFailure:
     """The :class:`DeviceFailure` to raise for ``exc`` (see :func:`is_device_failure`)."""
     return DeviceFailure(
-        f"{device} failed during the run ({summarize(exc, 120)}); its state cannot be "
-        "trusted, so the engine restarts for the next run (in a script, restart Python). "
-        "If it happens again, check the GPU and driver (nvidia-smi) or use device='cpu'"
+        f"{device} failed during the run ({summarize(exc, 100)}); the engine restarts for "
+        "the next run (in a script, restart Python); if it happens again, check the driver "
+        "(nvidia-smi) or use device='cpu'"
     )
 
 

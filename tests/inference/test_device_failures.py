@@ -48,6 +48,7 @@ def test_a_gpu_failing_mid_run_is_a_clear_device_failure(failure):
     assert message.startswith("cpu failed during the run (")
     assert "engine restarts for the next run" in message and "device='cpu'" in message
     assert "\n" not in message
+    assert explain(info.value) == message and len(message) <= 300  # shown whole
     assert info.value.__cause__ is failure
 
 
