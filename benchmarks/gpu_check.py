@@ -8,8 +8,9 @@ weights or the content):
 2. Megapixels/s of ``segment`` on a 2048x2048 RGB image, float32 vs mixed precision.
 3. Blending on the CPU vs on the device (``blend_on_device``), and whether labels agree.
 4. Ours vs MONAI ``sliding_window_inference`` on the device: at equal tiles (512x512,
-   overlap 0.25, gaussian, the same batch, the same optimised module), and ours with its
-   own plan against MONAI's usual 512 tiles; float32 and mixed precision.
+   overlap 0.25, gaussian, the same batch, the same optimised module, cuDNN autotuning on
+   for both), and ours with its own plan against MONAI's usual 512 tiles; float32 and
+   mixed precision.
 5. Pipeline efficiency: the time of the bare forward passes of the planned tiles divided
    by the end-to-end time (2048x2048 and a GlaS-size 522x775 image); target >= 0.9.
 6. Peak device memory (``torch.cuda.max_memory_allocated``) for 2048, 4096, 8192 images.
@@ -49,7 +50,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import napari_res101unet as nr  # noqa: E402
 from _portable import portable_settings  # noqa: E402
-from napari_res101unet.device import autocast, describe_device  # noqa: E402
+from napari_res101unet.device import (  # noqa: E402
+    autocast,
+    describe_device,
+    fixed_shape_kernels,
+)
 from napari_res101unet.inference.forward import inference_module  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -144,7 +149,7 @@ def monai_run(image, module, dev, tile: int, batch: int, mixed: bool) -> np.ndar
 
     x = (image.astype(np.float32) / 255.0 - MEAN) / STD
     x = torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(dev)
-    with torch.inference_mode(), autocast(dev, mixed):
+    with torch.inference_mode(), autocast(dev, mixed), fixed_shape_kernels(dev):
         logits = sliding_window_inference(
             x, (tile, tile), batch, module, overlap=0.25, mode="gaussian",
             sw_device=dev, device=dev,
@@ -193,7 +198,7 @@ def efficiency(model, image, dev, repeats) -> dict:
     n_batches = math.ceil(plan.total_tiles / plan.batch_size)
 
     def bare():
-        with torch.inference_mode(), autocast(dev, True):
+        with torch.inference_mode(), autocast(dev, True), fixed_shape_kernels(dev):
             for _ in range(n_batches):
                 module(x)
 
