@@ -4,7 +4,7 @@ Runs on any CUDA machine in under 10 minutes (nothing downloaded, no data needed
 randomly initialised Res101_UNet and seeded random images; speed does not depend on the
 weights or the content):
 
-1. ``pytest -m gpu``: the device-path tests.
+1. ``pytest -m "gpu and not slow"``: the device-path tests (``--slow-tests``: all).
 2. Megapixels/s of ``segment`` on a 2048x2048 RGB image, float32 vs mixed precision.
 3. Blending on the CPU vs on the device (``blend_on_device``), and whether labels agree.
 4. Ours vs MONAI ``sliding_window_inference`` on the device: at equal tiles (512x512,
@@ -107,8 +107,10 @@ def mp_per_s(image: np.ndarray, seconds: float) -> float:
 
 # ---------------------------------------------------------------- parts
 def run_gpu_tests(args) -> dict:
-    """``pytest -m gpu`` in a subprocess; its summary line and exit code."""
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests"]
+    """``pytest -m "gpu and not slow"`` (``--slow-tests``: all ``gpu`` tests, including
+    ``torch.compile`` of the network, minutes) in a subprocess; summary and exit code."""
+    marks = "gpu" if args.slow_tests else "gpu and not slow"
+    cmd = [sys.executable, "-m", "pytest", "-m", marks, "-q", "-p", "no:cacheprovider", "tests"]
     done = subprocess.run(
         cmd, cwd=REPO, capture_output=True, text=True, timeout=args.test_timeout, check=False
     )
@@ -315,6 +317,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda", help="a CUDA device (cuda, cuda:N)")
     p.add_argument("--dry-run", action="store_true", help="no GPU: run every part on the CPU")
     p.add_argument("--skip-tests", action="store_true", help="do not run pytest -m gpu")
+    p.add_argument("--slow-tests", action="store_true", help="also the slow gpu tests")
     p.add_argument("--skip-training", action="store_true")
     p.add_argument("--size", type=int, default=2048, help="side of the main test image")
     p.add_argument("--memory-sizes", type=int, nargs="*", default=[2048, 4096, 8192])
