@@ -17,6 +17,8 @@ weights or the content):
 7. An out-of-memory retry forced by capping the allocator (``--oom-cap-gib``) below what
    a deliberately oversized plan needs.
 8. Training images/s: ``train()`` in mixed precision and float32 vs a plain smp loop.
+9. With ``--compile``: MP/s with ``torch.compile`` against without (compiling takes
+   minutes, so it is not part of the default run).
 
 Usage::
 
@@ -62,7 +64,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 NO_CUDA = 2
 """Exit code when there is no CUDA device (nothing was measured)."""
 PARTS = ("gpu_tests", "precision", "blending", "versus_monai", "efficiency", "peak_memory",
-         "oom_retry", "training")  # fmt: skip
+         "oom_retry", "training", "compiled")  # fmt: skip
 
 
 class Tiny(torch.nn.Module):
@@ -236,6 +238,25 @@ def peak_memory(model, dev, sizes) -> list[dict]:
     return rows
 
 
+def compiled(model, image, dev, repeats) -> dict:
+    """MP/s with ``compile_model=True`` against without (mixed precision); the first call
+    (compiling) is timed apart."""
+    start = time.perf_counter()
+    nr.run_segmentation(image, model, device=dev, compile_model=True)
+    sync(dev)
+    first = time.perf_counter() - start
+    out = {"first_call_s": round(first, 1)}
+    for name, flag in (("eager", False), ("compiled", True)):
+        s = median_seconds(
+            lambda f=flag: nr.run_segmentation(image, model, device=dev, compile_model=f),
+            dev,
+            repeats,
+        )
+        out[f"{name}_mp_s"] = mp_per_s(image, s)
+    out["compiled_over_eager"] = round(out["compiled_mp_s"] / out["eager_mp_s"], 2)
+    return out
+
+
 def oom_retry(model, dev, args) -> dict:
     """A plan sized for 64 GiB run under an allocator capped at ``--oom-cap-gib``: the
     engine must run out of memory, retry smaller and finish. (Dry run: a predictor that
@@ -318,6 +339,7 @@ def parse_args(argv=None):
     p.add_argument("--dry-run", action="store_true", help="no GPU: run every part on the CPU")
     p.add_argument("--skip-tests", action="store_true", help="do not run pytest -m gpu")
     p.add_argument("--slow-tests", action="store_true", help="also the slow gpu tests")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile")
     p.add_argument("--skip-training", action="store_true")
     p.add_argument("--size", type=int, default=2048, help="side of the main test image")
     p.add_argument("--memory-sizes", type=int, nargs="*", default=[2048, 4096, 8192])
@@ -367,6 +389,8 @@ def parts(args, dev, model) -> dict[str, Callable[[], object]]:
         "oom_retry": lambda: oom_retry(model, dev, args),
         "training": (lambda: {"skipped": "--skip-training or dry run"}) if args.skip_training
         else (lambda: training(dev, args)),
+        "compiled": (lambda: compiled(model, image, dev, args.repeats)) if args.compile
+        else (lambda: {"skipped": "torch.compile is timed only with --compile (minutes)"}),
     }  # fmt: skip
 
 

@@ -61,5 +61,6 @@ def test_full_dry_run_including_monai(gpu_check, tmp_path):
     parts = json.loads((tmp_path / "gpu_check.json").read_text())["parts"]
     assert set(parts) == set(gpu_check.PARTS)
     assert "skipped" in parts["gpu_tests"] and "skipped" in parts["training"]
+    assert "skipped" in parts["compiled"]
     monai = parts["versus_monai"]
     assert "skipped" in monai or monai["float32"]["monai_mp_s"] > 0
