@@ -20,7 +20,7 @@ from ..device import (
     precision_name,
     resolve_device,
 )
-from ..errors import device_failure, is_device_failure
+from ..errors import DeviceFailure, device_failure, is_device_failure
 from ..model import ModelSpec
 from .data import adapt_channels, as_stack, make_normalizer
 from .forward import Forward, OutOfMemory, compiled_module, inference_module
@@ -250,6 +250,8 @@ def _run(job: Job, plan: TilePlan, budget, bpp, progress, should_stop, notes, de
             break
         except OutOfMemory:
             plan = _smaller(plan, budget, bpp)
+        except DeviceFailure:
+            raise
         except RuntimeError as exc:
             if is_device_failure(exc):
                 raise device_failure(exc, str(dev)) from exc
