@@ -69,7 +69,8 @@ def test_benchmark_scripts_import_and_parse_their_defaults():
         [sys.executable, "-c", code],
         cwd=REPO / "benchmarks",
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
