@@ -68,7 +68,8 @@ def export_model(
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
-            f"{format} export takes no option(s) {unknown}; allowed: {', '.join(allowed) or 'none'}"
+            f"{format} export takes no option(s) {unknown}; "
+            f"allowed: {', '.join(allowed) or 'none'}"
         )
     path = _target(Path(path).expanduser(), format)
     if path.exists() and not overwrite:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ARCHITECTURE, ENCODER_NAME, NETWORK_MULTIPLE, NORMALIZATIONS
+from ..config import ENCODER_NAME, NETWORK_MULTIPLE, NORMALIZATIONS
 
 
 def checked_spec(model: Any):
@@ -31,7 +31,7 @@ def checked_spec(model: Any):
     conv1 = getattr(getattr(model, "encoder", None), "conv1", None)
     head = getattr(model, "segmentation_head", None)
     if conv1 is None or head is None:
-        raise ValueError(f"the model is not an smp Unet (no encoder.conv1/segmentation_head)")
+        raise ValueError("the model is not an smp Unet (no encoder.conv1/segmentation_head)")
     if conv1.in_channels != spec.in_channels:
         problems.append(f"in_channels {spec.in_channels} != network's {conv1.in_channels}")
     if head[0].out_channels != spec.classes:
@@ -137,6 +137,3 @@ def export_torchscript(model: Any, path, *, size: int = 64) -> None:
     with torch.no_grad():
         traced = torch.jit.trace(net, example, check_trace=False)
     traced.save(str(path))
-
-
-

@@ -22,8 +22,7 @@ CITATIONS = [
         "doi": "10.1007/978-3-319-24574-4_28",
     },
     {
-        "text": "He, Zhang, Ren & Sun. Deep Residual Learning for Image Recognition. "
-        "CVPR 2016.",
+        "text": "He, Zhang, Ren & Sun. Deep Residual Learning for Image Recognition. CVPR 2016.",
         "doi": "10.1109/CVPR.2016.90",
     },
     {

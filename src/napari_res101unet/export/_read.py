@@ -168,7 +168,9 @@ class _Files:
         try:
             data = yaml.safe_load(self.read(found[0]))
         except yaml.YAMLError as exc:
-            raise CheckpointError(f"{self.path.name}: {found[0]} is not valid YAML: {exc}") from None
+            raise CheckpointError(
+                f"{self.path.name}: {found[0]} is not valid YAML: {exc}"
+            ) from None
         if not isinstance(data, dict):
             raise CheckpointError(f"{self.path.name}: {found[0]} is not a description")
         return data

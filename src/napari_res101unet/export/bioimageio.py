@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 
 from ._network import architecture_kwargs, checked_spec, resolved_normalization
+from ._read import CONFIG_KEY, RDF_NAMES
 from ._sample import prepare_sample, synthetic_sample
 
 WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
-RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
-CONFIG_KEY = "napari_res101unet"
 
 
 def export_bioimageio(
@@ -278,7 +277,7 @@ def is_package(path: Path) -> bool:
     path = Path(path)
     if path.is_dir():
         return any((path / n).is_file() for n in RDF_NAMES)
-    return path.suffix.lower() == ".zip"
+    return path.suffix.lower() == ".zip" or path.name in RDF_NAMES
 
 
 def read_package(path: str | os.PathLike):
@@ -292,4 +291,5 @@ def read_package(path: str | os.PathLike):
     """
     from ._read import read_package as _read
 
-    return _read(Path(path))
+    path = Path(path)
+    return _read(path.parent if path.name in RDF_NAMES else path)
