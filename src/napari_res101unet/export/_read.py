@@ -21,7 +21,7 @@ CONFIG_KEY = "napari_res101unet"
 
 def read_package(path: Path):
     """``(state_dict, ModelSpec)`` of the package at ``path`` (folder or ``.zip``)."""
-    from ..checkpoint import CheckpointError
+    from ..errors import CheckpointError
 
     files = _Files(path)
     rdf = files.rdf()
@@ -40,7 +40,7 @@ def read_package(path: Path):
 
 
 def _check_architecture(arch: dict, path: Path) -> dict:
-    from ..checkpoint import CheckpointError
+    from ..errors import CheckpointError
 
     name = str(arch.get("callable", ""))
     source = str(arch.get("import_from") or arch.get("source") or "")
@@ -61,7 +61,7 @@ def _check_architecture(arch: dict, path: Path) -> dict:
 def _load_state(data: bytes, path: Path) -> dict:
     import torch
 
-    from ..checkpoint import CheckpointError
+    from ..errors import CheckpointError
 
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -77,7 +77,7 @@ def _load_state(data: bytes, path: Path) -> dict:
 
 def _spec(rdf: dict, kwargs: dict, path: Path):
     """The spec we wrote into ``config``; else one rebuilt from the architecture kwargs."""
-    from ..checkpoint import CheckpointError
+    from ..errors import CheckpointError
     from ..model import ModelSpec
 
     ours = ((rdf.get("config") or {}).get(CONFIG_KEY) or {}).get("spec")
@@ -125,7 +125,7 @@ class _Files:
     """The files of a package folder or zip."""
 
     def __init__(self, path: Path) -> None:
-        from ..checkpoint import CheckpointError
+        from ..errors import CheckpointError
 
         self.path = path
         self.zip: zipfile.ZipFile | None = None
@@ -141,7 +141,7 @@ class _Files:
         return [p.name for p in self.path.iterdir() if p.is_file()]
 
     def read(self, name: str) -> bytes:
-        from ..checkpoint import CheckpointError
+        from ..errors import CheckpointError
 
         rel = PurePosixPath(name)
         if not name or rel.is_absolute() or ".." in rel.parts or "://" in name:
@@ -157,7 +157,7 @@ class _Files:
     def rdf(self) -> dict[str, Any]:
         import yaml
 
-        from ..checkpoint import CheckpointError
+        from ..errors import CheckpointError
 
         names = self.names()
         found = [n for n in names if n in RDF_NAMES or n.endswith(".bioimageio.yaml")]

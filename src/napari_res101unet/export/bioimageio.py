@@ -107,7 +107,7 @@ def _write_folder(folder, model, spec, setting, raw, formats, name, descr, autho
     import torch
 
     from .. import __version__
-    from ..data import make_normalizer
+    from ..inference.data import make_normalizer
     from ..model import ModelSpec
     from . import _docs, _rdf
     from ._network import probability_network
