@@ -3,8 +3,9 @@
 The SEG is written for the series that :func:`~napari_res101unet.io.read_image` reads
 from a DICOM folder: the largest series, slices sorted along the slice normal (as GDCM
 sorts them), so ``labels[k]`` lies on the ``k``-th slice of the image that was
-segmented. One segment per foreground class (label value ``v`` is segment ``v``), named
-from the model's class names, with the algorithm identification of the checkpoint.
+segmented. One segment per foreground class of the model, found in the image or not
+(label value ``v`` is segment ``v``), named from the model's class names, with the
+algorithm identification of the checkpoint.
 Segments carry the generic SNOMED CT codes *Tissue* / *Tissue* (no organ codes are
 known here); the segment labels say what they are.
 """
@@ -78,7 +79,7 @@ def write_dicom_seg(
         name=algorithm_name, family=_codes().DCM.ArtificialIntelligence,
         version=algorithm_version,
     )  # fmt: skip
-    values = [int(v) for v in np.unique(frames) if v > 0]
+    values = list(range(1, len(class_names)))  # every class, found or not
     seg = hd.seg.Segmentation(
         source_images=datasets,
         pixel_array=frames,
