@@ -77,3 +77,12 @@ def test_export_onnx_and_bioimageio_from_the_command_line(small_model, tmp_path,
     assert "error: the model's normalization is 'auto'" in err and "Traceback" not in err
     assert main([*args, "--normalization", "imagenet"]) == 0
     assert load_model(tmp_path / "p.zip").spec.normalization == {"mode": "imagenet"}
+
+
+def test_export_sample_is_the_middle_slice_of_a_volume(tmp_path):
+    from napari_res101unet.cli.export import _sample
+    from napari_res101unet.io import write_image
+
+    vol = np.arange(3 * 40 * 48, dtype=np.int16).reshape(3, 40, 48) - 1000
+    write_image(tmp_path / "ct.nii.gz", vol, spacing=(2.5, 0.7, 0.8))
+    np.testing.assert_array_equal(_sample(tmp_path / "ct.nii.gz"), vol[1])

@@ -59,6 +59,7 @@ from __future__ import annotations
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
 from ._dicom_header import dicom_non_image
 from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
+from ._dicom_seg import write_dicom_seg
 from ._image import ImageData
 from ._read import read_image
 from ._write import write_image, write_labels
@@ -78,5 +79,6 @@ __all__ = [
     "stem",
     "suffix",
     "write_image",
+    "write_dicom_seg",
     "write_labels",
 ]
