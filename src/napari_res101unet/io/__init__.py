@@ -58,8 +58,8 @@ from __future__ import annotations
 
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
 from ._dicom_header import dicom_non_image
-from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._dicom_seg import write_dicom_seg
+from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._image import ImageData
 from ._read import read_image
 from ._write import write_image, write_labels
@@ -78,7 +78,7 @@ __all__ = [
     "read_image",
     "stem",
     "suffix",
-    "write_image",
     "write_dicom_seg",
+    "write_image",
     "write_labels",
 ]
