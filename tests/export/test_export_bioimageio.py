@@ -106,6 +106,8 @@ def test_auto_normalization_without_a_sample_is_refused(tmp_path):
 def test_incomplete_or_missing_spec_is_refused(tmp_path):
     import segmentation_models_pytorch as smp
 
+    with pytest.raises(TypeError, match=r"got the path .*pass napari_res101unet.load_model"):
+        export_model(str(tmp_path / "m.safetensors"), tmp_path / "m.onnx", "onnx")
     bare = smp.Unet("resnet18", encoder_weights=None, classes=2)
     with pytest.raises(TypeError, match="carries no Res101_UNet spec"):
         export_model(bare, tmp_path / "m.onnx", "onnx")

@@ -32,8 +32,8 @@ def export_model(
 
     Parameters
     ----------
-    model : torch.nn.Module or path
-        A model with its spec, or a checkpoint/package that ``load_model`` opens.
+    model : torch.nn.Module
+        A Res101_UNet with its spec (from ``build_model``, ``load_model`` or ``train``).
     path : path
         ``onnx``: a ``.onnx`` file; ``torchscript``: a ``.pt`` file (the suffix is added
         when missing); ``bioimageio``: a folder, or a ``.zip`` file.
@@ -58,7 +58,7 @@ def export_model(
         For an unknown format or option, or a model whose spec is incomplete (e.g. an
         ``auto`` normalisation with nothing to resolve it for a bioimage.io package).
     TypeError
-        For a model that carries no Res101_UNet spec.
+        For a model that carries no Res101_UNet spec (or a path instead of a model).
     FileExistsError
         When ``path`` exists and ``overwrite`` is False.
     """
@@ -75,9 +75,10 @@ def export_model(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite)")
     if isinstance(model, (str, os.PathLike)):
-        from ..checkpoint import load_model
-
-        model = load_model(model)
+        raise TypeError(
+            f"model must be a loaded Res101_UNet, got the path {str(model)!r}; "
+            "pass napari_res101unet.load_model(path)"
+        )
     return _EXPORTERS[format](model, path, **options)
 
 
