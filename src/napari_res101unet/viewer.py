@@ -36,6 +36,8 @@ from .errors import Cancelled
 TAG = "napari_res101unet"
 """Key of this plugin's entry in a layer's metadata (``source``, ``edited``...)."""
 GEOMETRY_KEYS = ("direction", "unit", "units", "spacing", "origin", "nifti")
+SOURCE_KEYS = ("source", "format")
+"""The reader's file of an image, kept on layers derived from it (DICOM SEG references it)."""
 Progress = Callable[[dict], None]
 
 
@@ -76,7 +78,7 @@ def spatial_geometry(layer: Any) -> dict[str, Any]:
 def derived_metadata(layer: Any, info: dict) -> dict[str, Any]:
     """Metadata for a layer computed from ``layer``: its geometry (so saving restores the
     direction and unit) plus this plugin's entry."""
-    meta = {k: layer.metadata[k] for k in GEOMETRY_KEYS if k in layer.metadata}
+    meta = {k: layer.metadata[k] for k in (*GEOMETRY_KEYS, *SOURCE_KEYS) if k in layer.metadata}
     meta[TAG] = dict(info)
     return meta
 
@@ -206,6 +208,7 @@ def apply_segment_result(
     """Put an engine ``segment`` result into the viewer (labels, optional probabilities)."""
     image, index = request.image, request.slice_index
     labels_layer = put_labels(viewer, image, result["labels"], index)
+    record_model(labels_layer, result)
     probs = result.get("probabilities")
     binary = probs is not None and probs.ndim == result["labels"].ndim
     if binary and show_probabilities:
@@ -239,6 +242,13 @@ def put_labels(viewer: Any, image: Any, labels: np.ndarray, index: int | None) -
     )
     layer.events.paint.connect(lambda event=None: mark_edited(layer))
     return layer
+
+
+def record_model(layer: Any, result: dict) -> None:
+    """Keep the model's class names and identity on ``layer`` (a DICOM SEG names them)."""
+    meta = dict(layer.metadata.get(TAG) or {})
+    meta.update({k: result[k] for k in ("class_names", "algorithm") if result.get(k)})
+    layer.metadata[TAG] = meta
 
 
 def put_probabilities(viewer: Any, image: Any, probs: np.ndarray, index: int | None) -> Any:
