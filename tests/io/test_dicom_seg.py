@@ -140,3 +140,18 @@ def test_seg_describes_every_class_even_when_nothing_is_found(ct_folder, tmp_pat
     sources = [ds.SOPInstanceUID for ds in source_series(ct_folder)]
     back = seg.get_pixels_by_source_instance(sources, combine_segments=True)
     assert back.shape == (4, 24, 20) and not back.any()
+
+
+def test_our_reader_opens_the_written_seg_on_its_source_grid(ct_folder, tmp_path):
+    image = read_image(ct_folder)
+    labels = _labels(image.data.shape)
+    out = write_dicom_seg(
+        tmp_path / "seg" / "seg.dcm", labels, ct_folder, class_names=CLASSES,
+        algorithm_name="liver model", algorithm_version="0.1.0",
+    )  # fmt: skip
+    back = read_image(out)  # the source series is in a sibling folder
+    assert back.is_labels
+    np.testing.assert_array_equal(back.data, labels)
+    np.testing.assert_allclose(back.spacing, image.spacing)
+    np.testing.assert_allclose(back.origin, image.origin)
+    np.testing.assert_allclose(back.direction, image.direction)
