@@ -281,7 +281,9 @@ def memory(sizes: list[int], args) -> list[dict]:
     for size in sizes:
         cmd = [sys.executable, __file__, "--_memory-child", str(size), "--device", args.device]
         cmd += ["--model", str(args.model)] if args.model is not None else []
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, encoding="utf-8", errors="replace", check=False
+        )
         if done.returncode != 0:
             rows.append({"size": size, "error": done.stderr.strip().splitlines()[-1:]})
             continue

@@ -32,7 +32,7 @@ def test_there_are_results_to_check():
 def test_results_hold_no_absolute_paths(path):
     hits = [
         f"{path.name}:{n}: {line.strip()}"
-        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if ABSOLUTE.search(line)
     ]
     assert not hits, "absolute paths in benchmark results:\n" + "\n".join(hits)
@@ -69,7 +69,8 @@ def test_benchmark_scripts_import_and_parse_their_defaults():
         [sys.executable, "-c", code],
         cwd=REPO / "benchmarks",
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -27,7 +27,8 @@ def test_widget_suite_in_a_torch_free_napari_process():
         cwd=REPO,
         env=env,
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=1800,
     )
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])

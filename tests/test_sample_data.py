@@ -81,5 +81,11 @@ def test_loading_samples_imports_neither_torch_nor_qt():
         "import napari_res101unet._writer; load_sample('liver_ct');"
         "print(sorted(m for m in ('torch', 'torchvision', 'qtpy', 'PyQt6') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        check=True,
+    )
     assert out.stdout.strip() == "[]"

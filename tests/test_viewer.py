@@ -184,7 +184,12 @@ def test_the_readme_example_runs_through_the_engine(tmp_path):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     code += "\nassert 'qtpy' not in __import__('sys').modules\n"
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path
+        [sys.executable, "-c", code],
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "held out labels (2, 256, 256) [1.  0.8 0.8]"

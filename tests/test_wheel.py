@@ -62,7 +62,9 @@ def dists(tmp_path_factory) -> dict[str, Path]:
         shutil.copytree(REPO / name, src / name, ignore=_SKIP)
     out = root / "dist"
     cmd = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_clean_env())
+    proc = subprocess.run(
+        cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=300, env=_clean_env()
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (sdist,) = out.glob("*.tar.gz")
     (wheel,) = out.glob("*.whl")
@@ -152,6 +154,14 @@ def _clean_env() -> dict[str, str]:
 def _run(cmd: list, cwd: Path | None = None) -> str:
     args = [str(c) for c in cmd]
     env = _clean_env()
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout.strip()

@@ -35,6 +35,41 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     return [str(written)]
 
 
+def write_dicom_seg(path: str, data: Any, meta: dict) -> list[str]:
+    """Write a Labels layer segmented from a DICOM series as a DICOM SEG at ``path``.
+
+    The layer's ``metadata["source"]`` (the DICOM folder, copied from the image layer
+    that this plugin's reader opened) is the referenced series; class names and the
+    model's identity come from the segmentation (``metadata["napari_res101unet"]``).
+
+    Raises
+    ------
+    ValueError
+        When the layer's image did not come from a DICOM series.
+    """
+    extra = meta.get("metadata") or {}
+    source = extra.get("source")
+    if not source:
+        raise ValueError(
+            f"layer {meta.get('name')!r} has no source file: DICOM SEG is written for "
+            "labels of an image opened from a DICOM series with this plugin's reader"
+        )
+    labels = np.asarray(data)
+    ours = extra.get("napari_res101unet") or {}
+    names = ours.get("class_names") or _generic_names(labels)
+    algorithm = ours.get("algorithm") or ("manual or unknown", "unknown")
+    written = io.write_dicom_seg(
+        path, labels, source, class_names=names, algorithm_name=algorithm[0],
+        algorithm_version=algorithm[1], overwrite=True,
+    )  # fmt: skip
+    return [str(written)]
+
+
+def _generic_names(labels: np.ndarray) -> list[str]:
+    top = int(labels.max()) if labels.size else 1
+    return ["background", *(f"label {v}" for v in range(1, max(top, 1) + 1))]
+
+
 def write_image(path: str, data: Any, meta: dict) -> list[str]:
     """Write an Image layer to ``path`` (NIfTI, TIFF, NRRD, MHA), keeping its dtype.
 

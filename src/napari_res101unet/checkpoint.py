@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ._atomic import atomic_target
 from .config import ARCHITECTURE, CHECKPOINT_FORMAT, ENCODER_NAME
 from .errors import CheckpointError, summarize
+from .export import bioimageio as _bioimageio
 from .weights import read_state_dict
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, not on import
@@ -141,7 +142,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
-    if path.is_dir():
+    if _bioimageio.is_package(path):
+        state, spec = _bioimageio.read_package(path)
+    elif path.is_dir():
         state, spec = _load_directory(path)
     elif path.suffix == SUFFIX:
         state, spec = _load_safetensors(path)

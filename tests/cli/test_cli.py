@@ -99,7 +99,8 @@ def test_console_script_entry_point():
     out = subprocess.run(
         [sys.executable, "-m", "napari_res101unet.cli", "--version"],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         check=True,
     )
     assert out.stdout.startswith("napari-res101unet ")

@@ -121,7 +121,8 @@ def test_cancel_keeps_a_loadable_best_model(train_widget, qtbot, tmp_path):
             str(saved),
         ],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=300,
     )
     assert check.returncode == 0, check.stderr[-2000:]

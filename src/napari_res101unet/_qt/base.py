@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     pass
 
 LOAD_FROM_FILE = "__load_from_file__"
-MODEL_FILE_FILTER = "Res101_UNet models (*.safetensors *.pth *.pt *.bin);;All files (*)"
+MODEL_FILE_FILTER = (
+    "Res101_UNet models (*.safetensors *.pth *.pt *.bin *.zip rdf.yaml bioimageio.yaml);;"
+    "All files (*)"
+)
 
 
 def model_choices(widget: Any = None, *, with_untrained: bool = True) -> list[tuple[str, Any]]:

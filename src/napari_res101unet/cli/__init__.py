@@ -1,4 +1,4 @@
-"""Command line: ``napari-res101unet info | segment | train | evaluate | demo``.
+"""Command line: ``napari-res101unet info | segment | train | evaluate | demo | export``.
 
 One module per command; each has ``add_parser(subparsers)``, which registers the command
 with ``set_defaults(func=run)``. Errors print one line (``error: ...``) and exit non-zero;
@@ -13,10 +13,10 @@ import sys
 
 from .. import __version__
 from ..errors import summarize
-from . import demo, evaluate, info, segment, train
+from . import demo, evaluate, export, info, segment, train
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-COMMANDS = (info, segment, train, evaluate, demo)
+COMMANDS = (info, segment, train, evaluate, demo, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from ..config import SegmentSettings
 from .common import add_settings, load_cli_model, progress_printer, settings_from
 
 SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
+DICOM_SEG = "dicom-seg"
 
 
 def add_parser(sub) -> None:
@@ -38,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--format",
         default=None,
-        help="output suffix, e.g. .nii.gz, .tif, .png (default: like the input)",
+        help="output suffix, e.g. .nii.gz, .tif, .png (default: like the input), or "
+        f"'{DICOM_SEG}' for a DICOM Segmentation of a DICOM input (<name>_seg.dcm)",
     )
     p.set_defaults(func=run)
 
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_image, write_labels
 
     settings = settings_from(args, SegmentSettings, SETTINGS)
+    if args.format == DICOM_SEG:
+        _check_dicom_inputs(args.inputs)
     model = load_cli_model(args.model, settings.device)
     for source in map(Path, args.inputs):
         image = read_image(source, labels=False)  # an input is an image, whatever its name
@@ -79,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
             progress=progress_printer(source.name),
             **settings.as_dict(),
         )
-        target = output_path(args.output, source, "labels", args.format)
+        if args.format == DICOM_SEG:
+            target = _write_dicom_seg(args.output, source, result.labels, model)
+        else:
+            target = output_path(args.output, source, "labels", args.format)
         geometry = {
             "spacing": image.spacing,
             "origin": image.origin,
@@ -87,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             "unit": image.metadata.get("unit"),
             "nifti": image.metadata.get("nifti"),
         }
-        write_labels(target, result.labels, **geometry)
+        if args.format != DICOM_SEG:
+            write_labels(target, result.labels, **geometry)
         if result.probabilities is not None:
             _write_probabilities(
                 output_path(args.output, source, "probabilities", ".tif"), result, geometry
@@ -112,3 +120,22 @@ def _write_probabilities(path: Path, result, geometry: dict) -> None:
         write_image(path, probs, **geometry)
     else:
         write_image(path, np.moveaxis(probs, 0, -1), unit=geometry["unit"])
+
+
+def _check_dicom_inputs(inputs: list[str]) -> None:
+    """Refuse non-DICOM inputs before any work (a SEG references its source series)."""
+    from ..io._dicom_seg import source_series
+
+    for source in inputs:
+        source_series(source)
+
+
+def _write_dicom_seg(folder: Path, source: Path, labels, model) -> Path:
+    from ..io._dicom_seg import algorithm_identity, write_dicom_seg
+
+    name, version = algorithm_identity(model)
+    target = output_path(folder, source, "seg", ".dcm")
+    return write_dicom_seg(
+        target, labels, source, class_names=model.spec.class_names, algorithm_name=name,
+        algorithm_version=version, overwrite=True,
+    )  # fmt: skip

@@ -83,6 +83,7 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
     import numpy as np
 
     from ..inference.segment import run_segmentation
+    from ..io import algorithm_identity
 
     options = dict(msg.get("options") or {})
     model = get_model(msg["model"], int(msg.get("in_channels", 3)))
@@ -100,6 +101,7 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
         "seconds": result.seconds,
         "class_names": result.class_names,
         "model_name": model_label(msg["model"], model),
+        "algorithm": list(algorithm_identity(model)),
     }
 
 

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
 from ._dicom_header import dicom_non_image
+from ._dicom_seg import algorithm_identity, write_dicom_seg
 from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._image import ImageData
 from ._read import read_image
@@ -69,6 +70,7 @@ __all__ = [
     "SOFT_TISSUE_WINDOW",
     "WRITABLE",
     "ImageData",
+    "algorithm_identity",
     "can_read",
     "dicom_non_image",
     "format_name",
@@ -77,6 +79,7 @@ __all__ = [
     "read_image",
     "stem",
     "suffix",
+    "write_dicom_seg",
     "write_image",
     "write_labels",
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 from .jobs import Progress, run_job
 from .layers import (
     GEOMETRY_KEYS,
+    SOURCE_KEYS,
     TAG,
     derived_metadata,
     free_name,
@@ -43,6 +44,7 @@ from .segment import (
     model_reference,
     put_labels,
     put_probabilities,
+    record_model,
     rethreshold,
     segment_layer,
     segment_request,
@@ -58,6 +60,7 @@ from .train import (
 
 __all__ = [
     "GEOMETRY_KEYS",
+    "SOURCE_KEYS",
     "TAG",
     "Progress",
     "SegmentOutcome",
@@ -77,6 +80,7 @@ __all__ = [
     "own_layer",
     "put_labels",
     "put_probabilities",
+    "record_model",
     "resolve_pairs",
     "rethreshold",
     "run_job",

@@ -10,6 +10,8 @@ TAG = "napari_res101unet"
 """Key of this plugin's entry in a layer's metadata (``source``, ``edited``...)."""
 GEOMETRY_KEYS = ("direction", "unit", "units", "spacing", "origin", "nifti")
 """Metadata a derived layer copies from its image, so saving it keeps the geometry."""
+SOURCE_KEYS = ("source", "format")
+"""The reader's file of an image, kept on layers derived from it (DICOM SEG references it)."""
 
 
 def get_layer(viewer: Any, layer: Any, kind: str | None = None) -> Any:
@@ -48,7 +50,7 @@ def spatial_geometry(layer: Any) -> dict[str, Any]:
 def derived_metadata(layer: Any, info: dict) -> dict[str, Any]:
     """Metadata for a layer computed from ``layer``: its geometry (so saving restores the
     direction and unit) plus this plugin's entry."""
-    meta = {k: layer.metadata[k] for k in GEOMETRY_KEYS if k in layer.metadata}
+    meta = {k: layer.metadata[k] for k in (*GEOMETRY_KEYS, *SOURCE_KEYS) if k in layer.metadata}
     meta[TAG] = dict(info)
     return meta
 

@@ -11,6 +11,7 @@ from ..config import SegmentSettings
 from ..engine import protocol as P
 from .jobs import Progress, run_job
 from .layers import (
+    TAG,
     derived_metadata,
     free_name,
     get_layer,
@@ -106,6 +107,7 @@ def apply_segment_result(
     """Put an engine ``segment`` result into the viewer (labels, optional probabilities)."""
     image, index = request.image, request.slice_index
     labels_layer = put_labels(viewer, image, result["labels"], index)
+    record_model(labels_layer, result)
     probs = result.get("probabilities")
     binary = probs is not None and probs.ndim == result["labels"].ndim
     if binary and show_probabilities:
@@ -139,6 +141,13 @@ def put_labels(viewer: Any, image: Any, labels: np.ndarray, index: int | None) -
     )
     layer.events.paint.connect(lambda event=None: mark_edited(layer))
     return layer
+
+
+def record_model(layer: Any, result: dict) -> None:
+    """Keep the model's class names and identity on ``layer`` (a DICOM SEG names them)."""
+    meta = dict(layer.metadata.get(TAG) or {})
+    meta.update({k: result[k] for k in ("class_names", "algorithm") if result.get(k)})
+    layer.metadata[TAG] = meta
 
 
 def put_probabilities(viewer: Any, image: Any, probs: np.ndarray, index: int | None) -> Any:

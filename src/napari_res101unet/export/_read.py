@@ -1,0 +1,176 @@
+"""Opening a bioimage.io package as a Res101_UNet (behind ``load_model``).
+
+Only ``rdf.yaml`` and the ``pytorch_state_dict`` weights are read: YAML with
+``safe_load`` and the weights with ``torch.load(weights_only=True)``, so no code from the
+package ever runs.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..config import ENCODER_NAME
+
+RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
+CONFIG_KEY = "napari_res101unet"
+
+
+def read_package(path: Path):
+    """``(state_dict, ModelSpec)`` of the package at ``path`` (folder or ``.zip``)."""
+    from ..errors import CheckpointError
+
+    files = _Files(path)
+    rdf = files.rdf()
+    if rdf.get("type") != "model":
+        raise CheckpointError(f"{path.name} is a bioimage.io {rdf.get('type')!r}, not a model")
+    entry = (rdf.get("weights") or {}).get("pytorch_state_dict")
+    if not isinstance(entry, dict):
+        formats = ", ".join(rdf.get("weights") or {}) or "none"
+        raise CheckpointError(
+            f"{path.name} has no pytorch_state_dict weights (it has: {formats}); "
+            "napari-res101unet needs them to rebuild Res101_UNet"
+        )
+    kwargs = _check_architecture(entry.get("architecture") or {}, path)
+    state = _load_state(files.read(str(entry.get("source", ""))), path)
+    return state, _spec(rdf, kwargs, path)
+
+
+def _check_architecture(arch: dict, path: Path) -> dict:
+    from ..errors import CheckpointError
+
+    name = str(arch.get("callable", ""))
+    source = str(arch.get("import_from") or arch.get("source") or "")
+    kwargs = arch.get("kwargs") or {}
+    found = f"{source}.{name}" if source else name or "an unnamed architecture"
+    is_smp = source == "segmentation_models_pytorch" and name == "Unet"
+    encoder = kwargs.get("encoder_name", "resnet34") if is_smp else None
+    if not is_smp or encoder != ENCODER_NAME:
+        what = f"{found} with encoder {encoder!r}" if is_smp else found
+        raise CheckpointError(
+            f"{path.name} is a bioimage.io model of architecture {what}; napari-res101unet "
+            f"opens only segmentation_models_pytorch.Unet with encoder {ENCODER_NAME!r} "
+            "(Res101_UNet)"
+        )
+    return kwargs
+
+
+def _load_state(data: bytes, path: Path) -> dict:
+    import torch
+
+    from ..errors import CheckpointError
+
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path.name}: its pytorch_state_dict weights are not a plain state dict "
+            f"({type(exc).__name__}: {str(exc).strip()[:200]})"
+        ) from None
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path.name}: its weights do not hold a state dict of tensors")
+    return obj
+
+
+def _spec(rdf: dict, kwargs: dict, path: Path):
+    """The spec we wrote into ``config``; else one rebuilt from the architecture kwargs."""
+    from ..errors import CheckpointError
+    from ..model import ModelSpec
+
+    ours = ((rdf.get("config") or {}).get(CONFIG_KEY) or {}).get("spec")
+    try:
+        if isinstance(ours, dict):
+            spec = ModelSpec.from_dict(ours)
+        else:
+            spec = _foreign_spec(rdf, kwargs, path)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path.name}: its model description is not usable: {exc}") from None
+    for key in ("in_channels", "classes"):
+        if key in kwargs and int(kwargs[key]) != getattr(spec, key):
+            raise CheckpointError(
+                f"{path.name}: {key}={getattr(spec, key)} in its config disagrees with the "
+                f"architecture's {key}={kwargs[key]}"
+            )
+    spec.name = str(rdf.get("name") or spec.name)
+    return spec
+
+
+def _foreign_spec(rdf: dict, kwargs: dict, path: Path):
+    from ..model import ModelSpec
+
+    names = None
+    outputs = rdf.get("outputs") or [{}]
+    for axis in outputs[0].get("axes") or []:
+        if isinstance(axis, dict) and axis.get("type") == "channel":
+            names = [str(n) for n in axis.get("channel_names") or []]
+    warnings.warn(
+        f"{path.name} was not written by napari-res101unet: its normalisation is not known "
+        "here ('auto' is used; its own preprocessing is not applied)",
+        stacklevel=4,
+    )
+    return ModelSpec(
+        in_channels=int(kwargs.get("in_channels", 3)),
+        classes=int(kwargs.get("classes", 1)),
+        class_names=names or [],
+        decoder_channels=list(kwargs.get("decoder_channels", [256, 128, 64, 32, 16])),
+        encoder_weights="unknown",
+        name=str(rdf.get("name") or path.stem),
+    )
+
+
+class _Files:
+    """The files of a package folder or zip."""
+
+    def __init__(self, path: Path) -> None:
+        from ..errors import CheckpointError
+
+        self.path = path
+        self.zip: zipfile.ZipFile | None = None
+        if not path.is_dir():
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise CheckpointError(f"{path.name} is not a readable zip file: {exc}") from None
+
+    def names(self) -> list[str]:
+        if self.zip is not None:
+            return self.zip.namelist()
+        return [p.name for p in self.path.iterdir() if p.is_file()]
+
+    def read(self, name: str) -> bytes:
+        from ..errors import CheckpointError
+
+        rel = PurePosixPath(name)
+        if not name or rel.is_absolute() or ".." in rel.parts or "://" in name:
+            raise CheckpointError(f"{self.path.name}: weights source {name!r} is not a file "
+                                  "inside the package")  # fmt: skip
+        try:
+            if self.zip is not None:
+                return self.zip.read(str(rel))
+            return (self.path / rel).read_bytes()
+        except (KeyError, OSError) as exc:
+            raise CheckpointError(f"{self.path.name}: cannot read {name}: {exc}") from None
+
+    def rdf(self) -> dict[str, Any]:
+        import yaml
+
+        from ..errors import CheckpointError
+
+        names = self.names()
+        found = [n for n in names if n in RDF_NAMES or n.endswith(".bioimageio.yaml")]
+        if not found:
+            raise CheckpointError(
+                f"{self.path.name} is not a bioimage.io package (no rdf.yaml or bioimageio.yaml)"
+            )
+        try:
+            data = yaml.safe_load(self.read(found[0]))
+        except yaml.YAMLError as exc:
+            raise CheckpointError(
+                f"{self.path.name}: {found[0]} is not valid YAML: {exc}"
+            ) from None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{self.path.name}: {found[0]} is not a description")
+        return data
