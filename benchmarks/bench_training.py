@@ -37,7 +37,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import napari_res101unet as nr  # noqa: E402
 from _portable import portable_settings  # noqa: E402
-from napari_res101unet.device import describe_device, resolve_device  # noqa: E402
+from napari_res101unet.device import (  # noqa: E402
+    describe_device,
+    precision_name,
+    resolve_device,
+)
 from napari_res101unet.io import read_image  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -77,8 +81,27 @@ def liver_split(folder: Path, seed: int, limit: int | None):
     return load, [_pair(p, folder / "masks" / p.name) for p in test[:limit]], len(volumes)
 
 
+def synthetic_pairs(n: int, size: int = 384, seed: int = 0):
+    """``n`` seeded random RGB images with blob masks (speed does not depend on content)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    pairs = []
+    for _ in range(n):
+        cy, cx = rng.integers(size // 4, 3 * size // 4, 2).tolist()
+        r = size // 5
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.uint8)
+        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        image[mask > 0] //= 2
+        pairs.append((image, mask))
+    return pairs
+
+
 def datasets(root: Path, names: list[str], seed: int, limit: int | None):
     for name in names:
+        if name == "synthetic":
+            n = limit or 16
+            yield name, synthetic_pairs(n, seed=seed), synthetic_pairs(4, seed=seed + 1), {}
+            continue
         if name == "glas":
             base = root / "glas"
             yield name, load_folder(base / "train", limit), load_folder(base / "testA", limit), {}
@@ -127,13 +150,15 @@ def plain_train(pairs, args, device, *, seconds=None, steps=None, on_step=None):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     length = 10**7 if steps is None else steps * args.batch_size
     loader = torch.utils.data.DataLoader(
-        CropDataset(pairs, args.patch_size, length, args.seed), batch_size=args.batch_size
+        CropDataset(pairs, args.patch_size, length, args.seed),
+        batch_size=args.batch_size,
+        pin_memory=device.type == "cuda",
     )
     model.train()
     losses = []
     start = time.monotonic()
     for step, (x, y) in enumerate(loader, start=1):
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logits = model(x)
         loss = dice(logits, y) + ce(logits, y)
         optimizer.zero_grad()
@@ -175,35 +200,41 @@ class StepClock:
 
 
 def throughput(pairs, args, device) -> dict:
-    """Images per second of ``train()`` and the plain loop, alternating two rounds."""
+    """Images per second of ``train()`` and the plain loop, alternating two rounds. On CUDA
+    ``train()`` runs with mixed precision (its default) and again in float32, the plain
+    loop's precision."""
     warmup, steps = 2, args.warmup_steps + args.throughput_steps
-    ours, plain = [], []
+    runs = {"ours": True, "ours_float32": False} if device.type == "cuda" else {"ours": True}
+    times: dict[str, list[float]] = {name: [] for name in [*runs, "plain"]}
     for _ in range(2):
-        ours_clock, plain_clock = StepClock(warmup), StepClock(warmup)
-        nr.train(
-            pairs,
-            epochs=1,
-            steps_per_epoch=steps,
-            val_fraction=0.0,
-            device=device,
-            patch_size=args.patch_size,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            encoder_weights=args.encoder_weights,
-            callback=ours_clock.event,
-        )
-        ours.append(ours_clock.seconds_per_step())
+        for name, mixed in runs.items():
+            clock = StepClock(warmup)
+            nr.train(
+                pairs,
+                epochs=1,
+                steps_per_epoch=steps,
+                val_fraction=0.0,
+                device=device,
+                patch_size=args.patch_size,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                encoder_weights=args.encoder_weights,
+                mixed_precision=mixed,
+                callback=clock.event,
+            )
+            times[name].append(clock.seconds_per_step())
+        plain_clock = StepClock(warmup)
         plain_train(pairs, args, device, steps=steps, on_step=plain_clock)
-        plain.append(plain_clock.seconds_per_step())
-    ours_ips = args.batch_size / float(np.median(ours))
-    plain_ips = args.batch_size / float(np.median(plain))
-    return {
-        "ours_images_per_s": round(ours_ips, 3),
-        "plain_images_per_s": round(plain_ips, 3),
-        "ratio": round(ours_ips / plain_ips, 3),
-        "seconds_per_step": {"ours": ours, "plain": plain},
-        "steps_timed": steps - warmup,
-    }
+        times["plain"].append(plain_clock.seconds_per_step())
+    ips = {name: args.batch_size / float(np.median(t)) for name, t in times.items()}
+    result = {f"{name}_images_per_s": round(v, 3) for name, v in ips.items()}
+    result.update(
+        ratio=round(ips["ours"] / ips["plain"], 3),
+        precision=precision_name(device, True),
+        seconds_per_step=times,
+        steps_timed=steps - warmup,
+    )
+    return result
 
 
 def compare(name, train_pairs, test_pairs, args, device) -> list[dict]:
@@ -281,8 +312,11 @@ def print_report(result: dict) -> None:
             f"\nthroughput (batch {result['settings']['batch_size']}, patch "
             f"{result['settings']['patch_size']}): ours {t['ours_images_per_s']:.2f} img/s, "
             f"plain smp {t['plain_images_per_s']:.2f} img/s, ratio {t['ratio']:.3f} "
-            f"(target >= 0.95)"
+            f"(target >= 0.95); ours in {t.get('precision', 'float32')}"
         )
+        if "ours_float32_images_per_s" in t:
+            same = t["ours_float32_images_per_s"]
+            print(f"ours in float32 (the plain loop's precision): {same:.2f} img/s")
     header = f"{'dataset':<8} {'method':<6} {'seconds':>8} {'steps':>6} {'IoU':>7} {'Dice':>7}"
     print(f"\n{header} {'mIoU/img':>8} {'mDice/img':>9}")
     for r in result["results"]:
@@ -296,7 +330,13 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--minutes", type=float, default=5.0, help="budget per method per dataset")
-    p.add_argument("--datasets", nargs="+", default=["glas", "liver"])
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["glas", "liver"],
+        help="glas, liver, or synthetic (seeded random images: any machine, speed only)",
+    )
+    p.add_argument("--throughput-only", action="store_true", help="skip the accuracy part")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--patch-size", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=4)
@@ -322,7 +362,8 @@ def main(argv=None) -> int:
         print(f"{name}: {len(train_pairs)} train, {len(test_pairs)} test images {info}")
         if i == 0 and args.throughput_steps > 0:
             result["throughput"] = {"dataset": name, **throughput(train_pairs, args, device)}
-        result["results"] += compare(name, train_pairs, test_pairs, args, device)
+        if not args.throughput_only:
+            result["results"] += compare(name, train_pairs, test_pairs, args, device)
     print_report(result)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))

@@ -8,6 +8,7 @@ import re
 import torch
 
 from .config import DEVICES
+from .errors import device_failure, is_device_failure
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda)(:(\d+))?$")
 
@@ -75,7 +76,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     n = torch.cuda.device_count()
     i = int(index or 0)
     if i >= n:
-        raise ValueError(f"device {device!r} does not exist: this machine has {n} CUDA device(s)")
+        raise ValueError(
+            f"device {device!r} does not exist: this machine has {n} CUDA device(s); "
+            f"available: {', '.join(available_devices())}"
+        )
     return torch.device(f"cuda:{i}")
 
 
@@ -84,6 +88,23 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@contextlib.contextmanager
+def fixed_shape_kernels(device: torch.device):
+    """On CUDA, let cuDNN pick the fastest convolution kernels for the (fixed) tile shape
+    (``torch.backends.cudnn.benchmark``), restoring the setting afterwards; elsewhere a
+    no-op."""
+    if device.type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    before = cudnn.benchmark
+    cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        cudnn.benchmark = before
 
 
 def autocast(device: torch.device, enabled: bool = True):
@@ -103,7 +124,12 @@ def precision_name(device: torch.device, mixed: bool = True) -> str:
 def free_memory(device: torch.device) -> int:
     """Bytes that computation may use on ``device`` right now."""
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
+        try:
+            free, _total = torch.cuda.mem_get_info(device)
+        except RuntimeError as exc:
+            if is_device_failure(exc):
+                raise device_failure(exc, str(device)) from exc
+            raise
         return int(free)
     import psutil
 

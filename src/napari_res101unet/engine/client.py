@@ -69,6 +69,8 @@ class Job:
                     return
                 elif kind == P.ERROR:
                     finished = True
+                    if msg.get("restart"):  # the GPU failed: the process is ending
+                        self.client.stop()
                     P.raise_error(msg)
         finally:
             if not finished:  # abandoned (or the engine died): make sure it stops

@@ -77,11 +77,16 @@ def cancelled(job_id: int) -> dict:
     return {"id": job_id, "kind": CANCELLED}
 
 
-def error(job_id: int | None, exc: BaseException | str, kind: str | None = None) -> dict:
-    """An error reply: the exception's type name and a one-line message for the user."""
+def error(
+    job_id: int | None, exc: BaseException | str, kind: str | None = None, restart: bool = False
+) -> dict:
+    """An error reply: the exception's type name and a one-line message for the user;
+    ``restart``: the engine process is ending (its GPU failed) and the client must start
+    a fresh one."""
     message = explain(exc) if isinstance(exc, BaseException) else str(exc)
     name = kind or (type(exc).__name__ if isinstance(exc, BaseException) else "Error")
-    return {"id": job_id, "kind": ERROR, "type": name, "message": message}
+    reply = {"id": job_id, "kind": ERROR, "type": name, "message": message}
+    return {**reply, "restart": True} if restart else reply
 
 
 def raise_error(msg: dict) -> None:

@@ -15,7 +15,7 @@ import threading
 import traceback
 from multiprocessing.connection import Client, Connection
 
-from ..errors import USER_ERRORS, Cancelled
+from ..errors import USER_ERRORS, Cancelled, is_device_failure
 from . import ops
 from . import protocol as P
 
@@ -26,6 +26,7 @@ class Server:
         self.jobs: queue.Queue = queue.Queue()
         self.cancelled: set[int] = set()
         self.lock = threading.Lock()
+        self.device_failed = False
 
     def send(self, msg: dict) -> None:
         with self.lock:
@@ -49,7 +50,7 @@ class Server:
 
     def serve(self) -> None:
         threading.Thread(target=self.read_forever, daemon=True).start()
-        while (msg := self.jobs.get()) is not None:
+        while not self.device_failed and (msg := self.jobs.get()) is not None:
             self.run(msg)
 
     def run(self, msg: dict) -> None:
@@ -66,10 +67,13 @@ class Server:
             value = handler(msg, job)
         except Cancelled:
             self.send(P.cancelled(job_id))
-        except Exception as exc:  # reported to the widget, the process lives on
+        except Exception as exc:  # reported to the widget, the process lives on...
             if not isinstance(exc, USER_ERRORS):
                 traceback.print_exc(file=sys.stderr)
-            self.send(P.error(job_id, exc))
+            # ...unless the GPU failed: its CUDA context is unusable, so the process ends
+            # and the client starts a fresh one for the next job
+            self.device_failed = is_device_failure(exc)
+            self.send(P.error(job_id, exc, restart=self.device_failed))
         else:
             self.send(P.result(job_id, value))
         finally:

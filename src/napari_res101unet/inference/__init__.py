@@ -1,8 +1,10 @@
 """Inference: tiled, blended, memory-bounded prediction (see :func:`segment`).
 
 Modules: :mod:`.segment` (the entry points), :mod:`.tiling` (plans), :mod:`.blending`
-(weights and the band accumulator), :mod:`.forward` (device, precision, TTA) and
-:mod:`.data` (axes, channels, normalisation). ``tiling``, ``blending`` and ``data`` are
+(weights and the band accumulator), :mod:`.forward` (device, precision, TTA, compile),
+:mod:`.data` (axes, channels, normalisation), :mod:`.job` (the tile loop),
+:mod:`.pipeline` (host/device steps, overlapped on CUDA) and :mod:`.device_blend`
+(blending on the device). ``tiling``, ``blending`` and ``data`` are
 numpy only; torch is imported when :func:`segment` is first used.
 """
 

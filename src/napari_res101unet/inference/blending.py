@@ -57,16 +57,34 @@ class SliceAccumulator:
         Channels of each tile output.
     emit : callable
         ``emit(row0, row1, probabilities)`` with ``(channels, row1 - row0, X)`` blended values.
+    band : int, optional
+        Rows held (at least the tile height; default: the tile height).
+
+    Subclasses change where the arrays live through :meth:`_zeros`, :meth:`_array` and
+    :meth:`_shift` (see :mod:`.device_blend`).
     """
 
-    def __init__(self, plan: TilePlan, channels: int, emit: Callable) -> None:
+    def __init__(
+        self, plan: TilePlan, channels: int, emit: Callable, band: int | None = None
+    ) -> None:
         self.plan, self.emit = plan, emit
         self.height, self.width = plan.shape
-        self.band = min(plan.tile[0], self.height)
-        self.acc = np.zeros((channels, self.band, self.width), np.float32)
-        self.wsum = np.zeros((self.band, self.width), np.float32)
+        self.band = min(max(band or 0, plan.tile[0]), self.height)
+        self.acc = self._zeros((channels, self.band, self.width))
+        self.wsum = self._zeros((self.band, self.width))
         self.top = 0
-        self.weights = blend_weights(plan)
+        self.weights = self._array(blend_weights(plan))
+
+    def _zeros(self, shape: tuple[int, ...]):
+        return np.zeros(shape, np.float32)
+
+    def _array(self, values: np.ndarray):
+        return values
+
+    def _shift(self, n: int, keep: int) -> None:
+        """Move the last ``keep`` rows of the band to its top (``n`` rows were emitted)."""
+        self.acc[:, :keep] = self.acc[:, n:]
+        self.wsum[:keep] = self.wsum[n:]
 
     def add(self, y: int, x: int, out: np.ndarray) -> None:
         """Add a ``(channels, TY, TX)`` tile output whose origin is ``(y, x)``."""
@@ -90,8 +108,7 @@ class SliceAccumulator:
         self.emit(self.top, until, self.acc[:, :n] / self.wsum[:n])
         keep = self.band - n
         if keep > 0:
-            self.acc[:, :keep] = self.acc[:, n:]
-            self.wsum[:keep] = self.wsum[n:]
+            self._shift(n, keep)
         self.acc[:, max(keep, 0) :] = 0
         self.wsum[max(keep, 0) :] = 0
         self.top = until

@@ -7,12 +7,14 @@ cached until the model's weights change.
 from __future__ import annotations
 
 import copy
+import warnings
 import weakref
 
 import numpy as np
 import torch
 
 from ..device import autocast
+from ..errors import is_device_failure
 
 FLIPS = ((), (2,), (3,), (2, 3))
 """Test-time augmentation: the flips averaged (none, vertical, horizontal, both)."""
@@ -23,16 +25,22 @@ class OutOfMemory(Exception):
 
 
 class Forward:
-    """Runs the predictor on a numpy batch: device transfer, precision, TTA, softmax."""
+    """Runs the predictor on a batch: device transfer, precision, TTA, softmax."""
 
     def __init__(self, predictor, device: torch.device, mixed: bool, tta: bool) -> None:
         self.predictor, self.device, self.mixed, self.tta = predictor, device, mixed, tta
         self.channels_last = device.type in ("cpu", "cuda") and isinstance(
-            predictor, torch.nn.Module
+            predictor, (torch.nn.Module, Compiled)
         )
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
+        """``(B, C, TY, TX)`` float32 numpy in, ``(B, K, TY, TX)`` probabilities out."""
+        return self.run(torch.from_numpy(batch)).cpu().numpy()
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """As :meth:`__call__` with tensors: float32 probabilities left on the device
+        (asynchronous on CUDA: nothing waits for the result)."""
+        x = x.to(self.device, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         try:
@@ -45,7 +53,7 @@ class Forward:
                     probs = p if probs is None else probs + p
                 if self.tta:
                     probs /= len(FLIPS)
-                return probs.float().cpu().numpy()
+                return probs.float()
         except torch.cuda.OutOfMemoryError:
             raise OutOfMemory from None
         except RuntimeError as exc:
@@ -99,3 +107,52 @@ def _fused(model: torch.nn.Module) -> torch.nn.Module | None:
         return fuse(model, inplace=False)
     except Exception:
         return None
+
+
+COMPILE_BACKEND = "inductor"
+"""The ``torch.compile`` backend of :class:`Compiled` (tests use ``"eager"``: no C compiler)."""
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Compiled:
+    """``torch.compile`` of an inference module, compiled once per input shape (static
+    shapes, so each tile shape gets its own kernels; torch caches them by shape). If
+    compiling fails (no compiler, an unsupported layer) it warns once and runs eagerly.
+    Off by default (``run_segmentation(..., compile_model=True)``): unmeasured on GPUs."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+        self.compiled = torch.compile(module, dynamic=False, backend=COMPILE_BACKEND)
+        self.shapes: set[tuple[int, ...]] = set()
+        self.failed: str | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.failed is not None:
+            return self.module(x)
+        shape = tuple(x.shape)
+        if shape in self.shapes:
+            return self.compiled(x)
+        try:
+            out = self.compiled(x)
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            if "out of memory" in str(exc).lower() or is_device_failure(exc):
+                raise
+            return self._eager(x, exc)
+        except Exception as exc:  # torch._dynamo/inductor errors are not RuntimeErrors
+            return self._eager(x, exc)
+        self.shapes.add(shape)
+        return out
+
+    def _eager(self, x: torch.Tensor, exc: BaseException) -> torch.Tensor:
+        self.failed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
+        warnings.warn(f"torch.compile failed, running uncompiled ({self.failed})", stacklevel=3)
+        return self.module(x)
+
+
+def compiled_module(module: torch.nn.Module) -> Compiled:
+    """The :class:`Compiled` wrapper of ``module`` (one per module, kept while it lives)."""
+    wrapper = _COMPILED.get(module)
+    if wrapper is None:
+        wrapper = _COMPILED[module] = Compiled(module)
+    return wrapper

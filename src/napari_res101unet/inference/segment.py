@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,19 @@ import numpy as np
 import torch
 
 from ..config import SegmentSettings
-from ..device import describe_device, free_memory, precision_name, resolve_device
-from ..errors import Cancelled
+from ..device import (
+    describe_device,
+    fixed_shape_kernels,
+    free_memory,
+    precision_name,
+    resolve_device,
+)
+from ..errors import DeviceFailure, device_failure, is_device_failure
 from ..model import ModelSpec
-from .blending import SliceAccumulator, extract_tile
 from .data import adapt_channels, as_stack, make_normalizer
-from .forward import Forward, OutOfMemory, inference_module
+from .forward import Forward, OutOfMemory, compiled_module, inference_module
+from .job import Job
+from .pipeline import transfers_for
 from .tiling import CPU_COST, GPU_COST, MIN_TILE, TilePlan, plan_tiles
 
 BYTES_PER_PIXEL_FP32 = 480.0
@@ -85,7 +91,7 @@ def segment(
         one), ``axis`` (slice axis of 3D stacks, default 0), ``progress(done, total)``
         (after each batch of tiles), ``should_stop()`` (checked between batches; True
         raises :class:`Cancelled`), ``channel_axis``, ``normalization``,
-        ``memory_budget`` and ``optimize``.
+        ``memory_budget``, ``optimize``, ``compile_model`` and ``blend_on_device``.
 
     Returns
     -------
@@ -119,8 +125,16 @@ def run_segmentation(
     memory_budget: float | None = None,
     optimize: bool = True,
     mixed_precision: bool = _S.mixed_precision,
+    compile_model: bool = False,
+    blend_on_device: bool | None = None,
 ) -> SegmentationResult:
-    """:func:`segment`, returning a :class:`SegmentationResult` with what was used."""
+    """:func:`segment`, returning a :class:`SegmentationResult` with what was used.
+
+    Two options are for benchmarks and tests: ``compile_model`` runs the network through
+    ``torch.compile`` (off by default: unmeasured on GPUs); ``blend_on_device`` blends the
+    tiles on the model's device (True), on the CPU (False) or, by default (None), on the
+    device when it is CUDA and the slice fits in its free memory.
+    """
     start = time.perf_counter()
     s = SegmentSettings(
         tile_size=tile_size,
@@ -142,6 +156,8 @@ def run_segmentation(
     mixed = s.mixed_precision and dev.type == "cuda"
     if isinstance(predictor, torch.nn.Module):
         predictor = inference_module(predictor, dev, optimize)
+        if compile_model:
+            predictor = compiled_module(predictor)
     bpp = (BYTES_PER_PIXEL_MIXED if mixed else BYTES_PER_PIXEL_FP32) if model is not None else 64.0
     budget = memory_budget or _budget(dev)
     plan = plan_tiles(
@@ -156,13 +172,13 @@ def run_segmentation(
         cost=GPU_COST if dev.type == "cuda" else CPU_COST,
     )
     forward = Forward(predictor, dev, mixed, s.tta)
-    job = _Job(data, normalizer, forward, spec, s.threshold, return_probabilities)
-    while True:
-        try:
-            labels, probs = job.run(plan, progress, should_stop)
-            break
-        except OutOfMemory:
-            plan = _smaller(plan, budget, bpp)
+    job = Job(
+        data, normalizer, forward, spec, s.threshold, return_probabilities, transfers_for(dev)
+    )
+    job.blend_on_device, job.free_bytes = blend_on_device, _blend_budget(dev, blend_on_device)
+    notes = [note, "tta" if s.tta else "", _nan_note(view.nan_count)]
+    with fixed_shape_kernels(dev):
+        labels, probs, plan = _run(job, plan, budget, bpp, progress, should_stop, notes, dev)
     labels = view.restore(labels)
     if probs is not None:
         probs = view.restore(probs)
@@ -177,7 +193,7 @@ def run_segmentation(
         normalization=normalizer.describe(),
         seconds=time.perf_counter() - start,
         class_names=list(spec.class_names),
-        notes=[n for n in (note, "tta" if s.tta else "", _nan_note(view.nan_count)) if n],
+        notes=[n for n in notes if n],
     )
 
 
@@ -217,6 +233,41 @@ def _budget(dev: torch.device) -> float:
     return min(0.25 * free, CPU_BUDGET_CAP)
 
 
+def _blend_budget(dev: torch.device, blend_on_device: bool | None) -> float:
+    """Free bytes on the device that device-side blending may plan with."""
+    if dev.type == "cuda" or blend_on_device:
+        return float(free_memory(dev))
+    return 0.0
+
+
+def _run(job: Job, plan: TilePlan, budget, bpp, progress, should_stop, notes, dev):
+    """Run the job, retrying with smaller plans while the device runs out of memory; a
+    failing GPU becomes a :class:`~napari_res101unet.errors.DeviceFailure`."""
+    first = plan
+    while True:
+        try:
+            labels, probs = job.run(plan, progress, should_stop)
+            break
+        except OutOfMemory:
+            plan = _smaller(plan, budget, bpp)
+        except DeviceFailure:
+            raise
+        except RuntimeError as exc:
+            if is_device_failure(exc):
+                raise device_failure(exc, str(dev)) from exc
+            if "out of memory" not in str(exc).lower():
+                raise
+            # out of memory outside the forward pass (copies, blending on the device):
+            # retry smaller, and blend on the CPU unless told otherwise
+            if job.blend_on_device is None:
+                job.blend_on_device = False
+            plan = _smaller(plan, budget, bpp)
+    if plan != first:
+        notes.append(f"out of device memory with {first.tile[0]}x{first.tile[1]} tiles in "
+                     f"batches of {first.batch_size}: retried smaller")  # fmt: skip
+    return labels, probs, plan
+
+
 def _smaller(plan: TilePlan, budget: float, bpp: float) -> TilePlan:
     """The plan to retry with after running out of device memory."""
     if torch.cuda.is_available():
@@ -240,63 +291,3 @@ def _smaller(plan: TilePlan, budget: float, bpp: float) -> TilePlan:
         batch_size=batch,
         blending=plan.blending,
     )
-
-
-def _chunks(items: Iterator, size: int) -> Iterator[list]:
-    while chunk := list(islice(items, size)):
-        yield chunk
-
-
-@dataclass
-class _Job:
-    """One image's data and how to predict it; :meth:`run` follows a plan."""
-
-    data: np.ndarray
-    normalizer: Any
-    forward: Forward
-    spec: ModelSpec
-    threshold: float
-    want_probs: bool
-
-    def run(self, plan: TilePlan, progress, should_stop):
-        data, spec = self.data, self.spec
-        n, height, width = data.shape[:3]
-        labels = np.zeros((n, height, width), np.uint8 if spec.n_labels <= 256 else np.uint16)
-        probs: np.ndarray | None = None
-        windows = plan.windows()
-        accs: dict[int, SliceAccumulator] = {}
-        done, total = 0, plan.total_tiles
-        jobs = ((s, i, y, x) for s in range(n) for i, (y, x) in enumerate(windows))
-        for batch in _chunks(jobs, plan.batch_size):
-            if should_stop is not None and should_stop():
-                raise Cancelled("segmentation cancelled")
-            tiles = np.stack([extract_tile(data[s], y, x, plan.tile) for s, _, y, x in batch])
-            out = self.forward(self.normalizer(tiles))
-            if self.want_probs and probs is None:
-                k = out.shape[1]
-                probs = np.zeros((n, height, width) + ((k,) if k > 1 else ()), np.float32)
-            for (s, i, y, x), tile_out in zip(batch, out):
-                if s not in accs:
-                    emit = _emitter(labels[s], probs, s, self.threshold)
-                    accs[s] = SliceAccumulator(plan, out.shape[1], emit)
-                accs[s].add(y, x, tile_out)
-                if i == len(windows) - 1:
-                    accs.pop(s).finish()
-            done += len(batch)
-            if progress is not None:
-                progress(done, total)
-        return labels, probs
-
-
-def _emitter(labels: np.ndarray, probs: np.ndarray | None, s: int, threshold: float):
-    def emit(r0: int, r1: int, p: np.ndarray) -> None:
-        if p.shape[0] == 1:
-            labels[r0:r1] = p[0] > threshold
-            if probs is not None:
-                probs[s, r0:r1] = p[0]
-        else:
-            labels[r0:r1] = np.argmax(p, axis=0)
-            if probs is not None:
-                probs[s, r0:r1] = np.moveaxis(p, 0, -1)
-
-    return emit
