@@ -26,10 +26,18 @@ class Server:
         self.jobs: queue.Queue = queue.Queue()
         self.cancelled: set[int] = set()
         self.lock = threading.Lock()
+        self.closing = False  # shutdown asked or napari gone: stop the running job
 
     def send(self, msg: dict) -> None:
+        """Send a reply; once napari's side has gone, replies are dropped and the running
+        job is asked to stop (it still finishes, e.g. saves its model as cancelled)."""
         with self.lock:
-            self.conn.send(msg)
+            if self.closing:
+                return
+            try:
+                self.conn.send(msg)
+            except (OSError, ValueError):
+                self.closing = True
 
     def read_forever(self) -> None:
         """Reader thread: queue jobs, note cancellations, stop on shutdown or EOF."""
@@ -42,6 +50,7 @@ class Server:
             if op == P.CANCEL:
                 self.cancelled.add(msg.get("id"))
             elif op == P.SHUTDOWN:
+                self.closing = True  # the running job stops at its next step and saves
                 self.jobs.put(None)
                 return
             else:
@@ -61,7 +70,9 @@ class Server:
         if handler is None:
             self.send(P.error(job_id, ValueError(f"unknown engine operation {msg.get('op')!r}")))
             return
-        job = ops.JobContext(job_id, self.send, lambda: job_id in self.cancelled)
+        job = ops.JobContext(
+            job_id, self.send, lambda: self.closing or job_id in self.cancelled
+        )
         try:
             value = handler(msg, job)
         except Cancelled:
@@ -86,8 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         conn.send(P.error(None, exc))
         return 1
     conn.send(P.hello(info))
+    _enter_callers_folder()
     Server(conn).serve()
     return 0
+
+
+def _enter_callers_folder() -> None:
+    """Relative paths in jobs mean napari's working folder. The process starts elsewhere
+    (see ``client.ENGINE_FOLDER``) so that nothing there is imported; ``sys.path`` holds no
+    relative entry, so changing folder now does not change what imports find."""
+    folder = os.environ.pop("NAPARI_RES101UNET_ENGINE_CWD", "")
+    if folder and os.path.isdir(folder):
+        os.chdir(folder)
 
 
 if __name__ == "__main__":
