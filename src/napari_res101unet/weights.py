@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import torch
 
 SAFETENSORS = ".safetensors"
+SAFE_TORCH = (2, 6)
+"""First torch whose ``weights_only=True`` loading cannot be bypassed (CVE-2025-32434)."""
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "encoder")
 
 
@@ -44,6 +46,7 @@ def read_state_dict(path: str | os.PathLike, what: str = "model file") -> dict[s
             raise CheckpointError(
                 f"{path.name} is truncated or not a safetensors file: {summarize(exc)}"
             ) from None
+    _check_torch_for_pickles(torch.__version__, path)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -58,3 +61,15 @@ def read_state_dict(path: str | os.PathLike, what: str = "model file") -> dict[s
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path.name} does not hold a state dict of tensors")
     return {k.removeprefix("module.").removeprefix("model."): v for k, v in obj.items()}
+
+
+def _check_torch_for_pickles(version: str, path: Path) -> None:
+    """Refuse PyTorch (pickle) files on a torch whose ``weights_only`` can be bypassed."""
+    parts = version.split("+")[0].split(".")[:2]
+    found = tuple(int("".join(ch for ch in p if ch.isdigit()) or 0) for p in parts)
+    if found < SAFE_TORCH:
+        raise CheckpointError(
+            f"{path.name} is a PyTorch pickle file and torch {version} cannot load those "
+            "safely (CVE-2025-32434: weights_only=True can be bypassed before torch 2.6). "
+            "Upgrade torch to 2.6 or later, or use a .safetensors file"
+        )
