@@ -111,20 +111,27 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
             raw = f.read(size)
     except OSError as exc:
         raise CheckpointError(f"{path} cannot be read: {summarize(exc)}") from None
+    if len(raw) < size:
+        raise CheckpointError(f"{path} is truncated: its header is cut short")
     try:
-        meta = json.loads(raw).get("__metadata__") or {}
-        text = meta[META_KEY]
-    except (ValueError, AttributeError, KeyError, TypeError):
-        raise CheckpointError(
-            f"{path} was not written by napari-res101unet (no spec inside)"
-        ) from None
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"{path} is not a readable safetensors file") from None
+    meta = meta.get("__metadata__") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get(META_KEY), str):
+        raise NoSpecError(f"{path} was not written by napari-res101unet (no spec inside)")
     try:
-        header = json.loads(text)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: the spec inside is not valid JSON ({exc})") from None
+        header = json.loads(meta[META_KEY])
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CheckpointError(f"{path}: the spec inside is not valid JSON ({reason})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: the spec inside is not a JSON object")
     return header
+
+
+class NoSpecError(CheckpointError):
+    """A safetensors file without a napari-res101unet header (e.g. a plain state dict)."""
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -164,24 +171,38 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
 
 
 def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
-    from .model import ModelSpec
-
-    state = read_state_dict(path)
     try:
         header = read_header(path)
-    except CheckpointError:
+    except NoSpecError:
+        state = read_state_dict(path)
         return state, infer_spec(state, path)
+    spec = spec_from_header(header, path)  # checked before any tensor is read
+    return read_state_dict(path), spec
+
+
+def spec_from_header(header: dict[str, Any], path: Path) -> ModelSpec:
+    """The validated :class:`ModelSpec` of a checkpoint header (bounded, see
+    :data:`~napari_res101unet.model.SPEC_LIMITS`).
+
+    Raises
+    ------
+    CheckpointError
+        For a newer format, a missing spec, or one of wrong types or out of bounds.
+    """
+    from .model import ModelSpec
+
     version = header.get("format_version", 0)
-    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path.name}: checkpoint format {version!r:.40} is not a number")
+    if version > CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path.name} uses checkpoint format {version}, newer than this plugin reads "
             f"({CHECKPOINT_FORMAT}); update napari-res101unet"
         )
     try:
-        spec = ModelSpec.from_dict(header["spec"])
-    except (KeyError, TypeError, ValueError) as exc:
+        return ModelSpec.from_dict(header.get("spec"))
+    except (TypeError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{path.name}: its spec is not usable: {exc}") from None
-    return state, spec
 
 
 def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
@@ -205,13 +226,16 @@ def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
     state = read_state_dict(weights if weights.is_file() else path / "pytorch_model.bin")
     from .model import ModelSpec
 
-    spec = ModelSpec(
-        in_channels=int(config.get("in_channels", 3)),
-        classes=int(config.get("classes", 1)),
-        decoder_channels=list(config.get("decoder_channels", [256, 128, 64, 32, 16])),
-        encoder_weights=str(config.get("encoder_weights")),
-        name=path.name,
-    )
+    try:
+        spec = ModelSpec(
+            in_channels=int(config.get("in_channels", 3)),
+            classes=int(config.get("classes", 1)),
+            decoder_channels=list(config.get("decoder_channels", [256, 128, 64, 32, 16])),
+            encoder_weights=str(config.get("encoder_weights")),
+            name=path.name,
+        )
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_file}: not a usable smp config: {exc}") from None
     return state, spec
 
 
