@@ -34,6 +34,8 @@ META_KEY = "napari_res101unet"
 SUFFIX = ".safetensors"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 MAX_HEADER_BYTES = 100_000_000
+EXTRA_PREFIX = "optimizer."
+"""Tensors stored beside the weights (a run's optimizer state), never loaded as weights."""
 _LAYER3_BLOCKS = {6: "ResNet-50", 23: "ResNet-101", 36: "ResNet-152"}
 
 
@@ -52,7 +54,14 @@ def provenance() -> dict[str, Any]:
     }
 
 
-def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) -> Path:
+def save_model(
+    model: torch.nn.Module,
+    path: str | os.PathLike,
+    *,
+    tensors: dict[str, torch.Tensor] | None = None,
+    metadata: dict[str, str] | None = None,
+    **extra: Any,
+) -> Path:
     """Write ``model`` (with its spec) to ``path`` atomically.
 
     Parameters
@@ -62,6 +71,9 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
     path : path
         Target file; ``.safetensors`` is appended when it has no suffix. A half-written file
         never replaces an existing one (temporary file + rename).
+    tensors, metadata
+        More tensors (named ``optimizer.*``: :func:`load_model` skips them) and header
+        entries committed in the same file, e.g. a training run's optimizer state.
     **extra
         JSON-serialisable items stored beside the spec (e.g. ``note="..."``).
 
@@ -85,9 +97,15 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
         "provenance": provenance(),
         **extra,
     }
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if tensors and any(not k.startswith(EXTRA_PREFIX) for k in tensors):
+        raise ValueError(f"extra tensors must be named {EXTRA_PREFIX}*")
     with atomic_target(path) as tmp:
-        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(header)})
+        save_file(
+            {**weights, **(tensors or {})},
+            str(tmp),
+            metadata={**(metadata or {}), META_KEY: json.dumps(header)},
+        )
     return path
 
 
@@ -101,6 +119,27 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     ------
     CheckpointError
         When the file is not a safetensors file or holds no napari-res101unet spec.
+    """
+    meta = read_metadata(path)
+    if not isinstance(meta.get(META_KEY), str):
+        raise NoSpecError(f"{path} was not written by napari-res101unet (no spec inside)")
+    try:
+        header = json.loads(meta[META_KEY])
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CheckpointError(f"{path}: the spec inside is not valid JSON ({reason})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the spec inside is not a JSON object")
+    return header
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``__metadata__`` of a safetensors file (plain file I/O, torch-free).
+
+    Raises
+    ------
+    CheckpointError
+        When the file cannot be read or is not a safetensors file.
     """
     path = Path(path)
     try:
@@ -117,17 +156,10 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(raw)
     except (ValueError, RecursionError):
         raise CheckpointError(f"{path} is not a readable safetensors file") from None
-    meta = meta.get("__metadata__") if isinstance(meta, dict) else None
-    if not isinstance(meta, dict) or not isinstance(meta.get(META_KEY), str):
-        raise NoSpecError(f"{path} was not written by napari-res101unet (no spec inside)")
-    try:
-        header = json.loads(meta[META_KEY])
-    except (ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise CheckpointError(f"{path}: the spec inside is not valid JSON ({reason})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: the spec inside is not a JSON object")
-    return header
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is not a readable safetensors file")
+    found = meta.get("__metadata__")
+    return found if isinstance(found, dict) else {}
 
 
 class NoSpecError(CheckpointError):
@@ -177,7 +209,7 @@ def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
         state = read_state_dict(path)
         return state, infer_spec(state, path)
     spec = spec_from_header(header, path)  # checked before any tensor is read
-    return read_state_dict(path), spec
+    return read_state_dict(path, skip=EXTRA_PREFIX), spec
 
 
 def spec_from_header(header: dict[str, Any], path: Path) -> ModelSpec:

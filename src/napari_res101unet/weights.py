@@ -20,12 +20,15 @@ SAFE_TORCH = (2, 6)
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "encoder")
 
 
-def read_state_dict(path: str | os.PathLike, what: str = "model file") -> dict[str, torch.Tensor]:
+def read_state_dict(
+    path: str | os.PathLike, what: str = "model file", skip: str | None = None
+) -> dict[str, torch.Tensor]:
     """Tensors of a weights file (safetensors, or a PyTorch state dict), never running code.
 
     PyTorch files are read with ``torch.load(weights_only=True)``; a dict wrapping the
     state (``state_dict``, ``model``...) is unwrapped and ``module.``/``model.`` key
-    prefixes (DataParallel, Lightning) are dropped.
+    prefixes (DataParallel, Lightning) are dropped. Safetensors tensors whose names start
+    with ``skip`` are not read.
 
     Raises
     ------
@@ -38,10 +41,12 @@ def read_state_dict(path: str | os.PathLike, what: str = "model file") -> dict[s
     if not path.is_file():
         raise CheckpointError(f"{what} {str(path)!r} does not exist")
     if path.suffix == SAFETENSORS:
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
         try:
-            return load_file(str(path))
+            with safe_open(str(path), framework="pt") as f:
+                names = [k for k in f.keys() if not (skip and k.startswith(skip))]
+                return {k: f.get_tensor(k) for k in names}
         except Exception as exc:
             raise CheckpointError(
                 f"{path.name} is truncated or not a safetensors file: {summarize(exc)}"
