@@ -45,7 +45,8 @@ def read_state_dict(
 
         try:
             with safe_open(str(path), framework="pt") as f:
-                names = [k for k in f.keys() if not (skip and k.startswith(skip))]
+                keys = f.keys()
+                names = [k for k in keys if not (skip and k.startswith(skip))]
                 return {k: f.get_tensor(k) for k in names}
         except Exception as exc:
             raise CheckpointError(

@@ -123,7 +123,7 @@ def test_a_hanging_start_is_cancelled_by_stop_from_another_thread(tmp_path, monk
     def start() -> None:
         try:
             client.start()
-        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+        except BaseException as exc:  # recorded for the assertion
             outcome.append(exc)
 
     thread = threading.Thread(target=start)

@@ -165,4 +165,3 @@ def test_pillow_bomb_error_is_a_value_error_naming_the_file(tmp_path, monkeypatc
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # Pillow's own guard, made small
     with pytest.raises(ValueError, match="palette_labels.png.*decompression bomb"):
         read_image(path)
-

@@ -22,8 +22,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from multiprocessing.connection import Connection, Listener
+from pathlib import Path
 from typing import Any
 
 from ..errors import Cancelled, EngineBusy, EngineCrashed, EngineError

@@ -70,9 +70,7 @@ class Server:
         if handler is None:
             self.send(P.error(job_id, ValueError(f"unknown engine operation {msg.get('op')!r}")))
             return
-        job = ops.JobContext(
-            job_id, self.send, lambda: self.closing or job_id in self.cancelled
-        )
+        job = ops.JobContext(job_id, self.send, lambda: self.closing or job_id in self.cancelled)
         try:
             value = handler(msg, job)
         except Cancelled:

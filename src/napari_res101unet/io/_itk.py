@@ -115,7 +115,9 @@ def _read_palette_png(path: Path, named_labels: bool) -> np.ndarray:
     try:
         im = Image.open(path)
     except Image.DecompressionBombError as exc:
-        raise ValueError(f"{path.name}: Pillow refuses it as a decompression bomb ({exc})") from None
+        raise ValueError(
+            f"{path.name}: Pillow refuses it as a decompression bomb ({exc})"
+        ) from None
     with im:
         im.load()
         indices = np.asarray(im) if im.mode == "P" else None

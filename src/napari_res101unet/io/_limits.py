@@ -85,7 +85,8 @@ def nifti_header(path: Path):
     with open(path, "rb") as fh:
         raw = fh.read(1 << 16)
         whole = fh.read(1) == b""
-    if path.name.lower().endswith(".gz"):  # leave out the CRC and size trailer of a small file: they are checked later
+    if path.name.lower().endswith(".gz"):
+        # a small file's CRC and size trailer are left out here: they are checked later
         try:
             head = zlib.decompressobj(wbits=31).decompress(raw[:-8] if whole else raw, 540)
         except zlib.error as exc:
@@ -93,9 +94,7 @@ def nifti_header(path: Path):
     else:
         head = raw[:540]
     for order in ("little", "big"):
-        cls = {348: nib.Nifti1Header, 540: nib.Nifti2Header}.get(
-            int.from_bytes(head[:4], order)
-        )
+        cls = {348: nib.Nifti1Header, 540: nib.Nifti2Header}.get(int.from_bytes(head[:4], order))
         if cls is not None and len(head) >= cls.template_dtype.itemsize:
             break
     else:

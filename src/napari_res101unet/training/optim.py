@@ -118,7 +118,8 @@ def load_optimizer(
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})[META_KEY])
-            names = [k for k in f.keys() if k.startswith(prefix + "state.")]
+            keys = f.keys()
+            names = [k for k in keys if k.startswith(prefix + "state.")]
             tensors = {k.removeprefix(prefix): f.get_tensor(k) for k in names}
     except Exception as exc:
         raise ValueError(f"{path.name} is not a readable optimizer state: {exc}") from None
