@@ -195,6 +195,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     from .device import resolve_device
     from .model import build_model
 
+    _check_depth(state, path)  # a foreign file fails here, before a network is built
     model = build_model(spec=spec)
     _load_state(model, state, path)
     model.checkpoint_path = str(path)

@@ -93,6 +93,13 @@ def read_image(
         image = _dispatch(path, ext, named and labels is not False, series)
     except (RuntimeError, OSError, ValueError, EOFError, zlib.error) as exc:
         raise ValueError(f"cannot read {path} as {format_name(path)}: {_reason(exc)}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a parser's own slip on a damaged file (struct.error, KeyError)
+        raise ValueError(
+            f"cannot read {path} as {format_name(path)}: the file is damaged "
+            f"({type(exc).__name__}: {_reason(exc)})"
+        ) from None
     image.metadata.update(name=stem(path), source=str(path), format=format_name(path))
     if image.metadata.get("unit") and "units" not in image.metadata:  # one per axis
         image.metadata["units"] = (image.metadata["unit"],) * len(image.spacing)
