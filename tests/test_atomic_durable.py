@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+import napari_res101unet
 from napari_res101unet import _atomic
 from napari_res101unet._atomic import atomic_target
 
-REPO = Path(__file__).resolve().parents[1]
+SRC = Path(napari_res101unet.__file__).resolve().parents[1]  # the package under test
 
 
 def _write(path: Path, text: str) -> None:
@@ -111,7 +112,7 @@ def test_sigkill_in_the_middle_of_save_model_leaves_a_loadable_target(tmp_path):
     first = build_model(in_channels=1, classes=2)
     save_model(first, target)
     before = target.read_bytes()
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    env = dict(os.environ, PYTHONPATH=str(SRC))
     proc = subprocess.Popen(
         [sys.executable, "-c", _SAVER, str(target)], env=env, stdout=subprocess.PIPE
     )

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import napari_res101unet
 from napari_res101unet.engine import protocol as P
 from napari_res101unet.engine.client import EngineClient
 from napari_res101unet.errors import Cancelled, EngineCrashed
 
-REPO = Path(__file__).resolve().parents[2]
+SRC = Path(napari_res101unet.__file__).resolve().parents[1]  # the package under test
 
 
 class _Evil:
@@ -71,7 +72,7 @@ def test_safe_loads_keeps_all_the_plain_data_the_protocol_sends(protocol):
 
 def _env_with(monkeypatch, folder: Path) -> None:
     """Put ``folder`` before the package on the engine's PYTHONPATH (inherited)."""
-    paths = [str(folder), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]
+    paths = [str(folder), str(SRC), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import napari_res101unet
 from napari_res101unet.io import read_image
 
-REPO = Path(__file__).resolve().parents[2]
+SRC = Path(napari_res101unet.__file__).resolve().parents[1]  # the package under test
 
 
 def forged_nifti_gz(path: Path, shape: tuple[int, ...], dtype=np.int16) -> Path:
@@ -100,7 +101,7 @@ def test_forged_sizes_are_refused_within_a_second_in_2_gib(tmp_path):
         huge_png(tmp_path / "huge_palette.png", color_type=3),
         huge_tiff(tmp_path / "huge.tif"),
     ]
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
     env.pop("NAPARI_RES101UNET_MAX_PIXELS", None)
     run = subprocess.run(
         [sys.executable, "-c", _SCRIPT, *map(str, files)],

@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_res101unet.training.pairs import check_pairs, resolve_classes, value_counts
+import napari_res101unet
+from napari_res101unet.training.pairs import check_pairs, resolve_classes
 
-REPO = Path(__file__).resolve().parents[2]
+SRC = Path(napari_res101unet.__file__).resolve().parents[1]  # the package under test
 
 
 def test_value_counts_is_sparse_and_agrees_with_bincount():
+    from napari_res101unet.training.pairs import value_counts
+
     small = np.array([0, 0, 3, 3, 3, 7], np.uint8)
     values, counts = value_counts(small)
     assert values.tolist() == [0, 3, 7] and counts.tolist() == [2, 3, 1]
@@ -68,7 +71,7 @@ print("ok")
 
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is Linux's")
 def test_an_instance_id_of_2_to_the_31_needs_no_gigabytes():
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
     out = subprocess.run(
         [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=60
     )

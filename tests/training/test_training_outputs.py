@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import napari_res101unet as nr
-from napari_res101unet.checkpoint import EXTRA_PREFIX, load_model, read_header, save_model
+from napari_res101unet.checkpoint import load_model, read_header, save_model
 from napari_res101unet.cli import main
-from napari_res101unet.training.optim import META_KEY, make_optimizer, save_optimizer
+from napari_res101unet.training.optim import make_optimizer, save_optimizer
 from napari_res101unet.training.state import CheckpointPaths
 
 TINY = {"patch_size": 64, "batch_size": 2, "steps_per_epoch": 2, "device": "cpu"}
@@ -108,6 +108,9 @@ def _one_epoch(tmp_path):
 @pytest.mark.slow
 def test_weights_and_optimizer_state_are_committed_in_one_file(tmp_path):
     from safetensors import safe_open
+
+    from napari_res101unet.checkpoint import EXTRA_PREFIX
+    from napari_res101unet.training.optim import META_KEY
 
     pairs, paths = _one_epoch(tmp_path)
     assert paths.last.is_file() and paths.best.is_file() and not paths.optimizer.exists()
