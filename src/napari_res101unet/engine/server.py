@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _enter_callers_folder() -> None:
     """Relative paths in jobs mean napari's working folder. The process starts elsewhere
-    (see ``client.ENGINE_FOLDER``) so that nothing there is imported; ``sys.path`` holds no
+    (see ``launch.ENGINE_FOLDER``) so that nothing there is imported; ``sys.path`` holds no
     relative entry, so changing folder now does not change what imports find."""
     folder = os.environ.pop("NAPARI_RES101UNET_ENGINE_CWD", "")
     if folder and os.path.isdir(folder):
