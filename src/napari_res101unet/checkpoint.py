@@ -35,6 +35,8 @@ META_KEY = "napari_res101unet"
 SUFFIX = ".safetensors"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 MAX_HEADER_BYTES = 100_000_000
+EXTRA_PREFIX = "optimizer."
+"""Tensors stored beside the weights (a run's optimizer state), never loaded as weights."""
 _LAYER3_BLOCKS = {6: "ResNet-50", 23: "ResNet-101", 36: "ResNet-152"}
 
 
@@ -53,7 +55,14 @@ def provenance() -> dict[str, Any]:
     }
 
 
-def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) -> Path:
+def save_model(
+    model: torch.nn.Module,
+    path: str | os.PathLike,
+    *,
+    tensors: dict[str, torch.Tensor] | None = None,
+    metadata: dict[str, str] | None = None,
+    **extra: Any,
+) -> Path:
     """Write ``model`` (with its spec) to ``path`` atomically.
 
     Parameters
@@ -63,6 +72,9 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
     path : path
         Target file; ``.safetensors`` is appended when it has no suffix. A half-written file
         never replaces an existing one (temporary file + rename).
+    tensors, metadata
+        More tensors (named ``optimizer.*``: :func:`load_model` skips them) and header
+        entries committed in the same file, e.g. a training run's optimizer state.
     **extra
         JSON-serialisable items stored beside the spec (e.g. ``note="..."``).
 
@@ -86,9 +98,15 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
         "provenance": provenance(),
         **extra,
     }
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if tensors and any(not k.startswith(EXTRA_PREFIX) for k in tensors):
+        raise ValueError(f"extra tensors must be named {EXTRA_PREFIX}*")
     with atomic_target(path) as tmp:
-        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(header)})
+        save_file(
+            {**weights, **(tensors or {})},
+            str(tmp),
+            metadata={**(metadata or {}), META_KEY: json.dumps(header)},
+        )
     return path
 
 
@@ -103,6 +121,27 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     CheckpointError
         When the file is not a safetensors file or holds no napari-res101unet spec.
     """
+    meta = read_metadata(path)
+    if not isinstance(meta.get(META_KEY), str):
+        raise NoSpecError(f"{path} was not written by napari-res101unet (no spec inside)")
+    try:
+        header = json.loads(meta[META_KEY])
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CheckpointError(f"{path}: the spec inside is not valid JSON ({reason})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the spec inside is not a JSON object")
+    return header
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``__metadata__`` of a safetensors file (plain file I/O, torch-free).
+
+    Raises
+    ------
+    CheckpointError
+        When the file cannot be read or is not a safetensors file.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -112,20 +151,20 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
             raw = f.read(size)
     except OSError as exc:
         raise CheckpointError(f"{path} cannot be read: {summarize(exc)}") from None
+    if len(raw) < size:
+        raise CheckpointError(f"{path} is truncated: its header is cut short")
     try:
-        meta = json.loads(raw).get("__metadata__") or {}
-        text = meta[META_KEY]
-    except (ValueError, AttributeError, KeyError, TypeError):
-        raise CheckpointError(
-            f"{path} was not written by napari-res101unet (no spec inside)"
-        ) from None
-    try:
-        header = json.loads(text)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: the spec inside is not valid JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: the spec inside is not a JSON object")
-    return header
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"{path} is not a readable safetensors file") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is not a readable safetensors file")
+    found = meta.get("__metadata__")
+    return found if isinstance(found, dict) else {}
+
+
+class NoSpecError(CheckpointError):
+    """A safetensors file without a napari-res101unet header (e.g. a plain state dict)."""
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -159,6 +198,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     from .device import resolve_device
     from .model import build_model
 
+    _check_depth(state, path)  # a foreign file fails here, before a network is built
     model = build_model(spec=spec)
     _load_state(model, state, path)
     model.checkpoint_path = str(path)
@@ -167,24 +207,38 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
 
 
 def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
-    from .model import ModelSpec
-
-    state = read_state_dict(path)
     try:
         header = read_header(path)
-    except CheckpointError:
+    except NoSpecError:
+        state = read_state_dict(path)
         return state, infer_spec(state, path)
+    spec = spec_from_header(header, path)  # checked before any tensor is read
+    return read_state_dict(path, skip=EXTRA_PREFIX), spec
+
+
+def spec_from_header(header: dict[str, Any], path: Path) -> ModelSpec:
+    """The validated :class:`ModelSpec` of a checkpoint header (bounded, see
+    :data:`~napari_res101unet.model.SPEC_LIMITS`).
+
+    Raises
+    ------
+    CheckpointError
+        For a newer format, a missing spec, or one of wrong types or out of bounds.
+    """
+    from .model import ModelSpec
+
     version = header.get("format_version", 0)
-    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path.name}: checkpoint format {version!r:.40} is not a number")
+    if version > CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path.name} uses checkpoint format {version}, newer than this plugin reads "
             f"({CHECKPOINT_FORMAT}); update napari-res101unet"
         )
     try:
-        spec = ModelSpec.from_dict(header["spec"])
-    except (KeyError, TypeError, ValueError) as exc:
+        return ModelSpec.from_dict(header.get("spec"))
+    except (TypeError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{path.name}: its spec is not usable: {exc}") from None
-    return state, spec
 
 
 def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
@@ -208,13 +262,16 @@ def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
     state = read_state_dict(weights if weights.is_file() else path / "pytorch_model.bin")
     from .model import ModelSpec
 
-    spec = ModelSpec(
-        in_channels=int(config.get("in_channels", 3)),
-        classes=int(config.get("classes", 1)),
-        decoder_channels=list(config.get("decoder_channels", [256, 128, 64, 32, 16])),
-        encoder_weights=str(config.get("encoder_weights")),
-        name=path.name,
-    )
+    try:
+        spec = ModelSpec(
+            in_channels=int(config.get("in_channels", 3)),
+            classes=int(config.get("classes", 1)),
+            decoder_channels=list(config.get("decoder_channels", [256, 128, 64, 32, 16])),
+            encoder_weights=str(config.get("encoder_weights")),
+            name=path.name,
+        )
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_file}: not a usable smp config: {exc}") from None
     return state, spec
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+MAX_CLASSES = 4096
+"""Largest class count scored (the confusion matrix is ``n_classes**2`` counts)."""
+
 
 def confusion_matrix(
     pred: np.ndarray, target: np.ndarray, n_classes: int, ignore_index: int | None = None
@@ -18,6 +21,8 @@ def confusion_matrix(
     pred, target = np.asarray(pred), np.asarray(target)
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {pred.shape} != target shape {target.shape}")
+    if not 1 <= n_classes <= MAX_CLASSES:
+        raise ValueError(f"n_classes must be 1..{MAX_CLASSES}, got {n_classes}")
     keep = np.ones(target.shape, bool) if ignore_index is None else target != ignore_index
     t = target[keep].astype(np.int64)
     p = pred[keep].astype(np.int64)
@@ -32,7 +37,13 @@ def confusion_matrix(
 
 def _classes(pred, target, n_classes):
     if n_classes is None:
-        n_classes = int(max(np.max(pred, initial=0), np.max(target, initial=0))) + 1
+        largest = int(max(np.max(pred, initial=0), np.max(target, initial=0)))
+        if largest >= MAX_CLASSES:
+            raise ValueError(
+                f"the labels hold the value {largest}: an instance mask, not class indices "
+                f"(at most {MAX_CLASSES} classes); binarise it (labels > 0) or pass n_classes"
+            )
+        n_classes = largest + 1
     return max(n_classes, 2)
 
 

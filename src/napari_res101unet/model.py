@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ._spec_checks import SPEC_LIMITS, check_depth, check_int, check_spec_fields
 from .config import ARCHITECTURE, ENCODER_NAME, NORMALIZATIONS
 from .errors import summarize
 
@@ -69,8 +70,9 @@ class ModelSpec:
     encoder: str = ENCODER_NAME
 
     def __post_init__(self) -> None:
-        _check_int("in_channels", self.in_channels, 1)
-        _check_int("classes", self.classes, 1)
+        check_int("in_channels", self.in_channels, 1, SPEC_LIMITS["in_channels"])
+        check_int("classes", self.classes, 1, SPEC_LIMITS["classes"])
+        check_spec_fields(self)
         if len(self.class_names) != self.n_labels:
             self.class_names = default_class_names(self.classes, self.class_names)
         mode = self.normalization.get("mode") if isinstance(self.normalization, dict) else None
@@ -94,18 +96,22 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """The spec a checkpoint's JSON describes, validated and bounded (see
+        :data:`SPEC_LIMITS`) before anything is built from it.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a value of the wrong type or out of bounds, or nesting too deep.
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"a model spec must be a JSON object, got {type(data).__name__}")
+        check_depth(data, SPEC_LIMITS["depth"])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             warnings.warn(f"ignoring unknown model spec fields {unknown}", stacklevel=2)
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 def default_class_names(classes: int, given: list[str] | None = None) -> list[str]:
@@ -155,8 +161,8 @@ def build_model(
         The smp ``Unet`` in eval mode on the CPU, with ``.spec``.
     """
     if spec is None:
-        _check_int("in_channels", in_channels, 1)
-        _check_int("classes", classes, 1)
+        check_int("in_channels", in_channels, 1)
+        check_int("classes", classes, 1)
         norm = {"mode": normalization} if isinstance(normalization, str) else dict(normalization)
         spec = ModelSpec(
             in_channels=in_channels,

@@ -117,7 +117,8 @@ def test_cancel_then_resume_continues_the_epoch_count_exactly(tmp_path):
     assert stopper.kinds("done")[0].reason == "cancelled"
     assert first.spec.training["epochs_done"] == 1
     paths = CheckpointPaths.from_output(out)
-    assert paths.last.is_file() and paths.optimizer.is_file() and paths.best.is_file()
+    assert paths.last.is_file() and paths.best.is_file()
+    assert not paths.optimizer.exists()  # the optimizer state is inside the last checkpoint
 
     resumed = Recorder()
     model = nr.train(pairs, **TINY, epochs=2, resume=paths.last, callback=resumed)
@@ -134,24 +135,23 @@ def test_cancel_then_resume_continues_the_epoch_count_exactly(tmp_path):
         nr.train(pairs, **TINY, epochs=2, resume=paths.last)
 
 
-def test_cancel_within_the_first_epoch_keeps_a_loadable_model(tmp_path):
+def test_cancel_within_the_first_epoch_returns_the_model_and_saves_nothing(tmp_path):
     rec = Recorder(stop_when=lambda events: len([e for e in events if e.kind == "step"]) >= 1)
-    model = nr.train(
-        [disks()],
-        **TINY,
-        epochs=3,
-        val_fraction=0.0,
-        output=tmp_path / "m",
-        callback=rec,
-        should_stop=rec.should_stop,
-    )
+    with pytest.warns(UserWarning, match="nothing was saved"):
+        model = nr.train(
+            [disks()],
+            **TINY,
+            epochs=3,
+            val_fraction=0.0,
+            output=tmp_path / "m",
+            callback=rec,
+            should_stop=rec.should_stop,
+        )
     assert len(rec.kinds("step")) == 1
     assert rec.kinds("done")[0].reason == "cancelled"
     assert model.spec.training["stopped"] == "cancelled"
-    loaded = load_model(tmp_path / "m.safetensors")
-    for key, value in model.state_dict().items():
-        assert torch.equal(value.cpu(), loaded.state_dict()[key]), key
-    out = nr.segment(disks()[0], loaded, device="cpu")
+    assert not (tmp_path / "m.safetensors").exists()  # unvalidated weights are not a model
+    out = nr.segment(disks()[0], model, device="cpu")
     assert out.shape == (96, 96)
 
 

@@ -17,7 +17,7 @@ from napari.utils.notifications import show_error, show_info
 from .._session import SESSION_MODELS
 from ..engine import protocol as P
 from ..engine.client import EngineClient, get_engine
-from ..errors import EngineError, summarize
+from ..errors import Cancelled, EngineError, summarize
 from ..registry import UNTRAINED, list_models
 from .activity import ActivityProgress, mirror
 
@@ -219,7 +219,10 @@ def _engine_worker(runner: EngineRunner, op: str, payload: dict):
     try:
         if not runner.engine.running:
             yield {"kind": P.STATUS, "text": "Starting the engine process (imports torch)..."}
-            info = runner.engine.start()
+            try:
+                info = runner.engine.start(cancel=lambda: runner.cancel_requested)
+            except Cancelled:
+                return None
             yield {"kind": P.ENGINE_READY, "info": info}
         if runner.cancel_requested:
             return None

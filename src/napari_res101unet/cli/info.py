@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     models = list_models(folder)
     print(f"model folder: {folder} ({len(models)} models)")
     for entry in models:
+        if not entry.readable:
+            print(f"  {entry.name}: {entry.summary}")
+            continue
         print(
             f"  {entry.name}: classes {entry.classes}, {entry.in_channels} channels, "
             f"{entry.summary}"

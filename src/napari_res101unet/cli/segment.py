@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +20,11 @@ def add_parser(sub) -> None:
         "segment",
         help="segment image files into label files",
         description="Segment each INPUT (NIfTI, DICOM folder, NRRD, MHA, TIFF, PNG/JPEG/BMP) "
-        "and write <name>_labels next to OUT, keeping the voxel spacing.",
+        "and write <name>_labels into OUT, keeping the voxel spacing. Inputs from several "
+        "folders keep their folders relative to the inputs' common folder (a/imaging.nii.gz "
+        "and b/imaging.nii.gz become OUT/a/imaging_labels.nii.gz and "
+        "OUT/b/imaging_labels.nii.gz). Every output is checked before any work: two inputs "
+        "with the same output, or an existing file, stop the command with the list.",
         epilog="example: napari-res101unet segment scan.nii.gz -m liver -o out/",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
@@ -41,6 +47,11 @@ def add_parser(sub) -> None:
         default=None,
         help="output suffix, e.g. .nii.gz, .tif, .png (default: like the input), or "
         f"'{DICOM_SEG}' for a DICOM Segmentation of a DICOM input (<name>_seg.dcm)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files (never an input, nor another input's output)",
     )
     p.set_defaults(func=run)
 
@@ -70,8 +81,15 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, SegmentSettings, SETTINGS)
     if args.format == DICOM_SEG:
         _check_dicom_inputs(args.inputs)
+    plans = plan_outputs(
+        [Path(p) for p in args.inputs],
+        args.output,
+        args.format,
+        probabilities=args.probabilities,
+        overwrite=args.overwrite,
+    )
     model = load_cli_model(args.model, settings.device)
-    for source in map(Path, args.inputs):
+    for source, target, probs_target in plans:
         image = read_image(source, labels=False)  # an input is an image, whatever its name
         started = time.perf_counter()
         result = run_segmentation(
@@ -83,10 +101,6 @@ def run(args: argparse.Namespace) -> int:
             progress=progress_printer(source.name),
             **settings.as_dict(),
         )
-        if args.format == DICOM_SEG:
-            target = _write_dicom_seg(args.output, source, result.labels, model)
-        else:
-            target = output_path(args.output, source, "labels", args.format)
         geometry = {
             "spacing": image.spacing,
             "origin": image.origin,
@@ -94,12 +108,12 @@ def run(args: argparse.Namespace) -> int:
             "unit": image.metadata.get("unit"),
             "nifti": image.metadata.get("nifti"),
         }
-        if args.format != DICOM_SEG:
+        if args.format == DICOM_SEG:
+            _write_dicom_seg(target, source, result.labels, model)
+        else:
             write_labels(target, result.labels, **geometry)
-        if result.probabilities is not None:
-            _write_probabilities(
-                output_path(args.output, source, "probabilities", ".tif"), result, geometry
-            )
+        if result.probabilities is not None and probs_target is not None:
+            _write_probabilities(probs_target, result, geometry)
         values, counts = np.unique(result.labels, return_counts=True)
         pixels = {int(k): int(v) for k, v in zip(values, counts)}
         print(
@@ -107,6 +121,69 @@ def run(args: argparse.Namespace) -> int:
             f"{result.summary()}; label pixels {pixels})"
         )
     return 0
+
+
+def plan_outputs(
+    sources: list[Path],
+    folder: Path,
+    fmt: str | None,
+    *,
+    probabilities: bool = False,
+    overwrite: bool = False,
+) -> list[tuple[Path, Path, Path | None]]:
+    """``(input, labels file, probabilities file or None)`` per input, all checked first.
+
+    An input's output goes to ``folder`` / (its folder relative to the common folder of
+    all inputs) / ``<stem>_labels<ext>``: one input, or inputs of one folder, write flat
+    into ``folder``.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing input.
+    ValueError
+        Listing (also on stderr, one line each) every output that two inputs would share,
+        that is an input, or that exists (unless ``overwrite``).
+    """
+    for source in sources:
+        if not source.exists():
+            raise FileNotFoundError(f"{source} does not exist")
+    base = Path(os.path.commonpath([str(s.resolve().parent) for s in sources]))
+    plans, owners = [], {}
+    for source in sources:
+        where = folder / source.resolve().parent.relative_to(base)
+        if fmt == DICOM_SEG:
+            labels = output_path(where, source, "seg", ".dcm")
+        else:
+            labels = output_path(where, source, "labels", fmt)
+        probs = output_path(where, source, "probabilities", ".tif") if probabilities else None
+        plans.append((source, labels, probs))
+        for target in filter(None, (labels, probs)):
+            owners.setdefault(target.resolve(), []).append(source)
+    problems = _conflicts(owners, {s.resolve() for s in sources}, overwrite)
+    if problems:
+        print("refusing to write (nothing was written):", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        hint = "" if overwrite else "; pass --overwrite to replace existing files"
+        raise ValueError(
+            f"{len(problems)} output(s) would collide or overwrite (listed above){hint}; "
+            "inputs sharing an output go to separate -o folders"
+        )
+    return plans
+
+
+def _conflicts(owners: dict[Path, list[Path]], inputs: set[Path], overwrite: bool) -> list[str]:
+    problems = []
+    for target, sources in owners.items():
+        names = " and ".join(str(s) for s in sources)
+        if len(sources) > 1:
+            problems.append(f"{target}: the output of both {names}")
+        elif target in inputs:
+            problems.append(f"{target}: the output of {names} is an input")
+        elif target.exists() and not overwrite:
+            problems.append(f"{target}: the output of {names} already exists")
+    return problems
 
 
 def _write_probabilities(path: Path, result, geometry: dict) -> None:
@@ -130,11 +207,11 @@ def _check_dicom_inputs(inputs: list[str]) -> None:
         source_series(source)
 
 
-def _write_dicom_seg(folder: Path, source: Path, labels, model) -> Path:
+def _write_dicom_seg(target: Path, source: Path, labels, model) -> Path:
+    """The labels as a DICOM SEG referencing ``source`` (its output was checked already)."""
     from ..io._dicom_seg import algorithm_identity, write_dicom_seg
 
     name, version = algorithm_identity(model)
-    target = output_path(folder, source, "seg", ".dcm")
     return write_dicom_seg(
         target, labels, source, class_names=model.spec.class_names, algorithm_name=name,
         algorithm_version=version, overwrite=True,

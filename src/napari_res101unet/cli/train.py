@@ -66,15 +66,21 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--encoder-weights", help="for a new model: imagenet or a ResNet-101 file")
     p.add_argument("--resume", type=Path, help="continue from OUTPUT.last.safetensors")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model files of an earlier run at OUTPUT (refused otherwise)",
+    )
     add_settings(p, TrainSettings, SETTINGS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..io.folders import read_pairs
-    from ..training.run import fit
+    from ..training.run import check_output, fit
 
     settings = settings_from(args, TrainSettings, SETTINGS)
+    check_output(args.output, args.resume, args.overwrite)  # before reading any data
     if (args.val_images is None) != (args.val_masks is None):
         raise ValueError("give both --val-images and --val-masks, or neither")
     pairs, names = read_pairs(args.images, args.masks, binary=args.binary)
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             model=start_model(args.model),
             encoder_weights=args.encoder_weights,
             output=args.output,
+            overwrite=args.overwrite,
             resume=args.resume,
             device=args.device,
             callback=_printer(),
@@ -119,6 +126,8 @@ def _printer():
                 f"lr {event.lr:.2e}  {event.seconds:.1f} s",
                 flush=True,
             )
+        elif event.kind == "done" and event.path is None:
+            print("no epoch was completed: no model was saved", flush=True)
         elif event.kind == "done":
             print(f"best model: {event.path}", flush=True)
 

@@ -15,21 +15,22 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
-import os
 import signal
 import subprocess
-import sys
 import threading
-from collections.abc import Iterator
-from multiprocessing.connection import Connection, Listener
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errors import EngineBusy, EngineCrashed, EngineError
+from ..errors import Cancelled, EngineBusy, EngineCrashed, EngineError
 from . import protocol as P
+from .launch import Launch
 from .protocol import safe_loads
 
 START_TIMEOUT = 300.0
 """Seconds to wait for a new engine process to import torch and connect."""
+SHUTDOWN_GRACE = 120.0
+"""Seconds a cancelled job gets to finish (save) when the engine is stopped."""
 
 
 class Job:
@@ -96,6 +97,7 @@ class EngineClient:
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._busy = False
+        self._launch: Launch | None = None
         self._ids = itertools.count(1)
         self.info: dict = {}
 
@@ -103,31 +105,59 @@ class EngineClient:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None and self._conn is not None
 
-    def start(self) -> dict:
-        """Start the process if needed; return what it reports (devices, versions)."""
+    def start(self, cancel: Callable[[], bool] | None = None) -> dict:
+        """Start the process if needed; return what it reports (devices, versions).
+
+        Waits at most ``start_timeout`` seconds for the process to connect and report,
+        without holding the client's lock: :meth:`stop` (from any thread) or ``cancel()``
+        returning True ends the wait at once.
+
+        Raises
+        ------
+        EngineCrashed
+            When the process exits, or does not report within ``start_timeout``.
+        Cancelled
+            When the start was cancelled.
+        """
         with self._state_lock:
             if self.running:
                 return self.info
-            self._stop_locked()
-            authkey = os.urandom(32)
-            listener = Listener(authkey=authkey)
-            env = dict(os.environ, NAPARI_RES101UNET_ENGINE_KEY=authkey.hex())
-            env.setdefault("PYTHONUNBUFFERED", "1")
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "napari_res101unet.engine.server", str(listener.address)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-            try:
-                self._conn = _accept(listener, self._proc, self.start_timeout)
-            finally:
-                listener.close()
-            hello = safe_loads(self._conn.recv_bytes())
-            if hello.get("kind") != P.HELLO:
+            other = self._launch
+            if other is None:
                 self._stop_locked()
-                P.raise_error(hello)
-            self.info = hello.get("value", {})
+                launch = Launch(self.start_timeout)
+                self._launch = launch
+        if other is not None:  # another thread is starting it: wait for that start
+            while not other.done.wait(0.1):
+                if cancel is not None and cancel():
+                    raise Cancelled("the engine start was cancelled")
+            if not self.running:
+                raise EngineCrashed("Crashed", "the engine process did not start")
             return self.info
+        try:
+            conn, hello = launch.wait(lambda: launch.cancelled or bool(cancel and cancel()))
+        except BaseException:
+            self._forget(launch)
+            raise
+        finally:
+            launch.listener.close()
+        with self._state_lock:
+            if self._launch is not launch or launch.cancelled or hello.get("kind") != P.HELLO:
+                launch.kill()
+                conn.close()
+                self._forget(launch)
+                if hello.get("kind") == P.ERROR:
+                    P.raise_error(hello)
+                raise Cancelled("the engine start was cancelled")
+            self._proc, self._conn = launch.proc, conn
+            self.info = hello.get("value", {})
+            self._forget(launch)
+            return self.info
+
+    def _forget(self, launch: Launch) -> None:
+        if self._launch is launch:
+            self._launch = None
+        launch.done.set()
 
     def submit(self, op: str, **payload: Any) -> Job:
         """Send a job; iterate the returned :class:`Job` to follow it."""
@@ -194,7 +224,14 @@ class EngineClient:
         )
 
     def stop(self) -> None:
-        """Stop the process (it is restarted by the next job)."""
+        """Stop the process (it is restarted by the next job); cancels a start under way.
+
+        A running job is cancelled first and given :data:`SHUTDOWN_GRACE` seconds to
+        finish (a training run saves its best model as cancelled) before the process is
+        killed."""
+        launch = self._launch
+        if launch is not None:  # without the lock: a start may be waiting
+            launch.cancel()
         with self._state_lock:
             self._stop_locked()
             self._busy = False
@@ -202,6 +239,7 @@ class EngineClient:
     def _stop_locked(self) -> None:
         conn, proc = self._conn, self._proc
         self._conn, self._proc = None, None
+        grace = SHUTDOWN_GRACE if self._busy else 5.0
         if conn is not None:
             try:
                 with self._send_lock:
@@ -211,36 +249,10 @@ class EngineClient:
             conn.close()
         if proc is not None and proc.poll() is None:
             try:
-                proc.wait(timeout=5)
+                proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-
-
-def _accept(listener: Listener, proc: subprocess.Popen, timeout: float) -> Connection:
-    """Accept the engine's connection, failing early if the process dies while starting."""
-    box: dict = {}
-
-    def accept() -> None:
-        try:
-            box["conn"] = listener.accept()
-        except Exception as exc:  # pragma: no cover - reported below
-            box["error"] = exc
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    waited = 0.0
-    while thread.is_alive() and waited < timeout:
-        thread.join(0.2)
-        waited += 0.2
-        if proc.poll() is not None and thread.is_alive():
-            raise EngineCrashed(
-                "Crashed", f"the engine process exited while starting (code {proc.returncode})"
-            )
-    if "conn" not in box:
-        proc.kill()
-        raise EngineCrashed("Crashed", f"the engine process did not start: {box.get('error')}")
-    return box["conn"]
 
 
 _CLIENTS: dict[str, EngineClient] = {}

@@ -27,10 +27,18 @@ class Server:
         self.cancelled: set[int] = set()
         self.lock = threading.Lock()
         self.device_failed = False
+        self.closing = False  # shutdown asked or napari gone: stop the running job
 
     def send(self, msg: dict) -> None:
+        """Send a reply; once napari's side has gone, replies are dropped and the running
+        job is asked to stop (it still finishes, e.g. saves its model as cancelled)."""
         with self.lock:
-            self.conn.send(msg)
+            if self.closing:
+                return
+            try:
+                self.conn.send(msg)
+            except (OSError, ValueError):
+                self.closing = True
 
     def read_forever(self) -> None:
         """Reader thread: queue jobs, note cancellations, stop on shutdown or EOF."""
@@ -43,6 +51,7 @@ class Server:
             if op == P.CANCEL:
                 self.cancelled.add(msg.get("id"))
             elif op == P.SHUTDOWN:
+                self.closing = True  # the running job stops at its next step and saves
                 self.jobs.put(None)
                 return
             else:
@@ -62,7 +71,7 @@ class Server:
         if handler is None:
             self.send(P.error(job_id, ValueError(f"unknown engine operation {msg.get('op')!r}")))
             return
-        job = ops.JobContext(job_id, self.send, lambda: job_id in self.cancelled)
+        job = ops.JobContext(job_id, self.send, lambda: self.closing or job_id in self.cancelled)
         try:
             value = handler(msg, job)
         except Cancelled:
@@ -90,8 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         conn.send(P.error(None, exc))
         return 1
     conn.send(P.hello(info))
+    _enter_callers_folder()
     Server(conn).serve()
     return 0
+
+
+def _enter_callers_folder() -> None:
+    """Relative paths in jobs mean napari's working folder. The process starts elsewhere
+    (see ``launch.ENGINE_FOLDER``) so that nothing there is imported; ``sys.path`` holds no
+    relative entry, so changing folder now does not change what imports find."""
+    folder = os.environ.pop("NAPARI_RES101UNET_ENGINE_CWD", "")
+    if folder and os.path.isdir(folder):
+        os.chdir(folder)
 
 
 if __name__ == "__main__":

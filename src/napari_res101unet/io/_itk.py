@@ -112,7 +112,13 @@ def _png_color_type(path: Path) -> int | None:
 def _read_palette_png(path: Path, named_labels: bool) -> np.ndarray:
     from PIL import Image  # Pillow comes with scikit-image; ITK expands palettes to RGB
 
-    with Image.open(path) as im:
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{path.name}: Pillow refuses it as a decompression bomb ({exc})"
+        ) from None
+    with im:
         im.load()
         indices = np.asarray(im) if im.mode == "P" else None
         if indices is not None and (named_labels or content_says_labels(indices)):

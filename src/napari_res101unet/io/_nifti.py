@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import math
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 from ._content import looks_like_hu, narrow_integers
 from ._formats import suffix
 from ._image import ImageData
+from ._limits import gzip_size, nifti_header
 
 LPS = np.diag([-1.0, -1.0, 1.0])  # RAS <-> LPS (its own inverse)
 _TO_MM = {"meter": 1000.0, "mm": 1.0, "micron": 0.001, "unknown": 1.0}
@@ -39,6 +39,7 @@ def read_nifti(path: Path) -> ImageData:
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
 
+    _check_complete(path, nifti_header(path))  # before nibabel reads anything
     try:
         img = nib.load(str(path))
     except ImageFileError:
@@ -49,7 +50,6 @@ def read_nifti(path: Path) -> ImageData:
             what += " (CIFTI: data on surfaces and grayordinates, not an image volume)"
         raise ValueError(f"it is a {what}, not a NIfTI image")
     hdr = img.header
-    _check_complete(path, hdr)
     raw = np.asanyarray(img.dataobj)
     slope, inter = hdr.get_slope_inter()
     scaled = (slope not in (None, 1.0)) or (inter not in (None, 0.0))
@@ -195,23 +195,6 @@ def _check_complete(path: Path, hdr) -> None:
     """A truncated file must be an error, not zeros or a deep library traceback."""
     itemsize = hdr.get_data_dtype().itemsize
     expected = int(hdr.get_data_offset()) + math.prod(hdr.get_data_shape()) * itemsize
-    found = _gzip_size(path, expected) if suffix(path) == ".nii.gz" else path.stat().st_size
+    found = gzip_size(path, expected) if suffix(path) == ".nii.gz" else path.stat().st_size
     if found < expected:
         raise ValueError(f"the file is truncated: {found} of {expected} bytes of header + voxels")
-
-
-def _gzip_size(path: Path, expected: int) -> int:
-    """Uncompressed size of a gzip file; the trailer answers when it matches ``expected``."""
-    with open(path, "rb") as fh:
-        fh.seek(-4, 2)
-        if int.from_bytes(fh.read(4), "little") == expected % (1 << 32):
-            return expected
-        fh.seek(0)
-        total, stream = 0, zlib.decompressobj(wbits=31)
-        while chunk := fh.read(1 << 20):
-            while chunk:
-                total += len(stream.decompress(chunk))
-                chunk = b""
-                if stream.eof:  # another gzip member may follow
-                    chunk, stream = stream.unused_data, zlib.decompressobj(wbits=31)
-    return total

@@ -31,12 +31,18 @@ from ._formats import (
     suffix,
 )
 from ._image import ImageData
+from ._limits import check_declared_size
+from ._limits import max_pixels as max_pixels_limit
 
 _GRAYABLE = (*PLAIN, *TIFF)
 
 
 def read_image(
-    path: str | os.PathLike, *, labels: bool | None = None, series: str | None = None
+    path: str | os.PathLike,
+    *,
+    labels: bool | None = None,
+    series: str | None = None,
+    max_pixels: int | None = None,
 ) -> ImageData:
     """Read an image file or a DICOM series folder with its geometry.
 
@@ -51,6 +57,9 @@ def read_image(
     series : str, optional
         For a DICOM folder: the id (``metadata["series"][i]["id"]``) or SeriesInstanceUID
         of the series to open instead of the largest one.
+    max_pixels : int, optional
+        Refuse a file whose header declares more values (voxels x channels), before
+        reading it; default ``$NAPARI_RES101UNET_MAX_PIXELS`` or 2**31.
 
     Returns
     -------
@@ -63,7 +72,8 @@ def read_image(
     FileNotFoundError
         When ``path`` does not exist.
     ValueError
-        For an unsupported format, a corrupt or truncated file, a DICOM object that holds
+        For an unsupported format, a corrupt or truncated file, a declared size over
+        ``max_pixels``, a DICOM object that holds
         no image (RT Plan, SR, ECG...), or a DICOM series whose slices do not form a
         regular volume (gantry tilt, gaps); the message names the file and the problem.
     """
@@ -76,10 +86,20 @@ def read_image(
     if not path.is_dir() and ext not in READABLE and not is_dicom_file(path):
         raise ValueError(f"{path}: unsupported format {ext!r}; readable: {', '.join(READABLE)}")
     named = name_says_labels(path, stem(path))
+    limit = max_pixels_limit(max_pixels)
     try:
+        if not path.is_dir():
+            check_declared_size(path, ext, limit)
         image = _dispatch(path, ext, named and labels is not False, series)
     except (RuntimeError, OSError, ValueError, EOFError, zlib.error) as exc:
         raise ValueError(f"cannot read {path} as {format_name(path)}: {_reason(exc)}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a parser's own slip on a damaged file (struct.error, KeyError)
+        raise ValueError(
+            f"cannot read {path} as {format_name(path)}: the file is damaged "
+            f"({type(exc).__name__}: {_reason(exc)})"
+        ) from None
     image.metadata.update(name=stem(path), source=str(path), format=format_name(path))
     if image.metadata.get("unit") and "units" not in image.metadata:  # one per axis
         image.metadata["units"] = (image.metadata["unit"],) * len(image.spacing)

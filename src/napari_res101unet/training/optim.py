@@ -1,9 +1,11 @@
 """AdamW parameter groups, the learning-rate schedule, and optimizer state without pickle.
 
-The optimizer state of a run lives beside its last checkpoint
-(``<output>.last.optim.safetensors``): the per-parameter moments as safetensors tensors
-named ``state.<param index>.<key>``, the param groups (and resume bookkeeping) as JSON in
-the header. Nothing is unpickled when it is read back.
+The optimizer state of a run lives inside its last checkpoint
+(``<output>.last.safetensors``, written in one atomic step with the weights): the
+per-parameter moments as safetensors tensors named ``optimizer.state.<param index>.<key>``,
+the param groups (and resume bookkeeping) as JSON in the header. Runs of earlier versions
+kept it in ``<output>.last.optim.safetensors``, which still resumes. Nothing is unpickled
+when it is read back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from .._atomic import atomic_target
 
 MIN_LR_FACTOR = 0.01
-_META_KEY = "napari_res101unet_optimizer"
+META_KEY = "napari_res101unet_optimizer"
 OPTIMIZER_FORMAT = 1
 
 
@@ -52,31 +54,54 @@ def make_optimizer(
     return torch.optim.AdamW(groups, weight_decay=weight_decay), base
 
 
-def save_optimizer(
-    path: Path, optimizer: torch.optim.Optimizer, extra: dict[str, Any] | None = None
-) -> Path:
-    """Write the optimizer state atomically: per-parameter tensors as safetensors
-    (``state.<param>.<key>``) and the param groups plus ``extra`` as JSON metadata."""
-    from safetensors.torch import save_file
-
+def optimizer_payload(
+    optimizer: torch.optim.Optimizer, extra: dict[str, Any] | None = None, prefix: str = ""
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The optimizer state as safetensors tensors (``<prefix>state.<param>.<key>``) and
+    metadata (the param groups plus ``extra`` as JSON), to store in a file."""
     state = optimizer.state_dict()
     tensors = {}
     for index, values in state["state"].items():
         for key, value in values.items():
             tensor = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"state.{index}.{key}"] = tensor.detach().to("cpu").contiguous()
+            tensors[f"{prefix}state.{index}.{key}"] = tensor.detach().to("cpu").contiguous()
     meta = {
         "format_version": OPTIMIZER_FORMAT,
         "param_groups": state["param_groups"],
         **(extra or {}),
     }
+    return tensors, {META_KEY: json.dumps(meta)}
+
+
+def save_optimizer(
+    path: Path, optimizer: torch.optim.Optimizer, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write the optimizer state atomically to its own file (see :func:`optimizer_payload`;
+    training stores it inside the last checkpoint instead)."""
+    from safetensors.torch import save_file
+
+    tensors, metadata = optimizer_payload(optimizer, extra)
     with atomic_target(path) as tmp:
-        save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 
-def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore ``optimizer`` from :func:`save_optimizer`'s file; returns its JSON metadata.
+def has_optimizer(path: Path) -> bool:
+    """Whether the safetensors file ``path`` holds an optimizer state (torch-free header
+    read; False for an unreadable file)."""
+    from ..checkpoint import CheckpointError, read_metadata
+
+    try:
+        return META_KEY in read_metadata(path)
+    except CheckpointError:
+        return False
+
+
+def load_optimizer(
+    path: Path, optimizer: torch.optim.Optimizer, prefix: str = ""
+) -> dict[str, Any]:
+    """Restore ``optimizer`` from a file with :func:`optimizer_payload`'s content (tensors
+    named ``<prefix>state...``); returns its JSON metadata.
 
     Raises
     ------
@@ -84,7 +109,6 @@ def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> dict[str, An
         When the file is missing, unreadable or does not fit ``optimizer``.
     """
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     if not path.is_file():
         raise ValueError(
@@ -93,8 +117,10 @@ def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> dict[str, An
         )
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})[_META_KEY])
-        tensors = load_file(str(path))
+            meta = json.loads((f.metadata() or {})[META_KEY])
+            keys = f.keys()
+            names = [k for k in keys if k.startswith(prefix + "state.")]
+            tensors = {k.removeprefix(prefix): f.get_tensor(k) for k in names}
     except Exception as exc:
         raise ValueError(f"{path.name} is not a readable optimizer state: {exc}") from None
     state: dict[int, dict[str, torch.Tensor]] = {}

@@ -23,6 +23,7 @@ from ..config import SPARSE_IGNORE, TRAIN_LIMITS
 from ..inference.data import Normalizer, adapt_channels, as_stack, make_normalizer
 
 IGNORE = -1
+_BINCOUNT_LIMIT = 1 << 16  # label values below this are counted densely (512 KiB at most)
 """Internal label of pixels that count nowhere (unlabelled or padding)."""
 
 
@@ -37,7 +38,9 @@ class CheckedPair:
     labels : (N, Y, X) ndarray
         The labels as given (a view).
     counts : (K,) ndarray
-        Labelled pixels per class value (ignored pixels excluded).
+        Labelled pixels per label value in ``values`` (ignored pixels excluded).
+    values : (K,) ndarray
+        The label values present, ascending (default: ``0..K-1``).
     """
 
     slices: np.ndarray
@@ -45,9 +48,12 @@ class CheckedPair:
     counts: np.ndarray
     index: int
     name: str = ""
+    values: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.name = self.name or f"pairs[{self.index}]"
+        if self.values is None:
+            self.values = np.arange(len(self.counts))
 
 
 @dataclass
@@ -186,11 +192,15 @@ def _check_pair(
     if sparse:
         labels = sparse_to_ignore(labels, name)
     stack_labels = labels if labels.ndim == 3 else labels[np.newaxis]
-    counts = _counts(stack_labels, ignore_index, name)
-    return CheckedPair(view.slices, stack_labels, counts, i, name)
+    values, counts = _counts(stack_labels, ignore_index, name)
+    return CheckedPair(view.slices, stack_labels, counts, i, name, values)
 
 
-def _counts(labels: np.ndarray, ignore_index: int | None, name: str) -> np.ndarray:
+def _counts(
+    labels: np.ndarray, ignore_index: int | None, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The label values present and their pixel counts, in memory bounded by the pixel
+    count, never by the largest value (an instance id of 2**31 allocates nothing more)."""
     values = labels.ravel() if ignore_index is None else labels[labels != ignore_index]
     if values.size == 0:
         raise ValueError(
@@ -201,7 +211,21 @@ def _counts(labels: np.ndarray, ignore_index: int | None, name: str) -> np.ndarr
     if low < 0:
         allowed = "" if ignore_index is None else f" (ignore_index is {ignore_index})"
         raise ValueError(f"{name} has label {low}; labels must be >= 0{allowed}")
-    return np.bincount(values.astype(np.int64, copy=False))
+    return value_counts(values)
+
+
+def value_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, counts)`` of the non-negative integers ``values``: a bincount when the
+    largest value is small (fast), else a sort (``np.unique``); never sized by the value."""
+    if values.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    high = int(values.max())
+    if high < max(_BINCOUNT_LIMIT, values.size):
+        dense = np.bincount(values.ravel().astype(np.int64, copy=False))
+        present = np.flatnonzero(dense)
+        return present, dense[present]
+    found, counts = np.unique(values, return_counts=True)
+    return found.astype(np.int64), counts.astype(np.int64)
 
 
 def resolve_classes(
@@ -217,10 +241,8 @@ def resolve_classes(
         count that looks like an instance or 0/255 mask, or an ``ignore_index`` that is a
         class index.
     """
-    total = np.zeros(max(len(c.counts) for c in checked), np.int64)
-    for c in checked:
-        total[: len(c.counts)] += c.counts
-    if total[1:].sum() == 0:
+    values, total = _merged_counts(checked)
+    if total[values > 0].sum() == 0:
         names = ", ".join(c.name for c in checked)
         raise ValueError(
             f"the labels of {names} hold no foreground: they are empty (every labelled "
@@ -229,7 +251,7 @@ def resolve_classes(
     if classes is not None:
         check_label_bound(checked, classes)
     else:
-        classes = _infer_classes(total)
+        classes = _infer_classes(values, total)
     if ignore_index is not None and 0 <= ignore_index < classes:
         raise ValueError(
             f"ignore_index={ignore_index} is a class label (classes 0..{classes - 1}); "
@@ -241,22 +263,32 @@ def resolve_classes(
 def check_label_bound(checked: list[CheckedPair], classes: int) -> None:
     """Raise ValueError naming the pair when a label value is ``>= classes``."""
     for c in checked:
-        if len(c.counts) > classes:
+        largest = int(c.values[-1]) if len(c.values) else -1
+        if largest >= classes:
             raise ValueError(
-                f"{c.name} has label {len(c.counts) - 1}, beyond classes={classes} "
+                f"{c.name} has label {largest}, beyond classes={classes} "
                 f"(allowed label values: 0..{classes - 1}); raise classes or fix the labels"
             )
 
 
-def _infer_classes(total: np.ndarray) -> int:
-    classes = max(len(total), 2)
+def _merged_counts(checked: list[CheckedPair]) -> tuple[np.ndarray, np.ndarray]:
+    """Label values present in any pair and their total pixel counts."""
+    values = np.concatenate([np.asarray(c.values, np.int64) for c in checked])
+    counts = np.concatenate([np.asarray(c.counts, np.int64) for c in checked])
+    found, where = np.unique(values, return_inverse=True)
+    return found, np.bincount(where, weights=counts, minlength=len(found)).astype(np.int64)
+
+
+def _infer_classes(values: np.ndarray, total: np.ndarray) -> int:
+    used = values[total > 0]
+    largest = int(used[-1]) if len(used) else 0
+    classes = max(largest + 1, 2)
     limit = TRAIN_LIMITS["max_auto_classes"]
-    missing = [k for k in range(1, len(total)) if total[k] == 0]
+    missing = largest - int(np.count_nonzero(used > 0))  # values 1..largest never used
     if classes > limit or missing:
-        used = np.flatnonzero(total)
         shown = ", ".join(map(str, used[:8])) + (", ..." if len(used) > 8 else "")
         raise ValueError(
-            f"the labels use the values {{{shown}}} (largest {len(total) - 1}); this looks "
+            f"the labels use the values {{{shown}}} (largest {largest}); this looks "
             "like an instance or 0/255 mask, not class indices. Binarise it (labels > 0), "
             f"or pass classes={classes} explicitly to train {classes} classes"
         )

@@ -50,6 +50,7 @@ def train(
     early_stopping: int | None = D.early_stopping,
     max_minutes: float | None = D.max_minutes,
     output: str | os.PathLike | None = None,
+    overwrite: bool = False,
     resume: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     mixed_precision: bool = D.mixed_precision,
@@ -101,8 +102,12 @@ def train(
         schedule follows the budget when it is shorter than the epochs (then the losses
         depend on timing and are no longer reproducible).
     output : path, optional
-        Where checkpoints go: best ``<output>.safetensors``, last
-        ``<output>.last.safetensors`` and ``<output>.last.optim.safetensors``.
+        Where checkpoints go: best ``<output>.safetensors`` and last
+        ``<output>.last.safetensors`` (with the optimizer state, for resuming). Nothing is
+        saved when no epoch completes.
+    overwrite : bool
+        Replace the model files of an earlier run at ``output``. False (default) refuses,
+        before any work, an ``output`` whose files exist (a resumed run updates its own).
     resume : path, optional
         A ``*.last.safetensors`` to continue from (epoch count, optimizer, history); pass
         the same data. ``output`` defaults to that run's.
@@ -163,6 +168,7 @@ def train(
         encoder_weights=encoder_weights,
         class_names=class_names,
         output=output,
+        overwrite=overwrite,
         resume=resume,
         device=device,
         spacing=spacing,
@@ -181,6 +187,7 @@ def fit(
     encoder_weights: str | os.PathLike | None = None,
     class_names: list[str] | None = None,
     output: str | os.PathLike | None = None,
+    overwrite: bool = False,
     resume: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     spacing: Sequence[float] | None = None,
@@ -191,14 +198,15 @@ def fit(
     (what the CLI and the engine process call); the other arguments as in :func:`train`."""
     if not isinstance(settings, TrainSettings):
         raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
+    resume_path = Path(resume).expanduser() if resume is not None else None
+    paths = _paths(output, resume_path)
+    check_output(paths, resume_path, overwrite)
     dev = resolve_device(device)
     rules = {"ignore_index": settings.ignore_index, "sparse": settings.sparse}
     checked = check_pairs(pairs, names=pair_names, **rules)
     checked_val = None
     if val_pairs is not None:
         checked_val = check_pairs(val_pairs, what="val_pairs", **rules)
-    resume_path = Path(resume).expanduser() if resume is not None else None
-    paths = _paths(output, resume_path)
     start = start_model(
         settings, model, encoder_weights, class_names, checked + (checked_val or []), resume_path
     )
@@ -238,3 +246,28 @@ def _paths(output, resume: Path | None) -> CheckpointPaths | None:
     if output is not None:
         return CheckpointPaths.from_output(output)
     return previous
+
+
+def check_output(
+    output: CheckpointPaths | str | os.PathLike | None,
+    resume: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Refuse (ValueError naming the files), before any work, an output whose model files
+    exist, unless ``overwrite`` or it is the run being resumed."""
+    resume = Path(resume).expanduser() if resume is not None else None
+    paths = output
+    if not isinstance(output, CheckpointPaths):
+        paths = _paths(output, resume)
+    if paths is None or overwrite:
+        return
+    if resume is not None and CheckpointPaths.from_last(resume).best.resolve() == (
+        paths.best.resolve()
+    ):
+        return  # a resumed run updates its own files
+    found = [str(p) for p in (paths.best, paths.last, paths.optimizer) if p.exists()]
+    if found:
+        raise ValueError(
+            "training would replace existing model files (choose another output, or pass "
+            f"overwrite=True, CLI --overwrite): {', '.join(found)}"
+        )

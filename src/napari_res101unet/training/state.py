@@ -4,11 +4,16 @@ Layout for ``output="runs/liver"`` (``.safetensors`` optional; an existing folde
 means ``F/model``)::
 
     runs/liver.safetensors             best epoch (highest validation IoU): the model to use
-    runs/liver.last.safetensors        the end of the latest epoch (resume from this one)
-    runs/liver.last.optim.safetensors  AdamW moments of that epoch (tensors) + JSON groups
+    runs/liver.last.safetensors        the end of the latest epoch (resume from this one),
+                                       with the AdamW moments of that epoch (``optimizer.*``
+                                       tensors + JSON groups): one file, one atomic commit
 
-The two model files are ordinary checkpoints (:func:`~napari_res101unet.load_model`);
-``spec.training`` holds the settings, the per-epoch history and where to resume.
+The two model files are ordinary checkpoints (:func:`~napari_res101unet.load_model`, which
+skips the ``optimizer.*`` tensors); ``spec.training`` holds the settings, the per-epoch
+history and where to resume. Runs of earlier versions kept the optimizer state in
+``runs/liver.last.optim.safetensors`` (:attr:`CheckpointPaths.optimizer`); they still
+resume, and a pair left half-written is detected. Nothing is saved before the first epoch
+completes, and an existing model is replaced only when asked (``overwrite=True``).
 """
 
 from __future__ import annotations

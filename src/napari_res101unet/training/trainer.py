@@ -13,17 +13,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import save_model
+from ..checkpoint import EXTRA_PREFIX, save_model
 from ..config import TrainSettings
 from ..device import amp_dtype, autocast
 from ..errors import Cancelled
 from ..evaluation import score_prepared
 from .losses import dice_ce_loss
-from .optim import load_optimizer, lr_factor, make_optimizer, save_optimizer
+from .optim import has_optimizer, load_optimizer, lr_factor, make_optimizer, optimizer_payload
 from .pairs import IGNORE, Prepared
 from .patches import PatchSampler
 from .start import TrainPlan, record
-from .state import CheckpointPaths, TrainingEvent, link_or_copy
+from .state import CheckpointPaths, TrainingEvent
 
 IMPROVEMENT = 1e-4
 """Validation IoU gain that counts as better (for the best checkpoint and early stopping)."""
@@ -64,6 +64,7 @@ class Trainer:
         self.record = record(settings, plan)
         self.history: list[dict] = []
         self.epochs_done = self.step = self.bad_epochs = 0
+        self.epochs_before = 0  # epochs done when this call started (resume)
         self.best_epoch: int | None = None
         self.best_iou: float | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -84,10 +85,12 @@ class Trainer:
                 f"{self.epochs_done} to continue"
             )
         previous = CheckpointPaths.from_last(last)
-        meta = load_optimizer(previous.optimizer, self.optimizer)
+        # one file since this version; runs of earlier versions kept a second file
+        source = last if has_optimizer(last) else previous.optimizer
+        meta = load_optimizer(source, self.optimizer, EXTRA_PREFIX if source == last else "")
         if meta.get("step") != self.step:
             raise ValueError(
-                f"{previous.optimizer.name} (step {meta.get('step')}) does not belong to "
+                f"{source.name} (step {meta.get('step')}) does not belong to "
                 f"{last.name} (step {self.step}); the run was interrupted while saving"
             )
         if meta.get("scaler") and self.scaler.is_enabled():
@@ -97,6 +100,7 @@ class Trainer:
     def fit(self) -> torch.nn.Module:
         """Train until the epochs are done or a stop condition; returns the best model."""
         self.started = time.monotonic()
+        self.epochs_before = self.epochs_done
         if self.s.max_minutes is not None:
             self.deadline = self.started + 60.0 * self.s.max_minutes
         reason = "completed"
@@ -230,11 +234,13 @@ class Trainer:
         extra = {"step": self.step, "epoch": self.epochs_done}
         if self.scaler.is_enabled():
             extra["scaler"] = self.scaler.state_dict()
-        save_optimizer(self.paths.optimizer, self.optimizer, extra)
-        save_model(self.model, self.paths.last)
+        # weights and optimizer state in one file: one atomic rename commits both
+        tensors, meta = optimizer_payload(self.optimizer, extra, prefix=EXTRA_PREFIX)
+        save_model(self.model, self.paths.last, tensors=tensors, metadata=meta)
+        self.paths.optimizer.unlink(missing_ok=True)  # an earlier version's, now stale
         self._emit("checkpoint", epoch=self.epochs_done, path=str(self.paths.last))
         if improved:
-            link_or_copy(self.paths.last, self.paths.best)
+            save_model(self.model, self.paths.best)
             self._emit("checkpoint", epoch=self.epochs_done, path=str(self.paths.best), best=True)
 
     def training_record(self, stopped: str | None = None) -> dict[str, Any]:
@@ -257,9 +263,15 @@ class Trainer:
         for p in self.model.parameters():
             p.requires_grad_(True)
         path = None
-        if self.paths is not None:
+        if self.paths is not None and self.epochs_done > self.epochs_before:
             path = str(save_model(self.model, self.paths.best))
             self._emit("checkpoint", epoch=self.epochs_done, path=path, best=True)
+        elif self.paths is not None:
+            warnings.warn(
+                f"training stopped ({reason}) before an epoch was completed: nothing was "
+                f"saved to {self.paths.best}",
+                stacklevel=4,
+            )
         self._emit(
             "done",
             epoch=self.epochs_done,

@@ -93,14 +93,24 @@ def train_request(
 
 def unique_model_path(name: str = "model", folder: Path | None = None) -> Path:
     """A new file name in the model folder: ``res101unet-<name>-<date-time>.safetensors``,
-    with ``-2``, ``-3``... when two runs start within the same second."""
+    with ``-2``, ``-3``... when two runs start within the same second. A name is handed
+    out once per session, even before its run has written anything."""
     folder = Path(folder) if folder is not None else models_dir()
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
     stem = f"res101unet-{safe}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     path, i = folder / f"{stem}.safetensors", 2
-    while path.exists():
+    while _taken(path):
         path, i = folder / f"{stem}-{i}.safetensors", i + 1
+    _HANDED_OUT.add(path.resolve())
     return path
+
+
+_HANDED_OUT: set[Path] = set()
+
+
+def _taken(path: Path) -> bool:
+    last = path.with_name(path.name.removesuffix(".safetensors") + ".last.safetensors")
+    return path.exists() or last.exists() or path.resolve() in _HANDED_OUT
 
 
 def apply_train_result(result: dict | None) -> Path | None:
