@@ -39,6 +39,7 @@ def test_two_runs_of_the_same_steps_give_the_same_figures_and_labels(tmp_path):
     assert re.search(r"epoch\s+1/1\s+step\s+2\s+loss \d\.\d{4}", first)
     assert len(_scores(first)) == 3  # two held-out slices and all pixels
     assert _scores(first) == _scores(second)
+    assert "replacing the earlier demo model" in second  # a rerun replaces its own model
     assert labels_a.shape == (2, 256, 256)
     np.testing.assert_array_equal(labels_a, labels_b)
     epoch = [line for line in first.splitlines() if "epoch" in line and "loss" in line]

@@ -60,7 +60,12 @@ def add_parser(sub) -> None:
         help="folder for the labels and the picture (default ./res101unet-demo)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--name", default=DEMO_MODEL, help="model name in the model folder")
+    p.add_argument(
+        "--name",
+        default=DEMO_MODEL,
+        help="model name in the model folder; a rerun replaces the demo model of that name "
+        "(and says so), pick another name to keep it",
+    )
     p.set_defaults(func=run)
 
 
@@ -109,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         f"{describe_device(device)} (random initialisation; nothing downloaded)"
     )
     print(expected_time(steps, minutes, device), flush=True)
+    target = models_dir() / f"{args.name}.safetensors"
+    if target.exists():
+        print(f"replacing the earlier demo model {target} (use --name to keep it)", flush=True)
     started = time.perf_counter()
     with StepBar(steps, minutes) as bar:
         model = train(
@@ -119,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             early_stopping=None,
             seed=args.seed,
             output=models_dir() / args.name,
+            overwrite=True,  # the demo's own model, named by --name (see its help)
             device=str(device),
             callback=bar.event,
         )
