@@ -3,6 +3,8 @@ Injected in-process (no CUDA here): an operation raising the errors torch raises
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
@@ -19,6 +21,10 @@ class _Conn:
 
     def send(self, msg: dict) -> None:
         self.sent.append(msg)
+
+    def recv(self) -> dict:
+        threading.Event().wait()  # the server's reader thread: napari is there, silent
+        raise EOFError
 
 
 @pytest.mark.parametrize(
