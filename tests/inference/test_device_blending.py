@@ -6,28 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from predictors import blur, per_pixel, three_class
 
 from napari_res101unet import run_segmentation
 from napari_res101unet.inference import device_blend
 from napari_res101unet.inference.blending import SliceAccumulator
 from napari_res101unet.inference.device_blend import TorchAccumulator, blend_rows
 from napari_res101unet.inference.tiling import plan_tiles
-
-
-def per_pixel(x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :1] * 3 - 1], dim=1)
-
-
-def three_class(x: torch.Tensor) -> torch.Tensor:
-    v = x[:, :1]
-    return torch.cat([-v, torch.sin(6 * v), v - 0.5], dim=1)
-
-
-def blur(x: torch.Tensor) -> torch.Tensor:
-    """Non-local (9x9 mean): tiles see different context, so blending matters."""
-    return per_pixel(F.conv2d(x[:, :1], torch.ones(1, 1, 9, 9) / 81, padding=4))
-
 
 CASES = [
     (per_pixel, (300, 420), {"tile_size": 64, "overlap": 0.3, "batch_size": 5}),

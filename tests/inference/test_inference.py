@@ -5,25 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from predictors import blur, per_pixel, three_class
 
 from napari_res101unet import Cancelled, run_segmentation, save_model, segment
-
-
-def per_pixel(x: torch.Tensor) -> torch.Tensor:
-    """Two-class logits from the first channel: foreground where the input is bright."""
-    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :1] * 3 - 1], dim=1)
-
-
-def three_class(x: torch.Tensor) -> torch.Tensor:
-    v = x[:, :1]
-    return torch.cat([-v, torch.sin(6 * v), v - 0.5], dim=1)
-
-
-def blur(x: torch.Tensor) -> torch.Tensor:
-    """A non-local predictor (9x9 mean filter): tiles need context."""
-    k = torch.ones(1, 1, 9, 9) / 81
-    return per_pixel(F.conv2d(x[:, :1], k, padding=4))
 
 
 def _image(rng, shape, dtype=np.float32):

@@ -8,14 +8,11 @@ import threading
 import numpy as np
 import pytest
 import torch
+from predictors import per_pixel
 
 from napari_res101unet import Cancelled, run_segmentation
 from napari_res101unet.inference import pipeline, segment
 from napari_res101unet.inference.pipeline import Inline, Streamed, transfers_for
-
-
-def per_pixel(x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :1] * 3 - 1], dim=1)
 
 
 class Recording(Streamed):
