@@ -92,8 +92,10 @@ def test_a_run_stopped_inside_its_first_epoch_saves_nothing(tmp_path):
             should_stop=rec.should_stop,
         )
     assert len(rec.kinds("step")) == 1 and rec.kinds("done")[0].path is None
+    assert rec.kinds("done")[0].reason == "cancelled"
     assert model.spec.training["stopped"] == "cancelled"
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # unvalidated weights are not a model
+    assert nr.segment(disks()[0], model, device="cpu").shape == (96, 96)  # still usable
 
 
 def _one_epoch(tmp_path):
