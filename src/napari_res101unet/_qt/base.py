@@ -243,12 +243,6 @@ def notify_error(status: Label | None, context: str, exc: BaseException | str) -
     show_error(f"{context}: {message}")
 
 
-def notify_info(status: Label | None, message: str) -> None:
-    if status is not None:
-        status.value = message
-    show_info(message)
-
-
 class EngineWidget(Container):
     """The skeleton of a dock widget that runs engine jobs.
 

@@ -34,7 +34,6 @@ HELLO, PROGRESS, EVENT, RESULT, CANCELLED, ERROR = (
     "cancelled",
     "error",
 )
-FINAL = (RESULT, CANCELLED, ERROR)
 
 # what a client's runner yields to its widget besides the replies above (never sent)
 STATUS, ENGINE_READY = "status", "engine"

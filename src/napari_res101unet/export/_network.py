@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ENCODER_NAME, NETWORK_MULTIPLE, NORMALIZATIONS
+from ..config import ENCODER_NAME, NORMALIZATIONS
 
 
 def checked_spec(model: Any):
@@ -103,14 +103,6 @@ def probability_network(model: Any):
     net = net.float().eval()
     act = torch.nn.Sigmoid() if spec.classes == 1 else torch.nn.Softmax(dim=1)
     return torch.nn.Sequential(net, act).eval()
-
-
-def check_spatial(shape: tuple[int, ...]) -> None:
-    """Raise ValueError unless the last two sizes are multiples of 32."""
-    if any(s % NETWORK_MULTIPLE for s in shape[-2:]):
-        raise ValueError(
-            f"spatial size {tuple(shape[-2:])} is not a multiple of {NETWORK_MULTIPLE}"
-        )
 
 
 def architecture_kwargs(spec) -> dict:

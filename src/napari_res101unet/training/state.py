@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_target
-
 SUFFIX = ".safetensors"
 LAST = ".last"
 OPTIM = ".optim"
@@ -100,15 +98,3 @@ class CheckpointPaths:
                 f"{path.name!r}; to fine-tune further from a model, pass it as model="
             )
         return cls.from_output(path.with_name(name.removesuffix(LAST)))
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """Make ``target`` an atomic copy of ``source`` (a hard link where the disk allows)."""
-    import shutil
-
-    with atomic_target(target) as tmp:
-        tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
