@@ -203,3 +203,10 @@ def add_cohort_options(parser) -> None:
         help="spread the files over the workers of a running dask scheduler "
         "(e.g. tcp://host:8786)",
     )
+    parser.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for --scheduler to answer (10)",
+    )

@@ -27,6 +27,7 @@ from .._atomic import atomic_target
 
 FORMAT = "napari-res101unet provenance 1"
 SIDECAR_SUFFIX = ".json"
+RUN_FIELDS = ("device", "precision", "plan", "seconds")
 
 
 def sidecar_path(output: str | os.PathLike) -> Path:
@@ -131,17 +132,18 @@ def provenance_record(
         ``seconds``, and anything else worth keeping (other outputs of the same input).
     """
     output, source = Path(output), Path(source)
-    return {
+    record = {
         "format": FORMAT,
         "output": {"path": output.name, **_output_fingerprint(output)},
         "input": {"path": _relative(source, output.parent), **fingerprint(source)},
         "model": dict(model),
         "versions": versions(),
         "settings": dict(settings),
-        **{k: run.get(k) for k in ("device", "precision", "plan", "seconds")},
-        **{k: v for k, v in run.items() if k not in ("device", "precision", "plan", "seconds")},
+        **{k: run.get(k) for k in RUN_FIELDS},
         "time": utc_now(),
     }
+    record.update({k: v for k, v in run.items() if k not in record})
+    return record
 
 
 def write_sidecar(output: str | os.PathLike, record: dict[str, Any]) -> Path:
