@@ -60,7 +60,8 @@ def prepare_files(data: Path | None, folder: Path, count: int, shape: tuple) -> 
         return f"GlaS testA ({portable(glas, data)})"
     rng = np.random.default_rng(0)
     for i in range(count):
-        write_image(folder / f"noise_{i:02d}.png", rng.integers(0, 255, shape, dtype=np.uint8))
+        noise = rng.integers(0, 255, shape, dtype=np.uint8)
+        write_image(folder / f"noise_{i:02d}.png", noise, rgb=True)
     return f"seeded RGB noise {shape[1]}x{shape[0]}"
 
 
@@ -119,7 +120,6 @@ def bench(args: argparse.Namespace, work: Path) -> dict:
     differ, total = differing_pixels(work / "single", work / "workers")
     return {
         "files": count,
-        "file_shape": list(shape),
         "source": source,
         "seconds": seconds,
         "files_per_s": rate,
@@ -149,9 +149,8 @@ def table(r: dict) -> str:
     rate = r["files_per_s"]
     return "\n".join(
         [
-            f"{r['files']} files of {r['file_shape'][1]}x{r['file_shape'][0]} RGB "
-            f"({r['source']}), CPU, whole command wall time (median of "
-            f"{len(r['seconds']['single'])})",
+            f"{r['files']} RGB files, {r['pixels'] / 1e6:.2f} MP in all ({r['source']}); CPU; "
+            f"wall time of the whole command (median of {len(r['seconds']['single'])})",
             "",
             "| run | files/s | ratio to one process | target |",
             "|---|---|---|---|",
