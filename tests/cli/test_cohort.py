@@ -279,3 +279,50 @@ def test_two_dask_workers_write_the_same_labels_as_one_process(tmp_path, checkpo
         record = json.loads((two / f"{name}.json").read_text())
         assert record["model"]["file"] == "m.safetensors" and record["device"].startswith("cpu")
     assert not psutil.Process().children(recursive=True)  # the cluster stopped with the run
+
+
+@pytest.mark.slow
+def test_a_killed_worker_has_its_file_redone_and_no_output_is_left_half_done(tmp_path, saved):
+    """SIGKILL one dask worker process while the cohort runs: dask reruns its file on
+    another worker; every output ends complete (with a matching sidecar)."""
+    import signal
+    import subprocess
+    import sys
+
+    psutil = pytest.importorskip("psutil")
+    path, _ = saved
+    sources = _images(tmp_path / "in", [f"f{i}.png" for i in range(8)], seed=5)
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "in"), "-m", str(path), "-o", str(out), *FAST]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "napari_res101unet.cli", *argv, "--workers", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)  # fmt: skip
+    try:
+        killed = _kill_a_worker_after_the_first_file(proc, psutil, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert killed, stderr
+    assert proc.returncode == 0, stderr
+    assert "done 8, skipped 0, failed 0 of 8 file(s)" in stdout
+    assert "Restarting worker" in stderr  # dask saw the worker die, and replaced it
+    for source in sources:
+        labels = out / f"{source.stem}_labels.png"
+        assert is_complete(labels, source) == (True, "")
+
+
+def _kill_a_worker_after_the_first_file(proc, psutil, sig) -> bool:
+    """Wait for the first finished file, then kill one worker process (a spawned child
+    of the command) that is still working."""
+    first = proc.stdout.readline()
+    if " -> " not in first:
+        return False
+    workers = [
+        p for p in psutil.Process(proc.pid).children(recursive=True)
+        if "multiprocessing" in " ".join(p.cmdline()) and p.cpu_percent(0.2) > 0
+    ]  # fmt: skip
+    if not workers:
+        return False
+    os.kill(workers[0].pid, sig)
+    return True
