@@ -5,8 +5,9 @@ stands for its readable image files (``io.READABLE``; with ``recursive``, those 
 subfolders too, and subfolders holding DICOM are series). A glob (``*``, ``?``, ``[``;
 ``**`` crosses folders) is expanded here, so quote it. ``@list.txt`` (or ``--from-list``)
 is a text file of paths, one a line, ``#`` starting a comment; relative paths in it are
-relative to the list's folder. The result is sorted and without duplicates, so that
-``--part K/N`` splits the same list the same way in every job.
+relative to the list's folder. Files in folders and globs that are outputs of an earlier
+run (they have a provenance sidecar) are left out. The result is sorted and without
+duplicates, so that ``--part K/N`` splits the same list the same way in every job.
 """
 
 from __future__ import annotations
@@ -89,7 +90,15 @@ def _expand_match(path: Path, recursive: bool) -> list[Path]:
             return [path]
         return folder_inputs(path, recursive=True) if recursive else []
     ok = suffix(path) in READABLE or is_dicom_file(path)
-    return [path] if ok and not path.name.startswith(".") else []
+    return [path] if ok and not path.name.startswith(".") and not _an_output(path) else []
+
+
+def _an_output(path: Path) -> bool:
+    """Whether ``path`` was written by ``segment`` (it has a provenance sidecar): the
+    outputs of an earlier run in the same folder are not inputs."""
+    from ..inference.provenance import read_sidecar, sidecar_path
+
+    return sidecar_path(path).is_file() and read_sidecar(path) is not None
 
 
 def folder_inputs(folder: Path, *, recursive: bool = False) -> list[Path]:
