@@ -9,15 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import explain
 from .cohort_file import (
+    DICOM_SEG,
     DONE,
     FAILED,
     SKIPPED,
     CohortOptions,
     FileTask,
+    check_dicom_inputs,
     failed_status,
     outputs_of,
     segment_file,
@@ -27,10 +30,11 @@ from .inputs import expand_inputs, parse_part, select_part
 from .progress import FileBar
 
 
-def run_cohort(args: argparse.Namespace, settings) -> int:
-    """The ``segment`` command: returns 0, or 1 when any file failed."""
+def run_cohort(args: argparse.Namespace, settings, plan_outputs: Callable) -> int:
+    """The ``segment`` command: returns 0, or 1 when any file failed.
+
+    ``plan_outputs`` is ``cli.segment.plan_outputs`` (the outputs of a list of inputs)."""
     from ..registry import UNTRAINED, find_model
-    from .segment import DICOM_SEG, _check_dicom_inputs
 
     if args.skip_existing and args.overwrite:
         raise ValueError("--skip-existing and --overwrite exclude each other: pick one")
@@ -53,13 +57,13 @@ def run_cohort(args: argparse.Namespace, settings) -> int:
         )
     present = [s for s in sources if s.exists()]
     if args.format == DICOM_SEG:
-        _check_dicom_inputs([str(s) for s in present])
+        check_dicom_inputs([str(s) for s in present])
     chosen = select_part(sources, part)
     if not chosen:
         print(f"part {part[0]}/{part[1]}: no files (the list has {len(sources)})")
         return 0
     picked = set(chosen)
-    tasks = [t for t in plan_tasks(present, args) if Path(t.source) in picked]
+    tasks = [t for t in plan_tasks(present, args, plan_outputs) if Path(t.source) in picked]
     started = time.perf_counter()
     statuses = [failed_status(str(s), f"{s} does not exist") for s in chosen if not s.exists()]
     for status in statuses:
@@ -75,11 +79,11 @@ def run_cohort(args: argparse.Namespace, settings) -> int:
     return _summary(statuses, time.perf_counter() - started)
 
 
-def plan_tasks(sources: list[Path], args: argparse.Namespace) -> list[FileTask]:
+def plan_tasks(
+    sources: list[Path], args: argparse.Namespace, plan_outputs: Callable
+) -> list[FileTask]:
     """Outputs of all inputs (the mirrored folders follow the whole list, so every
     ``--part`` plans the same paths); collisions and outputs that are inputs refused."""
-    from .segment import plan_outputs
-
     if not sources:
         return []
     plans = plan_outputs(

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import explain
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DICOM_SEG = "dicom-seg"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,6 @@ def segment_file(
 
     from ..inference.segment import run_segmentation
     from ..io import read_image, write_labels
-    from .segment import DICOM_SEG, _write_dicom_seg, _write_probabilities
 
     source, target = Path(task.source), Path(task.target)
     image = read_image(source, labels=False)  # an input is an image, whatever its name
@@ -95,12 +95,12 @@ def segment_file(
         "nifti": image.metadata.get("nifti"),
     }
     if options.fmt == DICOM_SEG:
-        _write_dicom_seg(target, source, result.labels, model)
+        write_dicom_seg_output(target, source, result.labels, model)
     else:
         write_labels(target, result.labels, **geometry)
     probs = Path(task.probabilities) if task.probabilities else None
     if result.probabilities is not None and probs is not None:
-        _write_probabilities(probs, result, geometry)
+        write_probabilities(probs, result, geometry)
     _write_sidecars(task, identity, options, result)
     values, counts = np.unique(result.labels, return_counts=True)
     return {
@@ -139,3 +139,35 @@ def _write_sidecars(task: FileTask, identity: dict, options: CohortOptions, resu
 
 def failed_status(source: str, reason: str) -> dict[str, Any]:
     return {"source": source, "status": FAILED, "reason": reason}
+
+
+def write_probabilities(path: Path, result, geometry: dict) -> None:
+    """Binary: the foreground map with the image's geometry; multi-class: classes last."""
+    import numpy as np
+
+    from ..io import write_image
+
+    probs = result.probabilities
+    if probs.ndim == result.labels.ndim:
+        write_image(path, probs, **geometry)
+    else:
+        write_image(path, np.moveaxis(probs, 0, -1), unit=geometry["unit"])
+
+
+def check_dicom_inputs(inputs: list[str]) -> None:
+    """Refuse non-DICOM inputs before any work (a SEG references its source series)."""
+    from ..io._dicom_seg import source_series
+
+    for source in inputs:
+        source_series(source)
+
+
+def write_dicom_seg_output(target: Path, source: Path, labels, model) -> Path:
+    """The labels as a DICOM SEG referencing ``source`` (its output was checked already)."""
+    from ..io._dicom_seg import algorithm_identity, write_dicom_seg
+
+    name, version = algorithm_identity(model)
+    return write_dicom_seg(
+        target, labels, source, class_names=model.spec.class_names, algorithm_name=name,
+        algorithm_version=version, overwrite=True,
+    )  # fmt: skip

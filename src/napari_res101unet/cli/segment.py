@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from ..config import SegmentSettings
+from .cohort_file import DICOM_SEG
 from .common import add_settings, settings_from
 from .inputs import add_cohort_options
 
 SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
-DICOM_SEG = "dicom-seg"
 
 
 def add_parser(sub) -> None:
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from .cohort import run_cohort
 
     settings = settings_from(args, SegmentSettings, SETTINGS)
-    return run_cohort(args, settings)
+    return run_cohort(args, settings, plan_outputs)
 
 
 def plan_outputs(
@@ -151,35 +151,3 @@ def _conflicts(owners: dict[Path, list[Path]], inputs: set[Path], overwrite: boo
         elif target.exists() and not overwrite:
             problems.append(f"{target}: the output of {names} already exists")
     return problems
-
-
-def _write_probabilities(path: Path, result, geometry: dict) -> None:
-    """Binary: the foreground map with the image's geometry; multi-class: classes last."""
-    import numpy as np
-
-    from ..io import write_image
-
-    probs = result.probabilities
-    if probs.ndim == result.labels.ndim:
-        write_image(path, probs, **geometry)
-    else:
-        write_image(path, np.moveaxis(probs, 0, -1), unit=geometry["unit"])
-
-
-def _check_dicom_inputs(inputs: list[str]) -> None:
-    """Refuse non-DICOM inputs before any work (a SEG references its source series)."""
-    from ..io._dicom_seg import source_series
-
-    for source in inputs:
-        source_series(source)
-
-
-def _write_dicom_seg(target: Path, source: Path, labels, model) -> Path:
-    """The labels as a DICOM SEG referencing ``source`` (its output was checked already)."""
-    from ..io._dicom_seg import algorithm_identity, write_dicom_seg
-
-    name, version = algorithm_identity(model)
-    return write_dicom_seg(
-        target, labels, source, class_names=model.spec.class_names, algorithm_name=name,
-        algorithm_version=version, overwrite=True,
-    )  # fmt: skip
