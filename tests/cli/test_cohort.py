@@ -367,3 +367,28 @@ def _workers(psutil, pid: int) -> list:
         except psutil.Error:  # gone meanwhile
             pass
     return found
+
+
+def test_the_file_bar_counts_files_and_tiles_on_a_terminal():
+    import io
+
+    from napari_res101unet.cli.progress import FileBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    with FileBar(4, stream=screen) as bar:
+        bar.advance()  # a skipped file
+        bar.start("case_02.nii.gz")
+        bar.tiles(3, 12)
+        assert "1/4 files" in bar.text() and "case_02.nii.gz: 3/12 tiles" in bar.text()
+        bar.advance()
+        assert "2/4 files" in bar.text() and "left" in bar.text() and "tiles" not in bar.text()
+    assert "[######" in screen.getvalue() and screen.getvalue().endswith("\r")
+    quiet = io.StringIO()  # a log file: no bar
+    with FileBar(2, stream=quiet) as bar:
+        bar.start("x.png")
+        bar.tiles(1, 1)
+    assert quiet.getvalue() == ""

@@ -36,14 +36,7 @@ def run_cohort(args: argparse.Namespace, settings, plan_outputs: Callable) -> in
     ``plan_outputs`` is ``cli.segment.plan_outputs`` (the outputs of a list of inputs)."""
     from ..registry import UNTRAINED, find_model
 
-    if args.skip_existing and args.overwrite:
-        raise ValueError("--skip-existing and --overwrite exclude each other: pick one")
-    if args.workers is not None and args.scheduler is not None:
-        raise ValueError("--workers and --scheduler exclude each other: pick one")
-    if not args.inputs and not args.from_list:
-        raise ValueError("no input: give files, folders, globs, @list.txt or --from-list")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    _check_flags(args)
     part = parse_part(args.part)
     sources = expand_inputs(args.inputs, recursive=args.recursive, lists=args.from_list or ())
     found = find_model(args.model)
@@ -77,6 +70,18 @@ def run_cohort(args: argparse.Namespace, settings, plan_outputs: Callable) -> in
         elif todo:
             statuses += run_local(todo, options, bar)
     return _summary(statuses, time.perf_counter() - started)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Options that exclude each other, and the numbers, before any work."""
+    if args.skip_existing and args.overwrite:
+        raise ValueError("--skip-existing and --overwrite exclude each other: pick one")
+    if args.workers is not None and args.scheduler is not None:
+        raise ValueError("--workers and --scheduler exclude each other: pick one")
+    if not args.inputs and not args.from_list:
+        raise ValueError("no input: give files, folders, globs, @list.txt or --from-list")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
 
 
 def plan_tasks(
