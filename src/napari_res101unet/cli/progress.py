@@ -1,4 +1,5 @@
-"""Progress of a training run on a terminal: an expected time, a bar of steps, epoch lines.
+"""Progress on a terminal: a training run (an expected time, a bar of steps, epoch lines)
+and ``segment`` over files (:class:`FileBar`).
 
 No torch on import (the device is only described).
 """
@@ -100,6 +101,80 @@ class StepBar:
     def _draw(self, step: int) -> None:
         columns = shutil.get_terminal_size((80, 20)).columns
         self.stream.write("\r" + self.text(step)[: columns - 1])
+        self.stream.flush()
+        self.drawn = True
+
+    def _clear(self) -> None:
+        if self.drawn:
+            columns = shutil.get_terminal_size((80, 20)).columns
+            self.stream.write("\r" + " " * (columns - 1) + "\r")
+            self.stream.flush()
+            self.drawn = False
+
+
+class FileBar:
+    """Progress of ``segment`` over files: ``[####....] 3/16 files  name: 12/40 tiles``.
+
+    Redrawn in place on ``stream`` (stderr) when it is a terminal, with the time spent
+    and, after the first file, the time left; otherwise silent (the per-file lines say it
+    all in a log). :meth:`line` prints a line above the bar; :meth:`tiles` is the
+    ``progress(done, total)`` callback of one file's segmentation.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None):
+        self.total, self.done = total, 0
+        self.stream = stream or sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.perf_counter()
+        self.name, self.tile_text = "", ""
+        self.drawn = False
+
+    def __enter__(self) -> FileBar:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._clear()
+
+    def start(self, name: str) -> None:
+        """A file begins."""
+        self.name, self.tile_text = name, ""
+        self._draw()
+
+    def tiles(self, done: int, total: int) -> None:
+        self.tile_text = f"{done}/{total} tiles"
+        self._draw()
+
+    def advance(self, count: int = 1) -> None:
+        """``count`` more files finished (done, skipped or failed)."""
+        self.done += count
+        self.name, self.tile_text = "", ""
+        self._draw()
+
+    def line(self, text: str, stream: TextIO | None = None) -> None:
+        """Print ``text`` (to ``stream``, stdout by default) above the bar."""
+        self._clear()
+        print(text, file=stream or sys.stdout, flush=True)
+        self._draw()
+
+    def text(self, width: int = 24) -> str:
+        elapsed = time.perf_counter() - self.started
+        fraction = self.done / self.total if self.total else 1.0
+        filled = round(fraction * width)
+        left = ""
+        if 0 < self.done < self.total:
+            left = f", about {_minutes(elapsed / self.done * (self.total - self.done))} left"
+        current = f"  {self.name}: {self.tile_text}" if self.name else ""
+        return (
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files  "
+            f"{elapsed:.0f} s{left}{current}"
+        )
+
+    def _draw(self) -> None:
+        if not self.live:
+            return
+        columns = shutil.get_terminal_size((80, 20)).columns
+        self.stream.write("\r" + self.text()[: columns - 1].ljust(columns - 1))
         self.stream.flush()
         self.drawn = True
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from ..config import SegmentSettings
-from .common import add_settings, load_cli_model, progress_printer, settings_from
+from .cohort_file import DICOM_SEG
+from .common import add_settings, settings_from
+from .inputs import add_cohort_options
 
 SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
-DICOM_SEG = "dicom-seg"
 
 
 def add_parser(sub) -> None:
@@ -24,10 +24,20 @@ def add_parser(sub) -> None:
         "folders keep their folders relative to the inputs' common folder (a/imaging.nii.gz "
         "and b/imaging.nii.gz become OUT/a/imaging_labels.nii.gz and "
         "OUT/b/imaging_labels.nii.gz). Every output is checked before any work: two inputs "
-        "with the same output, or an existing file, stop the command with the list.",
-        epilog="example: napari-res101unet segment scan.nii.gz -m liver -o out/",
+        "with the same output, or an existing file, stop the command with the list. A file "
+        "that fails is reported and skipped; a summary ends the run (exit 1 if any failed). "
+        "Every output gets a provenance sidecar <output>.json.",
+        epilog="example: napari-res101unet segment scan.nii.gz -m liver -o out/ ; a cohort: "
+        "napari-res101unet segment slides/ --recursive -m glas -o out/ --skip-existing "
+        "--part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files, folders (a DICOM series, or the images in it), quoted globs "
+        "('scans/*.nii.gz', '**' crosses folders) or @list.txt (paths, one a line, # comments)",
+    )
     p.add_argument(
         "-m",
         "--model",
@@ -53,6 +63,7 @@ def add_parser(sub) -> None:
         action="store_true",
         help="replace existing output files (never an input, nor another input's output)",
     )
+    add_cohort_options(p)
     p.set_defaults(func=run)
 
 
@@ -73,54 +84,10 @@ def output_path(folder: Path, source: Path, tag: str, fmt: str | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from ..inference.segment import run_segmentation
-    from ..io import read_image, write_labels
+    from .cohort import run_cohort
 
     settings = settings_from(args, SegmentSettings, SETTINGS)
-    if args.format == DICOM_SEG:
-        _check_dicom_inputs(args.inputs)
-    plans = plan_outputs(
-        [Path(p) for p in args.inputs],
-        args.output,
-        args.format,
-        probabilities=args.probabilities,
-        overwrite=args.overwrite,
-    )
-    model = load_cli_model(args.model, settings.device)
-    for source, target, probs_target in plans:
-        image = read_image(source, labels=False)  # an input is an image, whatever its name
-        started = time.perf_counter()
-        result = run_segmentation(
-            image.data,
-            model,
-            axis=args.axis,
-            return_probabilities=args.probabilities,
-            channel_axis=-1 if image.rgb else None,
-            progress=progress_printer(source.name),
-            **settings.as_dict(),
-        )
-        geometry = {
-            "spacing": image.spacing,
-            "origin": image.origin,
-            "direction": image.direction,
-            "unit": image.metadata.get("unit"),
-            "nifti": image.metadata.get("nifti"),
-        }
-        if args.format == DICOM_SEG:
-            _write_dicom_seg(target, source, result.labels, model)
-        else:
-            write_labels(target, result.labels, **geometry)
-        if result.probabilities is not None and probs_target is not None:
-            _write_probabilities(probs_target, result, geometry)
-        values, counts = np.unique(result.labels, return_counts=True)
-        pixels = {int(k): int(v) for k, v in zip(values, counts)}
-        print(
-            f"{source} -> {target}  ({time.perf_counter() - started:.1f} s; "
-            f"{result.summary()}; label pixels {pixels})"
-        )
-    return 0
+    return run_cohort(args, settings, plan_outputs)
 
 
 def plan_outputs(
@@ -184,35 +151,3 @@ def _conflicts(owners: dict[Path, list[Path]], inputs: set[Path], overwrite: boo
         elif target.exists() and not overwrite:
             problems.append(f"{target}: the output of {names} already exists")
     return problems
-
-
-def _write_probabilities(path: Path, result, geometry: dict) -> None:
-    """Binary: the foreground map with the image's geometry; multi-class: classes last."""
-    import numpy as np
-
-    from ..io import write_image
-
-    probs = result.probabilities
-    if probs.ndim == result.labels.ndim:
-        write_image(path, probs, **geometry)
-    else:
-        write_image(path, np.moveaxis(probs, 0, -1), unit=geometry["unit"])
-
-
-def _check_dicom_inputs(inputs: list[str]) -> None:
-    """Refuse non-DICOM inputs before any work (a SEG references its source series)."""
-    from ..io._dicom_seg import source_series
-
-    for source in inputs:
-        source_series(source)
-
-
-def _write_dicom_seg(target: Path, source: Path, labels, model) -> Path:
-    """The labels as a DICOM SEG referencing ``source`` (its output was checked already)."""
-    from ..io._dicom_seg import algorithm_identity, write_dicom_seg
-
-    name, version = algorithm_identity(model)
-    return write_dicom_seg(
-        target, labels, source, class_names=model.spec.class_names, algorithm_name=name,
-        algorithm_version=version, overwrite=True,
-    )  # fmt: skip
