@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import SegmentSettings
 from ..engine import protocol as P
+from .corrections import track_corrections
 from .jobs import Progress, run_job
 from .layers import (
     TAG,
@@ -140,6 +141,7 @@ def put_labels(viewer: Any, image: Any, labels: np.ndarray, index: int | None) -
         **spatial_geometry(image),
     )
     layer.events.paint.connect(lambda event=None: mark_edited(layer))
+    track_corrections(layer)
     return layer
 
 
