@@ -32,7 +32,7 @@ def test_map_is_high_where_the_predictor_is_ambiguous_and_low_elsewhere():
         image, half_ambiguous, return_uncertainty=True, tile_size=64, normalization="none"
     )
     assert unc.shape == labels.shape == (96, 128) and unc.dtype == np.float32
-    assert 0.0 <= unc.min() and unc.max() <= 1.0
+    assert unc.min() >= 0.0 and unc.max() <= 1.0
     left, right = unc[:, :64], unc[:, 64:]
     assert right.min() > 0.99  # p ~ 0.51: the classes are equally likely
     assert left.max() < 0.05  # p ~ 0.0025 or 0.9975
@@ -40,7 +40,7 @@ def test_map_is_high_where_the_predictor_is_ambiguous_and_low_elsewhere():
 
 def test_uncertainty_comes_from_the_same_pass_as_the_probabilities():
     image = column_image()
-    labels, probs, unc = nr.segment(
+    _labels, probs, unc = nr.segment(
         image,
         half_ambiguous,
         return_probabilities=True,

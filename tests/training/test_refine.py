@@ -9,7 +9,7 @@ import torch
 import napari_res101unet as nr
 from napari_res101unet.checkpoint import read_header
 from napari_res101unet.registry import describe_model, list_models
-from napari_res101unet.training.refine import confirmed_area, edited_mask
+from napari_res101unet.training.corrected import confirmed_area, edited_mask
 
 QUICK = {
     "minutes": None,
@@ -26,9 +26,8 @@ def _weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_refine_a_stack_keeps_the_corrected_slice_and_resegments_the_others(
-    small_model, tmp_path
-):
+@pytest.mark.slow
+def test_refine_a_stack_keeps_the_corrected_slice_and_resegments_the_others(small_model, tmp_path):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (3, 64, 64), dtype=np.uint8)
     before = _weights(small_model)
@@ -56,11 +55,12 @@ def test_refine_a_stack_keeps_the_corrected_slice_and_resegments_the_others(
     assert describe_model(out.path).summary.startswith("refined 1x")
 
 
+@pytest.mark.slow
 def test_refine_2d_keeps_painted_pixels_and_trains_near_them_only(small_model, tmp_path):
     rng = np.random.default_rng(1)
-    image = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
-    labels = np.zeros((96, 96), np.int32)  # napari's default labels dtype
-    labels[5:9, 80:90] = 1
+    image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    labels = np.zeros((64, 64), np.int32)  # napari's default labels dtype
+    labels[5:9, 40:50] = 1
     mask = labels > 0
     first = nr.refine(
         small_model, image, labels, edited=mask, margin=4, output=tmp_path / "a", **QUICK

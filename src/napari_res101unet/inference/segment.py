@@ -26,8 +26,8 @@ from .data import adapt_channels, as_stack, make_normalizer
 from .forward import Forward, OutOfMemory, compiled_module, inference_module
 from .job import Job
 from .pipeline import transfers_for
-from .uncertainty import entropy_map
 from .tiling import CPU_COST, GPU_COST, MIN_TILE, TilePlan, plan_tiles
+from .uncertainty import entropy_map
 
 BYTES_PER_PIXEL_FP32 = 480.0
 """Activation memory of a Res101_UNet forward per input pixel (measured, float32, CPU)."""
