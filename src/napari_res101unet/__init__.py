@@ -50,6 +50,7 @@ _EXPORTS = {
     "train_from_layers": "viewer",
     "rank_uncertain": "inference.uncertainty",
     "refine": "training.refine",
+    "refine_layer": "viewer",
     "RefineResult": "training.refine",
 }
 
@@ -89,4 +90,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .training.refine import RefineResult, refine
     from .training.run import train
     from .training.state import TrainingEvent
-    from .viewer import segment_layer, train_from_layers
+    from .viewer import refine_layer, segment_layer, train_from_layers

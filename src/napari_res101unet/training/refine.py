@@ -157,6 +157,10 @@ def refine(
         callback=callback,
         should_stop=should_stop,
     )
+    if should_stop is not None and should_stop():
+        from ..errors import Cancelled
+
+        raise Cancelled("refine cancelled: no model was saved")
     record = _record(base, mask, edits, confirmed, minutes, len(pairs or []), refined)
     out = _resegment(refined, image, lab, confirmed, channel_axis, device, segment_options)
     if path is not None:
