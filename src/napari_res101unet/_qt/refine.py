@@ -31,6 +31,7 @@ class RefinePanel(Container):
         self._index: int | None = None
         self.target: Any = None  # the labels layer the user corrects
         self.pairs: list = []  # this session's earlier corrections, trained on again
+        self.train_options: dict = {}  # more refine settings (epochs, patch_size...)
         self._review = ComboBox(label="Review first", choices=self._choices, visible=False)
         self._review.tooltip = "The most uncertain slices or regions: pick one to go there"
         self._minutes = FloatSpinBox(label="Fine-tune minutes", value=1.0, min=0.1, max=120)
@@ -86,6 +87,7 @@ class RefinePanel(Container):
                 pairs=self.pairs,
                 device=w._device.value,
                 segment_options={"threshold": float(w._threshold.value)},
+                **self.train_options,
             )
         except (ValueError, TypeError, FileNotFoundError) as exc:
             w.fail(exc)

@@ -124,9 +124,23 @@ def refine_request(
         **train_options,
     }
     ref = model_reference(model)
+    _check_classes(layer, lab, mask, ref)
     return RefineRequest(
         image, layer, data, lab, mask, edits, ref, options, earlier, dict(segment_options or {})
     )
+
+
+def _check_classes(layer: Any, labels: np.ndarray, mask: np.ndarray, model: str) -> None:
+    """Painted values must be classes of the model (read from its header, no torch)."""
+    from ..registry import UNTRAINED, describe_model
+
+    n = 2 if model == UNTRAINED else len(describe_model(model).classes)
+    top = int(labels[mask].max(initial=0))
+    if n and top >= n:
+        raise ValueError(
+            f"label {top} was painted on {layer.name!r}, but the model has {n} classes "
+            f"(label values 0..{n - 1}); paint with one of those"
+        )
 
 
 def _resolve(viewer: Any, pairs: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
