@@ -145,7 +145,8 @@ def op_refine(msg: dict, job: JobContext) -> dict[str, Any]:
     """Fine-tune ``msg["model"]`` on corrected labels (see :mod:`.refine_op`)."""
     from .refine_op import run_refine
 
-    return run_refine(msg, job, get_model(msg["model"], int(msg.get("in_channels", 3))))
+    model = get_model(msg["model"], int(msg.get("in_channels", 3)))
+    return run_refine(msg, job, model, model_label(msg["model"], model))
 
 
 def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:

@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 
 
-def run_refine(msg: dict, job: Any, model: Any) -> dict[str, Any]:
-    """Fine-tune ``model`` on ``msg["labels"]`` where ``msg["edited"]``; re-segment.
+def run_refine(msg: dict, job: Any, model: Any, label: str) -> dict[str, Any]:
+    """Fine-tune ``model`` (called ``label``) on ``msg["labels"]`` where ``msg["edited"]``;
+    re-segment.
 
     ``msg``: ``image``, ``labels``, ``edited`` (bool mask), ``pairs`` (earlier pairs),
     ``options`` (keyword arguments of ``refine``: ``minutes``, ``output``, ``device``...),
     ``segment_options`` (of ``run_segmentation``).
     """
     from ..training.refine import refine
-    from .ops import model_label
 
     done: dict[str, Any] = {}
 
@@ -45,5 +45,5 @@ def run_refine(msg: dict, job: Any, model: Any) -> dict[str, Any]:
         "reason": done.get("reason"),
         "seconds": result.seconds,
         "class_names": list(result.model.spec.class_names),
-        "model_name": model_label(msg["model"], model),
+        "model_name": label,
     }

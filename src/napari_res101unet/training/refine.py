@@ -180,15 +180,27 @@ def _output_path(output: Any, model: Any) -> Path | None:
     if output is False:
         return None
     if output is None or output is True:
-        from ..viewer.train import unique_model_path
-
         name = Path(str(model)).name if not isinstance(model, torch.nn.Module) else "model"
         stem = name.removesuffix(".safetensors").removeprefix("res101unet-")
-        return unique_model_path(f"{stem.split('-refined')[0]}-refined")
+        return _new_path(f"{stem.split('-refined')[0]}-refined")
     path = Path(output).expanduser()
     path = path if path.suffix == ".safetensors" else path.with_name(path.name + ".safetensors")
     if path.exists():
         raise ValueError(f"{path} exists: refine never replaces a model; choose another output")
+    return path
+
+
+def _new_path(name: str) -> Path:
+    """A file name no model has in the model folder: ``res101unet-<name>-<date-time>``."""
+    import re
+
+    from ..config import models_dir
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
+    stem = f"res101unet-{safe}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    path, i = models_dir() / f"{stem}.safetensors", 2
+    while path.exists():
+        path, i = path.with_name(f"{stem}-{i}.safetensors"), i + 1
     return path
 
 
