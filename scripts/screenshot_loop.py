@@ -1,7 +1,7 @@
 """Screenshots of the correct-and-retrain loop in the Segment widget (run under xvfb-run).
 
     xvfb-run -a python scripts/screenshot_loop.py OUT_DIR [--data ../shared/data]
-        [--base-minutes 2] [--refine-minutes 0.5]
+        [--base-minutes 6] [--refine-minutes 0.5]
 
 A base model is trained briefly on a few GlaS train images (in a child process: napari's
 process never imports torch), then, in napari, as a user would: Segment a held-out GlaS
@@ -77,6 +77,7 @@ def main(args) -> None:
     viewer = napari.Viewer()
     viewer.window.resize(1400, 1000)
     layer = viewer.add_image(image, name="gland", rgb=True)
+    viewer.reset_view()
     _dock, w = viewer.window.add_plugin_dock_widget("napari-res101unet", "Segment")
     w._image.value = layer
     SESSION_MODELS.add(model, label="GlaS base model", origin="file")
@@ -91,11 +92,13 @@ def main(args) -> None:
     paste_truth(labels, truth.astype(np.uint8), box)
     viewer.layers["gland uncertainty"].visible = False
     viewer.layers.selection.active = labels
+    viewer.reset_view()
     app.processEvents()
     viewer.screenshot(str(args.out / "loop_2_corrections.png"), canvas_only=False)
     w._refine._minutes.value = args.refine_minutes
     _run(app, w, w._refine._button)
     labels.visible = False
+    viewer.reset_view()
     app.processEvents()
     viewer.screenshot(str(args.out / "loop_3_refined.png"), canvas_only=False)
     print(w._status.value)
@@ -114,7 +117,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("out", type=Path)
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    p.add_argument("--base-minutes", type=float, default=2.0)
+    p.add_argument("--base-minutes", type=float, default=6.0)
     p.add_argument("--refine-minutes", type=float, default=0.5)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

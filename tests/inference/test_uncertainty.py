@@ -98,6 +98,10 @@ def test_rank_regions_of_the_labels_by_mean_uncertainty():
     assert ranked[0].bbox == (20, 20, 30, 30) and ranked[0].centroid == (24.5, 24.5)
     blobs = rank_uncertain(unc, by="region")  # no labels: the areas of uncertainty >= 0.5
     assert len(blobs) == 1 and blobs[0].bbox == (20, 20, 30, 30)
+    labels[0, 31] = 1  # a one-pixel speck, very uncertain: below min_size, not listed
+    unc[0, 31] = 1.0
+    assert len(rank_uncertain(unc, labels, by="region")) == 2
+    assert rank_uncertain(unc, labels, by="region", min_size=1)[0].bbox == (0, 31, 1, 32)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +111,7 @@ def test_rank_regions_of_the_labels_by_mean_uncertainty():
         ({"top": 0}, "top must be a positive int"),
         ({"by": "slice"}, "this map is 2D"),
         ({"by": "region", "labels": np.zeros((3, 3))}, "do not match"),
+        ({"by": "region", "min_size": 0}, "min_size must be a positive int"),
     ],
 )
 def test_rank_rejects_bad_arguments(kwargs, match):

@@ -82,7 +82,12 @@ class Uncertain:
 
 
 def rank_uncertain(
-    uncertainty: Any, labels: Any = None, *, by: str = "slice", top: int | None = 5
+    uncertainty: Any,
+    labels: Any = None,
+    *,
+    by: str = "slice",
+    top: int | None = 5,
+    min_size: int = 16,
 ) -> list[Uncertain]:
     """Slices of a stack, or connected regions, sorted by mean uncertainty (highest first).
 
@@ -97,6 +102,9 @@ def rank_uncertain(
         ``"slice"`` needs a stack (3D map).
     top : int or None
         How many to return (None: all).
+    min_size : int
+        For regions: smaller ones (in pixels) are left out (specks are not worth a look,
+        and their mean is the noisiest).
 
     Returns
     -------
@@ -119,12 +127,14 @@ def rank_uncertain(
         means = u.reshape(len(u), -1).mean(axis=1)
         items = [Uncertain(int(i), float(means[i])) for i in range(len(u))]
     else:
-        items = _regions(u, labels)
+        if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
+            raise ValueError(f"min_size must be a positive int, got {min_size!r}")
+        items = _regions(u, labels, min_size)
     items.sort(key=lambda item: (-item.score, item.index))
     return items if top is None else items[:top]
 
 
-def _regions(u: np.ndarray, labels: Any) -> list[Uncertain]:
+def _regions(u: np.ndarray, labels: Any, min_size: int) -> list[Uncertain]:
     from skimage.measure import label as connected
     from skimage.measure import regionprops
 
@@ -146,6 +156,7 @@ def _regions(u: np.ndarray, labels: Any) -> list[Uncertain]:
             tuple(float(v) for v in r.centroid),
         )
         for r in regions
+        if r.area >= min_size
     ]
 
 

@@ -28,9 +28,9 @@ def put_uncertainty(viewer: Any, image: Any, unc: np.ndarray, index: int | None)
         data,
         name=free_name(viewer, name),
         colormap="magma",
-        opacity=0.6,
+        opacity=0.7,
         contrast_limits=(0.0, 1.0),
-        blending="additive",
+        blending="translucent",
         metadata=derived_metadata(image, {"source": image.name}),
         **spatial_geometry(image),
     )
