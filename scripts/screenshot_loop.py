@@ -57,6 +57,7 @@ def base_model(out: Path, data: Path, minutes: float) -> Path:
 
 def paste_truth(labels, truth: np.ndarray, box: tuple[slice, slice]) -> None:
     """Correct ``box`` to ``truth`` through ``data_setitem`` (emits a paint event)."""
+    box = tuple(slice(*b.indices(n)[:2]) for b, n in zip(box, truth.shape))
     ys, xs = np.mgrid[box]
     labels.data_setitem((ys.ravel(), xs.ravel()), truth[box].ravel().astype(labels.data.dtype))
 
@@ -84,12 +85,14 @@ def main(args) -> None:
     w._model.value = str(model)
     w._show_unc.value = True
     _run(app, w, w._run)
+    viewer.reset_view()
+    app.processEvents()
     viewer.screenshot(str(args.out / "loop_1_uncertainty.png"), canvas_only=False)
     labels = viewer.layers["gland labels"]
-    item = w._refine._items[0]
-    y0, x0, y1, x1 = item.bbox
-    box = (slice(max(0, y0 - 16), y1 + 16), slice(max(0, x0 - 16), x1 + 16))
-    paste_truth(labels, truth.astype(np.uint8), box)
+    for item in w._refine._items[:3]:  # the user fixes the three regions listed first
+        y0, x0, y1, x1 = item.bbox
+        box = (slice(max(0, y0 - 24), y1 + 24), slice(max(0, x0 - 24), x1 + 24))
+        paste_truth(labels, truth.astype(np.uint8), box)
     viewer.layers["gland uncertainty"].visible = False
     viewer.layers.selection.active = labels
     viewer.reset_view()
