@@ -152,6 +152,7 @@ def refine(
         [*(pairs or []), (image, target)],
         settings,
         model=base,
+        pair_names=[*(f"pairs[{i}]" for i in range(len(pairs or []))), "the corrected labels"],
         device=device,
         spacing=model_spec(base).spacing,
         callback=callback,
