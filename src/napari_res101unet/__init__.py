@@ -48,6 +48,10 @@ _EXPORTS = {
     "models_dir": "config",
     "segment_layer": "viewer",
     "train_from_layers": "viewer",
+    "rank_uncertain": "inference.uncertainty",
+    "refine": "training.refine",
+    "refine_layer": "viewer",
+    "RefineResult": "training.refine",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -78,10 +82,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .evaluation import evaluate
     from .inference.segment import SegmentationResult, run_segmentation, segment
     from .inference.tiling import TilePlan, plan_tiles
+    from .inference.uncertainty import rank_uncertain
     from .io import ImageData, read_image, write_image, write_labels
     from .metrics import dice, iou, pixel_accuracy
     from .model import ModelSpec, build_model
     from .samples import load_sample
+    from .training.refine import RefineResult, refine
     from .training.run import train
     from .training.state import TrainingEvent
-    from .viewer import segment_layer, train_from_layers
+    from .viewer import refine_layer, segment_layer, train_from_layers

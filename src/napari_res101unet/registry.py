@@ -75,6 +75,9 @@ def _describe(path: Path) -> ModelEntry:
     training = spec.get("training") or {}
     best = training.get("best_val_iou") if isinstance(training, dict) else None
     summary = f"val IoU {best:.3f}" if isinstance(best, (int, float)) else "not trained here"
+    refined = training.get("refinements") if isinstance(training, dict) else None
+    if isinstance(refined, list) and refined:
+        summary = f"refined {len(refined)}x on corrections"
     return ModelEntry(path.stem, path, list(names), channels, summary)
 
 

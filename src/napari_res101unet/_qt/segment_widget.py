@@ -23,6 +23,7 @@ from ..config import SegmentSettings
 from ..engine import protocol as P
 from . import base
 from .base import LOAD_FROM_FILE
+from .refine import RefinePanel
 
 if TYPE_CHECKING:
     import napari
@@ -49,6 +50,9 @@ class SegmentWidget(base.EngineWidget):
         self._tta = CheckBox(text="Test-time augmentation (flips; 4x slower)", value=d.tta)
         self._current_slice = CheckBox(text="Current slice only (3D)", value=False)
         self._show_probs = CheckBox(text="Add a probability layer", value=False)
+        self._show_unc = CheckBox(text="Show uncertainty (review list)", value=False)
+        self._show_unc.tooltip = "Add an uncertainty layer and list the slices/regions to check"
+        self._refine = RefinePanel(self)
         self._threshold = FloatSlider(
             label="Threshold", value=d.threshold, min=0.05, max=0.95, step=0.05
         )
@@ -74,7 +78,9 @@ class SegmentWidget(base.EngineWidget):
                 self._tta,
                 self._current_slice,
                 self._show_probs,
+                self._show_unc,
                 self.buttons(),
+                self._refine,
                 self._progress,
                 self._status,
             ]
@@ -112,6 +118,7 @@ class SegmentWidget(base.EngineWidget):
                 None if model == LOAD_FROM_FILE else model,
                 self.settings(),
                 current_slice=bool(self._current_slice.value),
+                uncertainty=bool(self._show_unc.value),
             )
         except (ValueError, TypeError, FileNotFoundError) as exc:
             self.fail(exc)
@@ -123,6 +130,8 @@ class SegmentWidget(base.EngineWidget):
         if msg.get("kind") == P.PROGRESS:
             self.show_progress(msg["done"], msg["total"])
             self._status.value = f"Segmenting: {msg['done']}/{msg['total']} tiles"
+        elif msg.get("kind") == P.EVENT:
+            self._refine.on_event(msg)
 
     def _on_done(self, job: Any, request: api.SegmentRequest) -> None:
         if job is None or job.cancelled:
@@ -132,8 +141,13 @@ class SegmentWidget(base.EngineWidget):
             self._viewer, request, job.result, show_probabilities=bool(self._show_probs.value)
         )
         self._last, self._last_slice = outcome, request.slice_index
+        self._refine.segmented(outcome, request.slice_index)
         self._threshold.enabled = outcome.probabilities is not None
         self._status.value = outcome.summary
+
+    def _set_running(self, running: bool) -> None:
+        super()._set_running(running)
+        self._refine._button.enabled = not running
 
     def _rethreshold(self, value: float) -> None:
         if self._last is not None and api.rethreshold(

@@ -90,10 +90,11 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
     result = run_segmentation(
         msg["image"], model, progress=job.progress, should_stop=job.should_stop, **options
     )
-    probs = result.probabilities
+    probs, unc = result.probabilities, result.uncertainty
     return {
         "labels": result.labels,
         "probabilities": None if probs is None else probs.astype(np.float16),
+        "uncertainty": None if unc is None else unc.astype(np.float16),
         "summary": result.summary(),
         "plan": result.plan.describe(),
         "device": result.device,
@@ -140,6 +141,14 @@ def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
     }
 
 
+def op_refine(msg: dict, job: JobContext) -> dict[str, Any]:
+    """Fine-tune ``msg["model"]`` on corrected labels (see :mod:`.refine_op`)."""
+    from .refine_op import run_refine
+
+    model = get_model(msg["model"], int(msg.get("in_channels", 3)))
+    return run_refine(msg, job, model, model_label(msg["model"], model))
+
+
 def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
@@ -148,4 +157,5 @@ OPS: dict[str, Callable[[dict, JobContext], Any]] = {
     P.SEGMENT: op_segment,
     P.TRAIN: op_train,
     P.PING: op_ping,
+    P.REFINE: op_refine,
 }

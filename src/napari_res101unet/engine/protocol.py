@@ -22,7 +22,8 @@ from ..errors import EngineError, explain
 
 # requests (client -> engine)
 SEGMENT, TRAIN, PING = "segment", "train", "ping"
-JOBS = (SEGMENT, TRAIN, PING)
+REFINE = "refine"  # fine-tune on corrections, then re-segment (training/refine.py)
+JOBS = (SEGMENT, TRAIN, PING, REFINE)
 CANCEL, SHUTDOWN = "cancel", "shutdown"
 
 # replies (engine -> client)

@@ -27,6 +27,7 @@ from .forward import Forward, OutOfMemory, compiled_module, inference_module
 from .job import Job
 from .pipeline import transfers_for
 from .tiling import CPU_COST, GPU_COST, MIN_TILE, TilePlan, plan_tiles
+from .uncertainty import entropy_map
 
 BYTES_PER_PIXEL_FP32 = 480.0
 """Activation memory of a Res101_UNet forward per input pixel (measured, float32, CPU)."""
@@ -46,6 +47,9 @@ class SegmentationResult:
     probabilities : ndarray or None
         Foreground probability (spatial shape) for binary models; ``(classes, *spatial)``
         for multi-class models; None unless requested.
+    uncertainty : ndarray or None
+        Normalised entropy of the probabilities, in [0, 1], of the labels' shape (see
+        :mod:`~napari_res101unet.inference.uncertainty`); None unless requested.
     """
 
     labels: np.ndarray
@@ -57,6 +61,7 @@ class SegmentationResult:
     seconds: float
     class_names: list[str]
     notes: list[str] = field(default_factory=list)
+    uncertainty: np.ndarray | None = None
 
     def summary(self) -> str:
         """One line for logs and the widget: device, precision, plan, time."""
@@ -70,8 +75,13 @@ _S = SegmentSettings()
 
 
 def segment(
-    image: Any, model: Any, *, return_probabilities: bool = False, **options: Any
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    image: Any,
+    model: Any,
+    *,
+    return_probabilities: bool = False,
+    return_uncertainty: bool = False,
+    **options: Any,
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """Segment an image with Res101_UNet.
 
     Parameters
@@ -83,6 +93,10 @@ def segment(
         callable mapping a ``(B, C, Y, X)`` float tensor to ``(B, K, Y, X)`` logits.
     return_probabilities : bool
         Also return probabilities (see :class:`SegmentationResult`).
+    return_uncertainty : bool
+        Also return a per-pixel uncertainty map: the normalised entropy (0 sure, 1 classes
+        equally likely) of the same blended (TTA-averaged when ``tta``) probabilities, so
+        no second pass; rank it with :func:`~napari_res101unet.rank_uncertain`.
     **options
         The keyword arguments of :func:`run_segmentation`: the
         :class:`~napari_res101unet.config.SegmentSettings` fields (``tile_size``,
@@ -97,12 +111,22 @@ def segment(
     -------
     labels : ndarray
         Integer labels of the image's spatial shape; with ``return_probabilities`` a tuple
-        ``(labels, probabilities)``.
+        ``(labels, probabilities)``; with ``return_uncertainty`` the map comes last:
+        ``(labels, uncertainty)`` or ``(labels, probabilities, uncertainty)``.
     """
-    result = run_segmentation(image, model, return_probabilities=return_probabilities, **options)
+    result = run_segmentation(
+        image,
+        model,
+        return_probabilities=return_probabilities,
+        return_uncertainty=return_uncertainty,
+        **options,
+    )
+    out = (result.labels,)
     if return_probabilities:
-        return result.labels, result.probabilities
-    return result.labels
+        out += (result.probabilities,)
+    if return_uncertainty:
+        out += (result.uncertainty,)
+    return out if len(out) > 1 else result.labels
 
 
 def run_segmentation(
@@ -115,6 +139,7 @@ def run_segmentation(
     device: str | torch.device = _S.device,
     tta: bool = _S.tta,
     return_probabilities: bool = False,
+    return_uncertainty: bool = False,
     axis: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -172,9 +197,8 @@ def run_segmentation(
         cost=GPU_COST if dev.type == "cuda" else CPU_COST,
     )
     forward = Forward(predictor, dev, mixed, s.tta)
-    job = Job(
-        data, normalizer, forward, spec, s.threshold, return_probabilities, transfers_for(dev)
-    )
+    want_probs = return_probabilities or return_uncertainty
+    job = Job(data, normalizer, forward, spec, s.threshold, want_probs, transfers_for(dev))
     job.blend_on_device, job.free_bytes = blend_on_device, _blend_budget(dev, blend_on_device)
     notes = [note, "tta" if s.tta else "", _nan_note(view.nan_count)]
     with fixed_shape_kernels(dev):
@@ -184,9 +208,10 @@ def run_segmentation(
         probs = view.restore(probs)
         if probs.ndim > labels.ndim:
             probs = np.moveaxis(probs, -1, 0)
+    uncertainty = entropy_map(probs, labels.ndim) if return_uncertainty else None
     return SegmentationResult(
         labels=labels,
-        probabilities=probs,
+        probabilities=probs if return_probabilities else None,
         plan=plan,
         device=describe_device(dev),
         precision=precision_name(dev, mixed),
@@ -194,6 +219,7 @@ def run_segmentation(
         seconds=time.perf_counter() - start,
         class_names=list(spec.class_names),
         notes=[n for n in notes if n],
+        uncertainty=uncertainty,
     )
 
 

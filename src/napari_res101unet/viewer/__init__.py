@@ -20,6 +20,7 @@ functions so the widgets can run the job in a worker thread between the two.
 
 from __future__ import annotations
 
+from .corrections import Corrections, corrections, reset_corrections, track_corrections
 from .jobs import Progress, run_job
 from .layers import (
     GEOMETRY_KEYS,
@@ -36,6 +37,14 @@ from .layers import (
     spatial_geometry,
     spatial_shape,
 )
+from .refine import (
+    RefineOutcome,
+    RefineRequest,
+    apply_refine_result,
+    refine_layer,
+    refine_request,
+)
+from .review import jump_to, put_uncertainty, review_items, show_uncertainty
 from .segment import (
     SegmentOutcome,
     SegmentRequest,
@@ -62,17 +71,23 @@ __all__ = [
     "GEOMETRY_KEYS",
     "SOURCE_KEYS",
     "TAG",
+    "Corrections",
     "Progress",
+    "RefineOutcome",
+    "RefineRequest",
     "SegmentOutcome",
     "SegmentRequest",
     "TrainRequest",
+    "apply_refine_result",
     "apply_segment_result",
     "apply_train_result",
+    "corrections",
     "current_index",
     "derived_metadata",
     "free_name",
     "get_layer",
     "is_edited",
+    "jump_to",
     "layer_array",
     "layer_kind",
     "mark_edited",
@@ -80,14 +95,21 @@ __all__ = [
     "own_layer",
     "put_labels",
     "put_probabilities",
+    "put_uncertainty",
     "record_model",
+    "refine_layer",
+    "refine_request",
+    "reset_corrections",
     "resolve_pairs",
     "rethreshold",
+    "review_items",
     "run_job",
     "segment_layer",
     "segment_request",
+    "show_uncertainty",
     "spatial_geometry",
     "spatial_shape",
+    "track_corrections",
     "train_from_layers",
     "train_request",
     "unique_model_path",

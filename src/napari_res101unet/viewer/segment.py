@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import SegmentSettings
 from ..engine import protocol as P
+from .corrections import track_corrections
 from .jobs import Progress, run_job
 from .layers import (
     TAG,
@@ -35,12 +36,14 @@ class SegmentRequest:
     settings: SegmentSettings
     channel_axis: int | None
     slice_index: int | None = None
+    uncertainty: bool = False
 
     def payload(self) -> dict[str, Any]:
         options = {
             **self.settings.as_dict(),
             "channel_axis": self.channel_axis,
             "return_probabilities": True,
+            "return_uncertainty": self.uncertainty,
         }
         return {"image": self.data, "model": self.model, "options": options, "in_channels": 3}
 
@@ -72,8 +75,10 @@ def segment_request(
     settings: SegmentSettings | None = None,
     *,
     current_slice: bool = False,
+    uncertainty: bool = False,
 ) -> SegmentRequest:
-    """Check an image layer and build its job (raises ValueError naming the problem)."""
+    """Check an image layer and build its job (raises ValueError naming the problem);
+    ``uncertainty`` also asks for the uncertainty map (see :mod:`.review`)."""
     if layer is None:
         raise ValueError("no image layer: open an image (File > Open, or File > Open Sample)")
     image = get_layer(viewer, layer, "image")
@@ -91,8 +96,9 @@ def segment_request(
         index = current_index(viewer, image, data.shape[0])
         data = data[index]
     return SegmentRequest(
-        image, data, reference, settings or SegmentSettings(), -1 if rgb else None, index
-    )
+        image, data, reference, settings or SegmentSettings(), -1 if rgb else None, index,
+        uncertainty=bool(uncertainty),
+    )  # fmt: skip
 
 
 def current_index(viewer: Any, layer: Any, depth: int) -> int:
@@ -108,11 +114,18 @@ def apply_segment_result(
     image, index = request.image, request.slice_index
     labels_layer = put_labels(viewer, image, result["labels"], index)
     record_model(labels_layer, result)
+    labels_layer.metadata[TAG] = {**labels_layer.metadata[TAG], "model": request.model}
     probs = result.get("probabilities")
     binary = probs is not None and probs.ndim == result["labels"].ndim
     if binary and show_probabilities:
         put_probabilities(viewer, image, probs, index)
     summary = f"{result['model_name']} on {image.name}: {result['summary']}"
+    if result.get("uncertainty") is not None:
+        from .review import show_uncertainty
+
+        shown = show_uncertainty(viewer, image, result["uncertainty"], result["labels"], index)
+        result = {**result, "review": shown[0], "review_by": shown[1]}
+        summary += f"; {shown[2]}" if shown[2] else ""
     return SegmentOutcome(labels_layer, probs if binary else None, summary, result)
 
 
@@ -140,6 +153,7 @@ def put_labels(viewer: Any, image: Any, labels: np.ndarray, index: int | None) -
         **spatial_geometry(image),
     )
     layer.events.paint.connect(lambda event=None: mark_edited(layer))
+    track_corrections(layer)
     return layer
 
 
@@ -198,6 +212,7 @@ def segment_layer(
     *,
     current_slice: bool = False,
     show_probabilities: bool = False,
+    show_uncertainty: bool = False,
     in_process: bool = False,
     progress: Progress | None = None,
     **settings: Any,
@@ -214,6 +229,9 @@ def segment_layer(
         For 3D stacks: only the slice the viewer shows.
     show_probabilities : bool
         Also add a foreground-probability layer (binary models).
+    show_uncertainty : bool
+        Also add an uncertainty layer (``"<image> uncertainty"``) and rank slices/regions
+        by it: the ranking is ``layer.metadata["napari_res101unet"]["review"]``.
     in_process : bool
         Run the network in this process instead of the engine process.
     progress : callable, optional
@@ -222,9 +240,16 @@ def segment_layer(
         :class:`~napari_res101unet.config.SegmentSettings` fields.
     """
     request = segment_request(
-        viewer, layer, model, SegmentSettings(**settings), current_slice=current_slice
+        viewer,
+        layer,
+        model,
+        SegmentSettings(**settings),
+        current_slice=current_slice,
+        uncertainty=show_uncertainty,
     )
     result = run_job(P.SEGMENT, request.payload(), in_process=in_process, progress=progress)
-    return apply_segment_result(
-        viewer, request, result, show_probabilities=show_probabilities
-    ).labels
+    outcome = apply_segment_result(viewer, request, result, show_probabilities=show_probabilities)
+    if "review" in outcome.extra:
+        items = [vars(item) for item in outcome.extra["review"]]
+        outcome.labels.metadata[TAG] = {**outcome.labels.metadata[TAG], "review": items}
+    return outcome.labels

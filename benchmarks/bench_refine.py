@@ -1,0 +1,204 @@
+"""Correct-and-retrain benchmark: a simulated user on GlaS.
+
+1. A base model is trained ``--base-minutes`` on ``--base-images`` GlaS train images.
+2. It segments ``--pool`` more train images with uncertainty; the user "corrects" the
+   ``--corrected`` most uncertain ones by pasting their ground truth (every pixel checked).
+3. ``refine`` fine-tunes the base model on those corrections together with the base pairs
+   for ``--refine-minutes``.
+
+Compared on GlaS testA (pixel IoU/Dice over all test pixels, and the mean per image):
+the base model (before), refined on the most uncertain images (after), refined on as many
+random pool images (same budget), and a model trained from scratch on base + corrected
+images for the same total time (base + refine minutes).
+
+Usage::
+
+    python benchmarks/bench_refine.py --data ../shared/data --out bench_results/refine
+    python benchmarks/bench_refine.py --quick --out /tmp/refine   # seconds: a smoke test
+
+Writes ``refine.json`` and ``refine.md`` under ``--out`` (no absolute paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import napari_res101unet as nr  # noqa: E402
+from _portable import portable_settings  # noqa: E402
+from bench_training import hardware, load_folder  # noqa: E402
+from napari_res101unet.device import resolve_device  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--out", type=Path, required=True, help="folder for refine.json/.md")
+    p.add_argument("--base-minutes", type=float, default=5.0)
+    p.add_argument("--refine-minutes", type=float, default=3.0)
+    p.add_argument("--base-images", type=int, default=10)
+    p.add_argument("--pool", type=int, default=20, help="images segmented for review")
+    p.add_argument("--corrected", type=int, default=3, help="images the user corrects")
+    p.add_argument("--test-images", type=int, default=None, help="limit testA (default all)")
+    p.add_argument("--crop", type=int, default=None, help="crop every image to NxN")
+    p.add_argument("--patch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--refine-lr", type=float, default=None, help="default: refine()'s")
+    p.add_argument("--encoder-weights", default=None, help="imagenet or a local file")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="tiny budgets and subsets")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.base_minutes, args.refine_minutes = 0.1, 0.05
+        args.base_images, args.pool, args.corrected = 2, 3, 1
+        args.test_images, args.crop, args.patch_size, args.batch_size = 2, 128, 64, 2
+    return args
+
+
+def load(args):
+    """``(base pairs, pool pairs, test pairs)``: train images shuffled with the seed."""
+    glas = args.data / "glas"
+    if not glas.is_dir():
+        raise SystemExit(f"GlaS not found under {args.data} (expected glas/train, glas/testA)")
+    train = load_folder(glas / "train", None)
+    order = np.random.default_rng(args.seed).permutation(len(train))
+    need = args.base_images + args.pool
+    if need > len(train):
+        raise SystemExit(f"{need} train images asked for, GlaS has {len(train)}")
+    chosen = [_crop(train[i], args.crop) for i in order[:need]]
+    test = [_crop(p, args.crop) for p in load_folder(glas / "testA", args.test_images)]
+    return chosen[: args.base_images], chosen[args.base_images :], test
+
+
+def _crop(pair, size):
+    image, labels = pair
+    return (image, labels) if size is None else (image[:size, :size], labels[:size, :size])
+
+
+def review(model, pool, device):
+    """Segment the pool with uncertainty: ``(labels, mean uncertainty)`` per image."""
+    out = []
+    for image, _truth in pool:
+        result = nr.run_segmentation(image, model, device=device, return_uncertainty=True)
+        out.append((result.labels, float(result.uncertainty.mean())))
+    return out
+
+
+def refine_on(base, base_pairs, pool, reviewed, picks, args, device):
+    """Refine ``base`` on the pool images ``picks`` (their truth pasted in)."""
+    first, *others = picks
+    image, truth = pool[first]
+    edited = truth != reviewed[first][0]  # what the paste changed
+    if not edited.any():
+        edited[0, 0] = True  # the prediction was perfect: the image still counts as checked
+    options = {} if args.refine_lr is None else {"learning_rate": args.refine_lr}
+    started = time.monotonic()
+    result = nr.refine(
+        base,
+        image,
+        truth,
+        edited=edited,
+        confirm="slice",  # the whole pasted image is checked
+        pairs=[*base_pairs, *(pool[i] for i in others)],
+        minutes=args.refine_minutes,
+        output=False,
+        patch_size=args.patch_size,
+        batch_size=args.batch_size,
+        device=device,
+        seed=args.seed,
+        **options,
+    )
+    return result.model, time.monotonic() - started, result.model.spec.training["step"]
+
+
+def score(name, model, test, device, seconds, steps, extra=None) -> dict:
+    s = nr.evaluate(model, test, device=device)
+    row = {"method": name, "train_seconds": round(seconds, 1), "steps": steps}
+    return {**row, **{k: round(s[k], 4) for k in ("iou", "dice", "mean_iou")}, **(extra or {})}
+
+
+def train(pairs, minutes, args, device):
+    started = time.monotonic()
+    model = nr.train(
+        pairs,
+        epochs=1000,
+        max_minutes=minutes,
+        patch_size=args.patch_size,
+        batch_size=args.batch_size,
+        encoder_weights=args.encoder_weights,
+        device=device,
+        seed=args.seed,
+    )
+    return model, time.monotonic() - started, model.spec.training["step"]
+
+
+def run(args) -> dict:
+    device = resolve_device(args.device)
+    base_pairs, pool, test = load(args)
+    base, base_s, base_steps = train(base_pairs, args.base_minutes, args, device)
+    reviewed = review(base, pool, device)
+    by_unc = sorted(range(len(pool)), key=lambda i: -reviewed[i][1])[: args.corrected]
+    rng = np.random.default_rng(args.seed + 1)
+    randomly = [int(i) for i in rng.choice(len(pool), args.corrected, replace=False)]
+    rows = [score("base (before)", base, test, device, base_s, base_steps)]
+    for name, picks in (("refined: most uncertain", by_unc), ("refined: random", randomly)):
+        model, secs, steps = refine_on(base, base_pairs, pool, reviewed, picks, args, device)
+        rows.append(score(name, model, test, device, secs, steps, {"images": picks}))
+    total = args.base_minutes + args.refine_minutes
+    pairs = [*base_pairs, *(pool[i] for i in by_unc)]
+    model, secs, steps = train(pairs, total, args, device)
+    rows.append(score("scratch on base + corrected", model, test, device, secs, steps))
+    return {
+        "hardware": hardware(device),
+        "settings": portable_settings(vars(args), args.data),
+        "pool_uncertainty": [round(u, 4) for _, u in reviewed],
+        "most_uncertain": by_unc,
+        "random": randomly,
+        "test_images": len(test),
+        "results": rows,
+    }
+
+
+def markdown(result: dict) -> str:
+    s = result["settings"]
+    lines = [
+        f"GlaS, base {s['base_minutes']} min on {s['base_images']} images; "
+        f"{s['corrected']} of {s['pool']} pool images corrected; refine "
+        f"{s['refine_minutes']} min; testA ({result['test_images']} images); "
+        f"{result['hardware']['device']}",
+        "",
+        "| method | train s | steps | IoU | Dice | mean IoU/img | pool images |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in result["results"]:
+        images = ", ".join(str(i) for i in r.get("images", [])) or "-"
+        lines.append(
+            f"| {r['method']} | {r['train_seconds']} | {r['steps']} | {r['iou']:.4f} | "
+            f"{r['dice']:.4f} | {r['mean_iou']:.4f} | {images} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "refine.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    table = markdown(result)
+    (args.out / "refine.md").write_text(table, encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
