@@ -133,8 +133,10 @@ def test_unreadable_chunk_is_a_clear_error(tmp_path, rng):
         (lambda p: p / "missing.zarr", FileNotFoundError, "does not exist"),
         (lambda p: (p / "junk.zarr").mkdir() or p / "junk.zarr", ValueError, "zarr"),
         (
-            lambda p: zarr.create_array(str(p / "5d.zarr"), shape=(2, 2, 2, 8, 8), dtype="u1")
-            and p / "5d.zarr",
+            lambda p: (
+                zarr.create_array(str(p / "5d.zarr"), shape=(2, 2, 2, 8, 8), dtype="u1")
+                and p / "5d.zarr"
+            ),
             ValueError,
             "axes",
         ),

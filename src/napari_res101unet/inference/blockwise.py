@@ -159,7 +159,7 @@ def segment_blocks(
         stacked,
         dtype,
     )
-        failed = run_all(job, source, block_indices(source, block), client, progress, should_stop)
+    failed = run_all(job, source, block_indices(source, block), client, progress, should_stop)
     if failed:
         label_store.abandon(target)
         raise BlocksFailed(_failure_message(failed, output), [f[0] for f in failed])
@@ -183,10 +183,7 @@ def block_indices(source: LargeSource, block: tuple[int, int]) -> list[tuple[int
     """``(slice, row0, col0)`` of every block, slice by slice, in row-major order."""
     (h, w), (by, bx) = source.yx, block
     return [
-        (s, y, x)
-        for s in range(source.n_slices)
-        for y in range(0, h, by)
-        for x in range(0, w, bx)
+        (s, y, x) for s in range(source.n_slices) for y in range(0, h, by) for x in range(0, w, bx)
     ]
 
 
@@ -233,6 +230,5 @@ def _normalizer(source: LargeSource, spec) -> Any:
         return make_normalizer(data, spec.normalization, spec.in_channels)
     except (OSError, RuntimeError, ValueError) as exc:
         raise ValueError(
-            f"{describe(source)} could not be read for its intensity statistics: "
-            f"{summarize(exc)}"
+            f"{describe(source)} could not be read for its intensity statistics: {summarize(exc)}"
         ) from exc
