@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..config import SegmentSettings
+from .blockwise import add_blockwise_options, maybe_run_blockwise
 from .common import add_settings, load_cli_model, progress_printer, settings_from
 
 SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
@@ -53,6 +54,7 @@ def add_parser(sub) -> None:
         action="store_true",
         help="replace existing output files (never an input, nor another input's output)",
     )
+    add_blockwise_options(p)
     p.set_defaults(func=run)
 
 
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_image, write_labels
 
     settings = settings_from(args, SegmentSettings, SETTINGS)
+    if (code := maybe_run_blockwise(args, settings)) is not None:
+        return code  # large zarr / TIFF images: block by block (cli/blockwise.py)
     if args.format == DICOM_SEG:
         _check_dicom_inputs(args.inputs)
     plans = plan_outputs(

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,8 @@ def segment_blocks(
     if not isinstance(block_size, int) or block_size < 32:
         raise ValueError(f"block_size must be an int >= 32; got {block_size!r}")
     source = image if isinstance(image, LargeSource) else open_source(image, axes)
+    out = Path(output) / "labels" / label_name if label_name else Path(output)
+    label_store.check_free(out, overwrite)  # before any model is loaded
     if client is None:
         from .cluster import current_client
 

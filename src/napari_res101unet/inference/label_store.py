@@ -76,8 +76,7 @@ def create_labels(
         fmt = image.metadata.zarr_format
         parent = str(out / "labels")
         out = out / "labels" / label_name
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    check_free(out, overwrite)
     temp = out.parent / f".{out.name}.partial"
     if temp.exists():
         shutil.rmtree(temp)
@@ -86,6 +85,12 @@ def create_labels(
     group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
     group.attrs.update(_ome_attrs(source, fmt) | {MARK: {"complete": False, **(attrs or {})}})
     return LabelTarget(str(temp), str(out), fmt, parent)
+
+
+def check_free(out: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse an existing output (FileExistsError) unless ``overwrite``."""
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
 
 
 def _ome_attrs(source: LargeSource, fmt: int) -> dict[str, Any]:
