@@ -98,7 +98,11 @@ def run_block(job: BlockJob, index: tuple[int, int, int], raw: Any = None) -> tu
     """
     rows, cols = halo(job, index)
     raw = job.source.read(index[0], rows, cols) if raw is None else job.source.arrange(raw)
-    labels = block_labels(job, index, raw, _forward(job))
+    from ..device import fixed_shape_kernels
+
+    forward = _forward(job)
+    with fixed_shape_kernels(forward.device):  # cuDNN autotuning for the tile, as segment()
+        labels = block_labels(job, index, raw, forward)
     s, y0, x0 = index
     sel = (slice(y0, y0 + labels.shape[0]), slice(x0, x0 + labels.shape[1]))
     write_block(job.target, ((s,) if job.stacked else ()) + sel, labels)

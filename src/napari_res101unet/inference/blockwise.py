@@ -55,6 +55,7 @@ class BlockwiseResult:
     plan: TilePlan
     normalization: str
     seconds: float
+    complete: bool = True
 
 
 def segment_blocks(
@@ -78,6 +79,7 @@ def segment_blocks(
     axes: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    limit_blocks: int | None = None,
 ) -> BlockwiseResult:
     """Segment a large image block by block into an OME-Zarr labels store.
 
@@ -100,6 +102,9 @@ def segment_blocks(
     client : distributed.Client, optional
         Run the blocks on this cluster; default: the current client if there is one, else
         one block after another in this process.
+    limit_blocks : int, optional
+        For benchmarks: run only the first ``limit_blocks`` blocks; the store is then
+        removed and the result says ``complete=False``.
 
     Returns
     -------
@@ -162,15 +167,22 @@ def segment_blocks(
         stacked,
         dtype,
     )
-    failed = run_all(job, source, block_indices(source, block), client, progress, should_stop)
+    indices = block_indices(source, block)[:limit_blocks]
+    failed = run_all(job, source, indices, client, progress, should_stop)
     if failed:
         label_store.abandon(target)
         raise BlocksFailed(_failure_message(failed, output), [f[0] for f in failed])
-    path = label_store.finish(target, {"normalization": normalizer.describe()})
     shape = tuple(source.shape[source.axes.index(a)] for a in source.spatial_axes)
-    seconds = time.perf_counter() - start
-    n = len(block_indices(source, block))
-    return BlockwiseResult(str(path), shape, n, plan, normalizer.describe(), seconds)
+    norm = normalizer.describe()
+    if limit_blocks is not None:
+        label_store.abandon(target)
+        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False)
+    path = label_store.finish(target, {"normalization": norm})
+    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start))
+
+
+def _since(start: float) -> float:
+    return time.perf_counter() - start
 
 
 def _failure_message(failed: list, output: Any) -> str:
