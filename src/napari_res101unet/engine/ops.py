@@ -144,7 +144,15 @@ def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
+def op_segment_blocks(msg: dict, job: JobContext) -> dict[str, Any]:
+    """Segment the store at ``msg["source"]`` block by block into ``msg["output"]``."""
+    from .ops_blocks import segment_store
+
+    return segment_store(msg, job)
+
+
 OPS: dict[str, Callable[[dict, JobContext], Any]] = {
+    P.SEGMENT_BLOCKS: op_segment_blocks,
     P.SEGMENT: op_segment,
     P.TRAIN: op_train,
     P.PING: op_ping,

@@ -22,7 +22,8 @@ from ..errors import EngineError, explain
 
 # requests (client -> engine)
 SEGMENT, TRAIN, PING = "segment", "train", "ping"
-JOBS = (SEGMENT, TRAIN, PING)
+SEGMENT_BLOCKS = "segment_blocks"  # a store on disk, block by block (viewer/segment_lazy.py)
+JOBS = (SEGMENT, TRAIN, PING, SEGMENT_BLOCKS)
 CANCEL, SHUTDOWN = "cancel", "shutdown"
 
 # replies (engine -> client)
