@@ -148,7 +148,8 @@ def op_segment_blocks(msg: dict, job: JobContext) -> dict[str, Any]:
     """Segment the store at ``msg["source"]`` block by block into ``msg["output"]``."""
     from .ops_blocks import segment_store
 
-    return segment_store(msg, job)
+    reply, model = segment_store(msg, job)
+    return {**reply, "model_name": model_label(msg["model"], model)}
 
 
 OPS: dict[str, Callable[[dict, JobContext], Any]] = {

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def segment_store(msg: dict, job: Any) -> dict[str, Any]:
-    """Run :func:`~..inference.blockwise.segment_blocks` for a ``SEGMENT_BLOCKS`` request."""
+def segment_store(msg: dict, job: Any) -> tuple[dict[str, Any], Any]:
+    """Run :func:`~..inference.blockwise.segment_blocks` for a ``SEGMENT_BLOCKS`` request:
+    ``(reply without the model's name, the model)``."""
     from ..inference.blockwise import segment_blocks
     from ..inference.cluster import worker_model
     from ..io import algorithm_identity
-    from .ops import model_label
 
     options = dict(msg.get("options") or {})
     result = segment_blocks(
@@ -33,6 +33,5 @@ def segment_store(msg: dict, job: Any) -> dict[str, Any]:
         "plan": result.plan.describe(),
         "seconds": result.seconds,
         "class_names": list(model.spec.class_names),
-        "model_name": model_label(msg["model"], model),
         "algorithm": list(algorithm_identity(model)),
-    }
+    }, model

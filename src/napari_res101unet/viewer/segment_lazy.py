@@ -19,7 +19,7 @@ from typing import Any
 from ..config import SegmentSettings
 from ..engine import protocol as P
 from .jobs import Progress, run_job
-from .layers import derived_metadata, free_name, get_layer, mark_edited, spatial_geometry
+from .layers import TAG, derived_metadata, free_name, get_layer, mark_edited, spatial_geometry
 
 STAGE_CHUNK = 1024
 
@@ -75,10 +75,8 @@ def lazy_request(
     ``output``: the labels store (default: ``<layer name>_labels.zarr`` in a new temporary
     folder; an existing store is refused).
     """
-    from .segment import model_reference
-
     image = get_layer(viewer, layer, "image")
-    reference = model_reference(model)
+    reference = _model_reference(model)
     data = image.data[0] if getattr(image, "multiscale", False) else image.data
     rgb = bool(getattr(image, "rgb", False))
     spatial = data.ndim - (1 if rgb else 0)
@@ -128,8 +126,6 @@ def apply_lazy_result(viewer: Any, request: LazyRequest, result: dict) -> Any:
     """A Labels layer over the image, backed by the engine's on-disk zarr labels."""
     import zarr
 
-    from .segment import record_model
-
     labels = zarr.open_group(result["path"], mode="r+")["0"]
     image = request.image
     layer = viewer.add_labels(
@@ -139,8 +135,20 @@ def apply_lazy_result(viewer: Any, request: LazyRequest, result: dict) -> Any:
         **spatial_geometry(image),
     )
     layer.events.paint.connect(lambda event=None: mark_edited(layer))
-    record_model(layer, result)
+    layer.metadata[TAG].update(
+        {k: result[k] for k in ("class_names", "algorithm") if result.get(k)}
+    )  # as segment.record_model does (a DICOM SEG names them)
     return layer
+
+
+def _model_reference(model: Any) -> str:
+    """A model path or ``untrained``, as :func:`.segment.model_reference` gives."""
+    from ..registry import UNTRAINED, find_model
+
+    if model is None:
+        raise ValueError("choose a model first")
+    found = find_model(model)
+    return UNTRAINED if found == UNTRAINED else str(found)
 
 
 def segment_lazy_layer(
