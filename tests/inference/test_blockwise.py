@@ -145,3 +145,14 @@ def test_unreadable_chunk_is_a_clear_error(tmp_path, rng):
 def test_bad_sources_get_clear_errors(tmp_path, make, error, match):
     with pytest.raises(error, match=match):
         segment_blocks(make(tmp_path), blur, tmp_path / "o.zarr", **OPTS)
+
+
+def test_labels_store_is_read_by_ome_zarr(tmp_path, rng):
+    reader = pytest.importorskip("ome_zarr.reader")
+    io = pytest.importorskip("ome_zarr.io")
+    _store(tmp_path / "img.zarr", _image(rng, (64, 96, 3)))
+    segment_blocks(tmp_path / "img.zarr", blur, tmp_path / "labels.zarr", **OPTS)
+    nodes = list(reader.Reader(io.parse_url(str(tmp_path / "labels.zarr")))())
+    assert [d.shape for d in nodes[0].data] == [(64, 96)]
+    assert [a["name"] for a in nodes[0].metadata["axes"]] == ["y", "x"]
+    assert any(type(spec).__name__ == "Label" for spec in nodes[0].specs)
