@@ -128,7 +128,7 @@ def segment_blocks(
         from .cluster import current_client
 
         client = current_client()
-    predictor, spec = _predictor_and_spec(model, source, normalization, client)
+    predictor, spec = _predictor_and_spec(model, source, normalization, client, device)
     normalizer = _normalizer(source, spec)
     plan = plan_tiles(
         source.yx,
@@ -202,15 +202,17 @@ def block_indices(source: LargeSource, block: tuple[int, int]) -> list[tuple[int
     ]
 
 
-def _predictor_and_spec(model, source: LargeSource, normalization, client):
+def _predictor_and_spec(model, source: LargeSource, normalization, client, device):
     """``(what the workers call, ModelSpec)``; paths stay paths (loaded in each worker)."""
     from ..model import ModelSpec
 
     if isinstance(model, (str, os.PathLike)):
-        from .cluster import worker_model
-
-        spec = worker_model(str(model), "cpu").spec  # the spec (cached for local runs)
         model = str(model)
+        spec = _checkpoint_spec(model) if client is not None else None
+        if spec is None:  # in this process: the model the blocks will use (cached)
+            from .cluster import worker_model
+
+            spec = worker_model(model, device if client is None else "cpu").spec
     elif isinstance(getattr(model, "spec", None), ModelSpec):
         spec = model.spec
         if client is not None:
@@ -236,13 +238,27 @@ def _predictor_and_spec(model, source: LargeSource, normalization, client):
     return model, spec
 
 
+def _checkpoint_spec(path: str) -> Any:
+    """The spec in a checkpoint's header (no network is built), or None."""
+    from ..checkpoint import read_header, spec_from_header
+    from ..errors import CheckpointError
+
+    try:
+        return spec_from_header(read_header(path), Path(path))
+    except (CheckpointError, OSError, ValueError):
+        return None
+
+
 def _normalizer(source: LargeSource, spec) -> Any:
     """The whole-image normaliser, from the same strided sample as in-memory ``segment``."""
+    import dask
+
     from .data import adapt_channels, make_normalizer
 
     data, _ = adapt_channels(source.stack(), spec.in_channels)
-    try:
-        return make_normalizer(data, spec.normalization, spec.in_channels)
+    try:  # read here with threads: a TIFF's zarr view does not travel to workers
+        with dask.config.set(scheduler="threads"):
+            return make_normalizer(data, spec.normalization, spec.in_channels)
     except (OSError, RuntimeError, ValueError) as exc:
         raise ValueError(
             f"{describe(source)} could not be read for its intensity statistics: {summarize(exc)}"
