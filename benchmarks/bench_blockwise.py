@@ -70,7 +70,7 @@ args.pop("model", None)
 t = time.perf_counter()
 r = segment_blocks(args.pop("image"), model, args.pop("output"), overwrite=True, **args)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-print(json.dumps({{"seconds": time.perf_counter() - t, "blocks": r.blocks,
+print(json.dumps({{"seconds": time.perf_counter() - t, "blocks": r.blocks, "tiles": r.tiles,
     "complete": r.complete, "peak_rss_gib": peak, "plan": r.plan.describe()}}))
 """
 
@@ -125,8 +125,8 @@ def crop_runs(args, image: Path) -> dict:
     mem = run_segmentation(crop, model, **opts)
     t_mem = time.perf_counter() - t
     t = time.perf_counter()
-    segment_blocks(store, args.model, args.workdir / "crop_labels.zarr", overwrite=True,
-                   block_size=args.block_size, **opts)  # fmt: skip
+    blk = segment_blocks(store, args.model, args.workdir / "crop_labels.zarr", overwrite=True,
+                         block_size=args.block_size, **opts)  # fmt: skip
     t_blk = time.perf_counter() - t
     blockwise = open_labels(args.workdir / "crop_labels.zarr")[:]
     with open_client(workers=args.workers) as client:
@@ -144,10 +144,12 @@ def crop_runs(args, image: Path) -> dict:
         "differing_pixels_blockwise": int(np.count_nonzero(blockwise != mem.labels)),
         "differing_pixels_distributed": int(np.count_nonzero(dist != mem.labels)),
         "seconds_per_tile": t_mem / mem.plan.total_tiles, "tile": list(mem.plan.tile),
+        "blocks": blk.blocks, "tile_overhead": blk.tile_overhead,
     }  # fmt: skip
     print(f"(b) {args.crop}^2: in-memory {out['in_memory_mp_per_s']:.3f} MP/s, blockwise "
           f"{out['blockwise_mp_per_s']:.3f} MP/s (ratio {out['blockwise_over_in_memory']:.2f}), "
-          f"{args.workers} workers {out['distributed_mp_per_s']:.3f} MP/s")  # fmt: skip
+          f"{args.workers} workers {out['distributed_mp_per_s']:.3f} MP/s; {blk.blocks} blocks, "
+          f"x{blk.tile_overhead:.2f} tiles (edge tiles run once per block)")  # fmt: skip
     print(f"(c) differing pixels vs in-memory: blockwise {out['differing_pixels_blockwise']}, "
           f"distributed {out['differing_pixels_distributed']}")  # fmt: skip
     return out
@@ -218,7 +220,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
     p.add_argument("--size", type=int, default=40_000)
     p.add_argument("--crop", type=int, default=4096)
-    p.add_argument("--block-size", type=int, default=2048)
+    p.add_argument("--block-size", type=int, default=4096)
     p.add_argument("--tile-size", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-blocks", type=int, default=4)

@@ -42,6 +42,7 @@ def test_zarr_blocks_equal_in_memory_labels(tmp_path, rng):
     np.testing.assert_array_equal(labels[:], expected)
     assert 0 < expected.mean() < 1
     assert done[-1] == (result.blocks, result.blocks) == (15, 15)
+    assert result.plan.total_tiles == 4 * 6 and result.tile_overhead > 1  # edge tiles rerun
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

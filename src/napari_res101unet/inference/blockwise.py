@@ -33,7 +33,12 @@ from .tiling import TilePlan, plan_tiles
 __all__ = ["BlockJob", "BlocksFailed", "BlockwiseResult", "block_indices", "segment_blocks"]
 
 _S = SegmentSettings()
-DEFAULT_BLOCK = 2048
+DEFAULT_BLOCK = 4096
+"""Tiles that straddle a block edge are computed by each block they touch (that keeps the
+labels exact without moving tile outputs between workers): about ``((n + 1) / n)**2``
+times the tiles of the in-memory path for ``n`` tile strides per block side (1.2x with
+4096-pixel blocks and 512-pixel tiles at 25 % overlap). Memory per block: about
+``(block + tile)**2`` input pixels plus 9 bytes per block pixel, besides the network."""
 DEFAULT_TILE = 512
 
 
@@ -56,6 +61,12 @@ class BlockwiseResult:
     normalization: str
     seconds: float
     complete: bool = True
+    tiles: int = 0  # tile forwards run (edge tiles once per block they touch)
+
+    @property
+    def tile_overhead(self) -> float:
+        """Tiles run over the tiles of the in-memory path (1.0: none recomputed)."""
+        return self.tiles / max(1, self.plan.total_tiles)
 
 
 def segment_blocks(
@@ -176,9 +187,23 @@ def segment_blocks(
     norm = normalizer.describe()
     if limit_blocks is not None:
         label_store.abandon(target)
-        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False)
+        tiles = tiles_run(plan, block, indices)
+        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False, tiles)
     path = label_store.finish(target, {"normalization": norm})
-    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start))
+    tiles = tiles_run(plan, block, indices)
+    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start), True, tiles)
+
+
+def tiles_run(plan: TilePlan, block: tuple[int, int], indices: list) -> int:
+    """How many tile forwards the blocks ``indices`` run (each block: the tiles touching it)."""
+    (h, w), (ty, tx) = plan.shape, plan.tile
+    total = 0
+    for _, y0, x0 in indices:
+        y1, x1 = min(y0 + block[0], h), min(x0 + block[1], w)
+        ys = sum(1 for y in plan.starts_y if y < y1 and y + ty > y0)
+        xs = sum(1 for x in plan.starts_x if x < x1 and x + tx > x0)
+        total += ys * xs
+    return total
 
 
 def _since(start: float) -> float:

@@ -22,6 +22,7 @@ from .jobs import Progress, run_job
 from .layers import TAG, derived_metadata, free_name, get_layer, mark_edited, spatial_geometry
 
 STAGE_CHUNK = 1024
+DEFAULT_BLOCK = 4096  # the same as inference.blockwise.DEFAULT_BLOCK
 
 
 def is_lazy_layer(layer: Any) -> bool:
@@ -68,7 +69,7 @@ def lazy_request(
     settings: SegmentSettings | None = None,
     *,
     output: str | Path | None = None,
-    block_size: int = 2048,
+    block_size: int = DEFAULT_BLOCK,
 ) -> LazyRequest:
     """Build the job of a lazy layer; stages a temporary zarr when it has no store on disk.
 
@@ -157,7 +158,7 @@ def segment_lazy_layer(
     model: Any = "untrained",
     *,
     output: str | Path | None = None,
-    block_size: int = 2048,
+    block_size: int = DEFAULT_BLOCK,
     in_process: bool = False,
     progress: Progress | None = None,
     show_probabilities: bool = False,
