@@ -120,7 +120,13 @@ def crop_runs(args, image: Path) -> dict:
     zarr.create_array(str(store), data=crop, chunks=(CHUNK, CHUNK, 3), overwrite=True)
     opts = {"tile_size": args.tile_size, "batch_size": args.batch_size, "device": args.device}
     model = worker_model(args.model, args.device)
-    run_segmentation(crop[:256, :256], model, **opts)  # warm-up (fusing, first calls)
+    small = args.workdir / "warm.zarr"  # warm-up of both paths: fusing, first batch shapes
+    side = 2 * args.tile_size
+    zarr.create_array(str(small), data=crop[:side, :side], chunks=(CHUNK, CHUNK, 3),
+                      overwrite=True)  # fmt: skip
+    run_segmentation(crop[:side, :side], model, **opts)
+    segment_blocks(small, args.model, args.workdir / "warm_labels.zarr", overwrite=True,
+                   block_size=args.block_size, **opts)  # fmt: skip
     t = time.perf_counter()
     mem = run_segmentation(crop, model, **opts)
     t_mem = time.perf_counter() - t
