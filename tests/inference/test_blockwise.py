@@ -157,3 +157,19 @@ def test_labels_store_is_read_by_ome_zarr(tmp_path, rng):
     assert [d.shape for d in nodes[0].data] == [(64, 96)]
     assert [a["name"] for a in nodes[0].metadata["axes"]] == ["y", "x"]
     assert any(type(spec).__name__ == "Label" for spec in nodes[0].specs)
+
+
+def test_cancelled_run_leaves_nothing_behind(tmp_path, rng):
+    from napari_res101unet.errors import Cancelled
+
+    _store(tmp_path / "img.zarr", _image(rng, (128, 128, 3)))
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # after two blocks
+
+    with pytest.raises(Cancelled):
+        segment_blocks(tmp_path / "img.zarr", blur, tmp_path / "o.zarr", block_size=32,
+                       should_stop=stop, **OPTS)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.zarr"]

@@ -179,7 +179,11 @@ def segment_blocks(
         dtype,
     )
     indices = block_indices(source, block)[:limit_blocks]
-    failed = run_all(job, source, indices, client, progress, should_stop)
+    try:
+        failed = run_all(job, source, indices, client, progress, should_stop)
+    except BaseException:  # cancelled, out of memory, interrupted: nothing is left behind
+        label_store.abandon(target)
+        raise
     if failed:
         label_store.abandon(target)
         raise BlocksFailed(_failure_message(failed, output), [f[0] for f in failed])
