@@ -141,16 +141,10 @@ def segment_blocks(
         client = current_client()
     predictor, spec = _predictor_and_spec(model, source, normalization, client, device)
     normalizer = _normalizer(source, spec)
-    plan = plan_tiles(
-        source.yx,
-        source.n_slices,
-        budget_bytes=float(1 << 40),
-        bytes_per_pixel=1.0,
-        tile_size=tile_size,
-        overlap=overlap,
-        batch_size=batch_size,
-        blending=blending,
-    )
+    plan = plan_tiles(  # the global grid: tile and batch fixed, so no memory budget
+        source.yx, source.n_slices, budget_bytes=float(1 << 40), bytes_per_pixel=1.0,
+        tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending,
+    )  # fmt: skip
     stacked = "z" in source.axes
     block = (min(block_size, source.yx[0]), min(block_size, source.yx[1]))
     dtype = "uint8" if spec.n_labels <= 256 else "uint16"
@@ -164,21 +158,23 @@ def segment_blocks(
         attrs={"tile": list(plan.tile), "overlap": overlap, "block": list(block)},
     )
     job = BlockJob(
-        dataclasses.replace(source, dask_array=None),
-        predictor,
-        device,
-        normalizer,
-        spec.in_channels,
-        plan,
-        block,
-        threshold,
-        tta,
-        mixed_precision,
-        target.path,
-        stacked,
-        dtype,
-    )
+        dataclasses.replace(source, dask_array=None), predictor, device, normalizer,
+        spec.in_channels, plan, block, threshold, tta, mixed_precision, target.path,
+        stacked, dtype,
+    )  # fmt: skip
     indices = block_indices(source, block)[:limit_blocks]
+    run = _execute(job, source, target, indices, client, progress, should_stop)
+    shape = tuple(source.shape[source.axes.index(a)] for a in source.spatial_axes)
+    norm, tiles = normalizer.describe(), tiles_run(plan, block, indices)
+    if limit_blocks is not None:
+        label_store.abandon(target)
+        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False, tiles)
+    path = label_store.finish(target, {"normalization": norm, "blocks": run})
+    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start), True, tiles)
+
+
+def _execute(job, source, target, indices, client, progress, should_stop) -> int:
+    """Run the blocks; on any failure remove the hidden store (and list failed blocks)."""
     try:
         failed = run_all(job, source, indices, client, progress, should_stop)
     except BaseException:  # cancelled, out of memory, interrupted: nothing is left behind
@@ -186,16 +182,9 @@ def segment_blocks(
         raise
     if failed:
         label_store.abandon(target)
-        raise BlocksFailed(_failure_message(failed, output), [f[0] for f in failed])
-    shape = tuple(source.shape[source.axes.index(a)] for a in source.spatial_axes)
-    norm = normalizer.describe()
-    if limit_blocks is not None:
-        label_store.abandon(target)
-        tiles = tiles_run(plan, block, indices)
-        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False, tiles)
-    path = label_store.finish(target, {"normalization": norm})
-    tiles = tiles_run(plan, block, indices)
-    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start), True, tiles)
+        where = Path(target.final)
+        raise BlocksFailed(_failure_message(failed, where), [f[0] for f in failed])
+    return len(indices)
 
 
 def tiles_run(plan: TilePlan, block: tuple[int, int], indices: list) -> int:
