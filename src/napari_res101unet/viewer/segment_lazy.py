@@ -87,9 +87,13 @@ def lazy_request(
             "and 3D stacks"
         )
     axes = ("zyx" if spatial == 3 else "yx") + ("c" if rgb else "")
-    folder = Path(tempfile.mkdtemp(prefix="res101unet-"))
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name) or "image"
-    source = layer_store(image, data) or stage(data, axes, folder / f"{safe}_input.zarr")
+    source = layer_store(image, data)
+    folder = None
+    if source is None or output is None:  # a temporary folder, only when one is needed
+        folder = Path(tempfile.mkdtemp(prefix="res101unet-"))
+    if source is None:
+        source = stage(data, axes, folder / f"{safe}_input.zarr")
     out = str(output) if output is not None else str(folder / f"{safe}_labels.zarr")
     return LazyRequest(
         image, source, axes, out, reference, settings or SegmentSettings(), block_size
