@@ -14,7 +14,7 @@ import pytest
 from npe2 import PluginManifest
 
 import napari_res101unet
-from napari_res101unet._reader import get_reader, read_layers
+from napari_res101unet._reader import get_reader, read_layers, read_lazy_layers
 
 MANIFEST = Path(napari_res101unet.__file__).with_name("napari.yaml")
 MEDICAL = {"*.nii", "*.nii.gz", "*.dcm", "*.nrrd", "*.nhdr", "*.mha", "*.mhd"}
@@ -59,7 +59,6 @@ def not_ours(tmp_path) -> dict[str, object]:
     return {
         "csv": tmp_path / "table.csv",
         "npy": tmp_path / "array.npy",
-        "zarr store": _zarr_store(tmp_path),
         "folder of PNGs (not DICOM)": _png_folder(tmp_path),
         "empty folder": _mkdir(tmp_path / "empty"),
         "missing file": tmp_path / "gone.nii.gz",
@@ -91,12 +90,19 @@ def test_claims_by_name_without_decoding(tmp_path):
 
 def test_manifest_claims_the_documented_formats_only():
     patterns = _reader_patterns()
-    assert patterns == MEDICAL | TIFF_AND_PLAIN
-    assert not {"*", "*.*", "*.csv", "*.npy", "*.zarr", "*.h5"} & patterns
+    assert patterns == MEDICAL | TIFF_AND_PLAIN | {"*.zarr"}  # zarr: opened lazily
+    assert not {"*", "*.*", "*.csv", "*.npy", "*.h5"} & patterns
+
+
+def test_zarr_stores_are_claimed_for_lazy_reading_at_once(tmp_path):
+    store = _zarr_store(tmp_path)
+    start = time.perf_counter()
+    assert get_reader(store) is read_lazy_layers
+    assert time.perf_counter() - start < DECLINE_WITHIN_S
 
 
 def test_every_claimed_pattern_is_one_get_reader_accepts(tmp_path):
-    for pattern in sorted(_reader_patterns()):
+    for pattern in sorted(_reader_patterns() - {"*.zarr"}):  # zarr: the test above
         path = tmp_path / f"image{pattern[1:].upper()}"  # napari matches case-insensitively
         path.write_bytes(b"\0" * 16)
         assert get_reader(str(path)) is read_layers, pattern

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .io import ImageData, can_read, dicom_non_image, read_image
+from .io._lazy import is_lazy_file, read_lazy
 
 PathLike = str | os.PathLike
 LayerData = tuple[Any, dict, str]
@@ -31,6 +32,8 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[..., list[LayerD
     from their header alone; :func:`read_image` says what they are when asked directly.
     """
     paths = _as_list(path)
+    if paths and all(is_lazy_file(p) for p in paths):  # zarr / OME-Zarr / big TIFF
+        return read_lazy_layers
     if not paths or not all(can_read(p) and dicom_non_image(p) is None for p in paths):
         return None
     return read_layers
@@ -48,6 +51,11 @@ def read_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     for image in images:
         _notify(image)
     return [layer_data(image) for image in images]
+
+
+def read_lazy_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """Zarr / OME-Zarr stores and big TIFFs as dask-backed (multiscale) image layers."""
+    return [layer for p in _as_list(path) for layer in read_lazy(p)]
 
 
 def layer_data(image: ImageData) -> LayerData:

@@ -22,3 +22,11 @@ def blur(x: torch.Tensor) -> torch.Tensor:
     matters. Runs on the input's device."""
     k = torch.ones(1, 1, 9, 9, device=x.device) / 81
     return per_pixel(F.conv2d(x[:, :1], k, padding=4))
+
+
+def slow_blur(x: torch.Tensor) -> torch.Tensor:
+    """:func:`blur`, taking 0.1 s per batch (to kill a dask worker while it runs)."""
+    import time
+
+    time.sleep(0.1)
+    return blur(x)

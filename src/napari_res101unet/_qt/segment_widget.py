@@ -111,6 +111,8 @@ class SegmentWidget(base.EngineWidget):
         if self._runner.worker is not None:
             return
         model = self._model.value
+        if self._run_lazy(model):
+            return
         try:
             request = api.segment_request(
                 self._viewer,
@@ -126,10 +128,41 @@ class SegmentWidget(base.EngineWidget):
         self._status.value = f"Segmenting {request.image.name}..."
         self._runner.start(P.SEGMENT, request.payload(), lambda job: self._on_done(job, request))
 
+    def _run_lazy(self, model: Any) -> bool:
+        """A dask / zarr / multiscale layer: segmented block by block from its store into
+        a zarr-backed Labels layer (viewer/segment_lazy.py); False for other layers."""
+        from ..viewer.segment_lazy import apply_lazy_result, is_lazy_layer, lazy_request
+
+        layer = self._image.value
+        if layer is None or not is_lazy_layer(layer) or self._current_slice.value:
+            return False
+        try:
+            chosen = None if model == LOAD_FROM_FILE else model
+            request = lazy_request(self._viewer, layer, chosen, self.settings())
+        except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+            self.fail(exc)
+            return True
+        self._unit = "blocks"
+        self._status.value = f"Segmenting {layer.name} block by block..."
+
+        def done(job: Any) -> None:
+            self._unit = "tiles"
+            if job is None or job.cancelled:
+                self._status.value = "Cancelled: no layer was changed."
+                return
+            apply_lazy_result(self._viewer, request, job.result)
+            self._status.value = f"{job.result['model_name']} on {layer.name}: " + (
+                f"{job.result['summary']}; labels in {job.result['path']}"
+            )
+
+        self._runner.start(P.SEGMENT_BLOCKS, request.payload(), done)
+        return True
+
     def on_job_message(self, msg: dict) -> None:
         if msg.get("kind") == P.PROGRESS:
             self.show_progress(msg["done"], msg["total"])
-            self._status.value = f"Segmenting: {msg['done']}/{msg['total']} tiles"
+            unit = getattr(self, "_unit", "tiles")
+            self._status.value = f"Segmenting: {msg['done']}/{msg['total']} {unit}"
         elif msg.get("kind") == P.EVENT:
             self._refine.on_event(msg)
 

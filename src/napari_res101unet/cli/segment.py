@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..config import SegmentSettings
+from .blockwise import add_blockwise_options, maybe_run_blockwise
 from .cohort_file import DICOM_SEG
 from .common import add_settings, settings_from
 from .inputs import add_cohort_options
@@ -64,6 +65,7 @@ def add_parser(sub) -> None:
         help="replace existing output files (never an input, nor another input's output)",
     )
     add_cohort_options(p)
+    add_blockwise_options(p)
     p.set_defaults(func=run)
 
 
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from .cohort import run_cohort
 
     settings = settings_from(args, SegmentSettings, SETTINGS)
+    if (code := maybe_run_blockwise(args, settings)) is not None:
+        return code  # large zarr / TIFF images: block by block (cli/blockwise.py)
     return run_cohort(args, settings, plan_outputs)
 
 

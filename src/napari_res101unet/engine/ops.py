@@ -153,7 +153,16 @@ def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
+def op_segment_blocks(msg: dict, job: JobContext) -> dict[str, Any]:
+    """Segment the store at ``msg["source"]`` block by block into ``msg["output"]``."""
+    from .ops_blocks import segment_store
+
+    reply, model = segment_store(msg, job)
+    return {**reply, "model_name": model_label(msg["model"], model)}
+
+
 OPS: dict[str, Callable[[dict, JobContext], Any]] = {
+    P.SEGMENT_BLOCKS: op_segment_blocks,
     P.SEGMENT: op_segment,
     P.TRAIN: op_train,
     P.PING: op_ping,

@@ -23,7 +23,8 @@ from ..errors import EngineError, explain
 # requests (client -> engine)
 SEGMENT, TRAIN, PING = "segment", "train", "ping"
 REFINE = "refine"  # fine-tune on corrections, then re-segment (training/refine.py)
-JOBS = (SEGMENT, TRAIN, PING, REFINE)
+SEGMENT_BLOCKS = "segment_blocks"  # a store on disk, block by block (viewer/segment_lazy.py)
+JOBS = (SEGMENT, TRAIN, PING, REFINE, SEGMENT_BLOCKS)
 CANCEL, SHUTDOWN = "cancel", "shutdown"
 
 # replies (engine -> client)

@@ -82,7 +82,7 @@ def open_client(
                 n_workers=workers,
                 threads_per_worker=threads_per_worker,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port, never a clash
             ) as cluster,
             Client(cluster) as client,
         ):

@@ -239,6 +239,18 @@ def segment_layer(
     **settings
         :class:`~napari_res101unet.config.SegmentSettings` fields.
     """
+    from .segment_lazy import is_lazy_layer, segment_lazy_layer
+
+    if not current_slice and is_lazy_layer(get_layer(viewer, layer, "image")):
+        return segment_lazy_layer(  # block by block, never loaded whole (segment_lazy.py)
+            viewer,
+            layer,
+            model,
+            in_process=in_process,
+            progress=progress,
+            show_probabilities=show_probabilities,
+            **settings,
+        )  # settings may also hold output= and block_size=
     request = segment_request(
         viewer,
         layer,

@@ -1,0 +1,283 @@
+"""Blockwise segmentation of images larger than memory, in this process or on dask.distributed.
+
+The labels are cut into blocks (one zarr chunk each). Every block computes the tiles of the
+image's *global* tile grid that touch it (:func:`~.tiling.axis_starts`), reading the halo
+those tiles need from the source, and blends them with the same Gaussian weights in the
+same order as :func:`~.segment.segment`, so the labels equal the in-memory ones (with the
+same tile size, overlap, threshold and a deterministic predictor). Intensities are
+normalised with the statistics :func:`~.data.make_normalizer` takes from the whole image:
+the same strided sample of a few million pixels, read lazily once (one pass over the
+chunks) before the blocks run. Each block is written straight into the output store by the
+process that computed it; only block indices and errors come back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import SegmentSettings
+from ..errors import summarize
+from . import label_store
+from .block_runner import BlockJob, run_all
+from .sources import LargeSource, describe, open_source
+from .tiling import TilePlan, plan_tiles
+
+__all__ = ["BlockJob", "BlocksFailed", "BlockwiseResult", "block_indices", "segment_blocks"]
+
+_S = SegmentSettings()
+DEFAULT_BLOCK = 4096
+"""Tiles that straddle a block edge are computed by each block they touch (that keeps the
+labels exact without moving tile outputs between workers): about ``((n + 1) / n)**2``
+times the tiles of the in-memory path for ``n`` tile strides per block side (1.2x with
+4096-pixel blocks and 512-pixel tiles at 25 % overlap). Memory per block: about
+``(block + tile)**2`` input pixels plus 9 bytes per block pixel, besides the network."""
+DEFAULT_TILE = 512
+
+
+class BlocksFailed(RuntimeError):
+    """Some blocks were not written; ``missing`` lists them as ``(slice, row, col)``."""
+
+    def __init__(self, message: str, missing: list[tuple[int, int, int]]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+@dataclass
+class BlockwiseResult:
+    """Where the labels are and how they were made."""
+
+    path: str
+    shape: tuple[int, ...]
+    blocks: int
+    plan: TilePlan
+    normalization: str
+    seconds: float
+    complete: bool = True
+    tiles: int = 0  # tile forwards run (edge tiles once per block they touch)
+
+    @property
+    def tile_overhead(self) -> float:
+        """Tiles run over the tiles of the in-memory path (1.0: none recomputed)."""
+        return self.tiles / max(1, self.plan.total_tiles)
+
+
+def segment_blocks(
+    image: Any,
+    model: Any,
+    output: str | os.PathLike,
+    *,
+    block_size: int = DEFAULT_BLOCK,
+    tile_size: int = DEFAULT_TILE,
+    overlap: float = _S.overlap,
+    batch_size: int = 4,
+    threshold: float = _S.threshold,
+    blending: str = _S.blending,
+    tta: bool = _S.tta,
+    device: str = _S.device,
+    mixed_precision: bool = _S.mixed_precision,
+    normalization: str | dict | None = None,
+    client: Any = None,
+    label_name: str | None = None,
+    overwrite: bool = False,
+    axes: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    limit_blocks: int | None = None,
+) -> BlockwiseResult:
+    """Segment a large image block by block into an OME-Zarr labels store.
+
+    Parameters
+    ----------
+    image : path, zarr.Array or dask.array.Array
+        A zarr / OME-Zarr store (level 0), a big TIFF (read through tifffile's zarr view)
+        or a dask array; ``(Y, X)``, ``(Y, X, C)``, ``(Z, Y, X[, C])`` or as ``axes`` say.
+    model : str, torch.nn.Module or callable
+        A checkpoint path or ``"untrained"`` (each process loads it once, see
+        :func:`~.cluster.worker_model`; the form to use on a cluster), a loaded model (in
+        this process only), or a picklable callable from ``(B, C, TY, TX)`` tensors to
+        ``(B, K, TY, TX)`` logits.
+    output : path
+        The labels store to create; with ``label_name``, an OME-Zarr image that receives
+        ``labels/label_name``.
+    block_size : int
+        Side of the output blocks (and chunks); memory per block grows with
+        ``(block_size + tile_size)**2``.
+    client : distributed.Client, optional
+        Run the blocks on this cluster; default: the current client if there is one, else
+        one block after another in this process.
+    limit_blocks : int, optional
+        For benchmarks: run only the first ``limit_blocks`` blocks; the store is then
+        removed and the result says ``complete=False``.
+
+    Returns
+    -------
+    BlockwiseResult
+        ``path`` of the finished store; its array ``0`` holds the labels (``(Z,) Y, X``).
+
+    Raises
+    ------
+    FileExistsError
+        The output exists and ``overwrite`` is False.
+    BlocksFailed
+        Blocks failed (listed); nothing is left at ``output``.
+    """
+    start = time.perf_counter()
+    if not isinstance(block_size, int) or block_size < 32:
+        raise ValueError(f"block_size must be an int >= 32; got {block_size!r}")
+    source = image if isinstance(image, LargeSource) else open_source(image, axes)
+    out = Path(output) / "labels" / label_name if label_name else Path(output)
+    label_store.check_free(out, overwrite)  # before any model is loaded
+    if client is None:
+        from .cluster import current_client
+
+        client = current_client()
+    predictor, spec = _predictor_and_spec(model, source, normalization, client, device)
+    normalizer = _normalizer(source, spec)
+    plan = plan_tiles(  # the global grid: tile and batch fixed, so no memory budget
+        source.yx, source.n_slices, budget_bytes=float(1 << 40), bytes_per_pixel=1.0,
+        tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending,
+    )  # fmt: skip
+    stacked = "z" in source.axes
+    block = (min(block_size, source.yx[0]), min(block_size, source.yx[1]))
+    dtype = "uint8" if spec.n_labels <= 256 else "uint16"
+    target = label_store.create_labels(
+        source,
+        output,
+        chunks=((1,) if stacked else ()) + block,
+        dtype=np.dtype(dtype),
+        label_name=label_name,
+        overwrite=overwrite,
+        attrs={"tile": list(plan.tile), "overlap": overlap, "block": list(block)},
+    )
+    job = BlockJob(
+        dataclasses.replace(source, dask_array=None), predictor, device, normalizer,
+        spec.in_channels, plan, block, threshold, tta, mixed_precision, target.path,
+        stacked, dtype,
+    )  # fmt: skip
+    indices = block_indices(source, block)[:limit_blocks]
+    run = _execute(job, source, target, indices, client, progress, should_stop)
+    shape = tuple(source.shape[source.axes.index(a)] for a in source.spatial_axes)
+    norm, tiles = normalizer.describe(), tiles_run(plan, block, indices)
+    if limit_blocks is not None:
+        label_store.abandon(target)
+        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False, tiles)
+    path = label_store.finish(target, {"normalization": norm, "blocks": run})
+    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start), True, tiles)
+
+
+def _execute(job, source, target, indices, client, progress, should_stop) -> int:
+    """Run the blocks; on any failure remove the hidden store (and list failed blocks)."""
+    try:
+        failed = run_all(job, source, indices, client, progress, should_stop)
+    except BaseException:  # cancelled, out of memory, interrupted: nothing is left behind
+        label_store.abandon(target)
+        raise
+    if failed:
+        label_store.abandon(target)
+        where = Path(target.final)
+        raise BlocksFailed(_failure_message(failed, where), [f[0] for f in failed])
+    return len(indices)
+
+
+def tiles_run(plan: TilePlan, block: tuple[int, int], indices: list) -> int:
+    """How many tile forwards the blocks ``indices`` run (each block: the tiles touching it)."""
+    (h, w), (ty, tx) = plan.shape, plan.tile
+    total = 0
+    for _, y0, x0 in indices:
+        y1, x1 = min(y0 + block[0], h), min(x0 + block[1], w)
+        ys = sum(1 for y in plan.starts_y if y < y1 and y + ty > y0)
+        xs = sum(1 for x in plan.starts_x if x < x1 and x + tx > x0)
+        total += ys * xs
+    return total
+
+
+def _since(start: float) -> float:
+    return time.perf_counter() - start
+
+
+def _failure_message(failed: list, output: Any) -> str:
+    shown = "; ".join(f"block {idx}: {why}" for idx, why in failed[:5])
+    more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+    return (
+        f"{len(failed)} block(s) of {output} were not written, so no labels were kept: "
+        f"{shown}{more}"
+    )
+
+
+def block_indices(source: LargeSource, block: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """``(slice, row0, col0)`` of every block, slice by slice, in row-major order."""
+    (h, w), (by, bx) = source.yx, block
+    return [
+        (s, y, x) for s in range(source.n_slices) for y in range(0, h, by) for x in range(0, w, bx)
+    ]
+
+
+def _predictor_and_spec(model, source: LargeSource, normalization, client, device):
+    """``(what the workers call, ModelSpec)``; paths stay paths (loaded in each worker)."""
+    from ..model import ModelSpec
+
+    if isinstance(model, (str, os.PathLike)):
+        model = str(model)
+        spec = _checkpoint_spec(model) if client is not None else None
+        if spec is None:  # in this process: the model the blocks will use (cached)
+            from .cluster import worker_model
+
+            spec = worker_model(model, device if client is None else "cpu").spec
+    elif isinstance(getattr(model, "spec", None), ModelSpec):
+        spec = model.spec
+        if client is not None:
+            path = getattr(model, "checkpoint_path", None)
+            if path is None:
+                raise ValueError(
+                    "a model in memory cannot be sent to a cluster; save it (save_model) and "
+                    "pass its path"
+                )
+            model = path
+    elif callable(model):
+        mode = normalization or "none"
+        spec = ModelSpec(in_channels=source.channels, normalization={"mode": mode})
+        return model, spec
+    else:
+        raise TypeError(
+            f"model must be a checkpoint path, a Res101_UNet or a callable; got "
+            f"{type(model).__name__}"
+        )
+    if normalization is not None:
+        mode = {"mode": normalization} if isinstance(normalization, str) else normalization
+        spec = ModelSpec.from_dict({**spec.to_dict(), "normalization": dict(mode)})
+    return model, spec
+
+
+def _checkpoint_spec(path: str) -> Any:
+    """The spec in a checkpoint's header (no network is built), or None."""
+    from ..checkpoint import read_header, spec_from_header
+    from ..errors import CheckpointError
+
+    try:
+        return spec_from_header(read_header(path), Path(path))
+    except (CheckpointError, OSError, ValueError):
+        return None
+
+
+def _normalizer(source: LargeSource, spec) -> Any:
+    """The whole-image normaliser, from the same strided sample as in-memory ``segment``."""
+    import dask
+
+    from .data import adapt_channels, make_normalizer
+
+    data, _ = adapt_channels(source.stack(), spec.in_channels)
+    try:  # read here with threads: a TIFF's zarr view does not travel to workers
+        with dask.config.set(scheduler="threads"):
+            return make_normalizer(data, spec.normalization, spec.in_channels)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"{describe(source)} could not be read for its intensity statistics: {summarize(exc)}"
+        ) from exc
