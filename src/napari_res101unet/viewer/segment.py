@@ -35,12 +35,16 @@ class SegmentRequest:
     settings: SegmentSettings
     channel_axis: int | None
     slice_index: int | None = None
+    spacing: list[float] | None = None  # in plane, from the layer when known
+    pixel_size: float | None = None  # given by the user (wins over spacing)
 
     def payload(self) -> dict[str, Any]:
         options = {
             **self.settings.as_dict(),
             "channel_axis": self.channel_axis,
             "return_probabilities": True,
+            "spacing": self.spacing,
+            "pixel_size": self.pixel_size,
         }
         return {"image": self.data, "model": self.model, "options": options, "in_channels": 3}
 
@@ -72,8 +76,20 @@ def segment_request(
     settings: SegmentSettings | None = None,
     *,
     current_slice: bool = False,
+    pixel_size: float | None = None,
 ) -> SegmentRequest:
-    """Check an image layer and build its job (raises ValueError naming the problem)."""
+    """Check an image layer and build its job (raises ValueError naming the problem).
+
+    ``pixel_size`` (in the layer's unit) overrides the layer's spacing; 0/None: the
+    layer's scale when known (see :func:`~napari_res101unet.viewer.spacing.known_spacing`).
+    """
+    from ..inference.spacing import check_pixel_size
+    from .spacing import known_spacing
+
+    if pixel_size is not None and pixel_size != 0:
+        check_pixel_size(pixel_size)
+    else:
+        pixel_size = None
     if layer is None:
         raise ValueError("no image layer: open an image (File > Open, or File > Open Sample)")
     image = get_layer(viewer, layer, "image")
@@ -91,8 +107,9 @@ def segment_request(
         index = current_index(viewer, image, data.shape[0])
         data = data[index]
     return SegmentRequest(
-        image, data, reference, settings or SegmentSettings(), -1 if rgb else None, index
-    )
+        image, data, reference, settings or SegmentSettings(), -1 if rgb else None, index,
+        known_spacing(image), pixel_size,
+    )  # fmt: skip
 
 
 def current_index(viewer: Any, layer: Any, depth: int) -> int:
@@ -200,6 +217,7 @@ def segment_layer(
     show_probabilities: bool = False,
     in_process: bool = False,
     progress: Progress | None = None,
+    pixel_size: float | None = None,
     **settings: Any,
 ) -> Any:
     """Segment an image layer and return the Labels layer (created or updated).
@@ -218,11 +236,19 @@ def segment_layer(
         Run the network in this process instead of the engine process.
     progress : callable, optional
         Called with each ``PROGRESS`` message (``{"done", "total", ...}``).
+    pixel_size : float, optional
+        In-plane pixel size of the image (for PNG/JPEG, whose spacing is unknown); the
+        image is resampled to the model's spacing when they differ.
     **settings
         :class:`~napari_res101unet.config.SegmentSettings` fields.
     """
     request = segment_request(
-        viewer, layer, model, SegmentSettings(**settings), current_slice=current_slice
+        viewer,
+        layer,
+        model,
+        SegmentSettings(**settings),
+        current_slice=current_slice,
+        pixel_size=pixel_size,
     )
     result = run_job(P.SEGMENT, request.payload(), in_process=in_process, progress=progress)
     return apply_segment_result(

@@ -70,6 +70,7 @@ def train_request(
     the pair (by its layer names) before anything runs.
     """
     from ..training.pairs import check_pairs, resolve_classes
+    from .spacing import known_spacing
 
     settings = settings or TrainSettings()
     layers = resolve_pairs(viewer, pairs)
@@ -82,7 +83,7 @@ def train_request(
     options: dict[str, Any] = {
         "output": str(output or unique_model_path(layers[0][0].name)),
         "device": device,
-        "spacing": [float(s) for s in layers[0][0].scale[-2:]],
+        "spacing": [known_spacing(img) for img, _ in layers],
     }
     if start is not None:
         options["model"] = model_reference(start)
