@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config import SegmentSettings
 from .common import add_settings, load_cli_model, progress_printer, settings_from
+from .spacing import add_pixel_size, file_spacing, pixel_spacing
 
 SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
 DICOM_SEG = "dicom-seg"
@@ -36,6 +37,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     add_settings(p, SegmentSettings, SETTINGS)
+    add_pixel_size(p, "of the inputs, for files that give none (PNG/JPEG) or to override theirs")
     p.add_argument("--axis", type=int, default=0, help="slice axis of 3D volumes")
     p.add_argument(
         "--probabilities",
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_image, write_labels
 
     settings = settings_from(args, SegmentSettings, SETTINGS)
+    pixel_spacing(args.pixel_size, [])  # a bad --pixel-size fails before any work
     if args.format == DICOM_SEG:
         _check_dicom_inputs(args.inputs)
     plans = plan_outputs(
@@ -99,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
             return_probabilities=args.probabilities,
             channel_axis=-1 if image.rgb else None,
             progress=progress_printer(source.name),
+            spacing=file_spacing(image),
+            pixel_size=args.pixel_size,
             **settings.as_dict(),
         )
         geometry = {
