@@ -63,7 +63,11 @@ def test_an_image_at_half_the_spacing_runs_on_the_model_grid_and_comes_back():
     )
     assert "resampled" in result.summary()
     np.testing.assert_array_equal(result.labels, truth)  # labels on the input grid
-    assert 0.0 <= result.probabilities.min() and result.probabilities.max() <= 1.0
+    small = resize_slices(image[None, ..., None], (64, 64))[0, ..., 0]
+    direct = _run(small, Spaced(spacing=[1.0, 1.0]), return_probabilities=True)
+    np.testing.assert_array_equal(result.labels, nearest(direct.labels[None], (128, 128))[0])
+    linear = resize_slices(direct.probabilities[None, ..., None], (128, 128))[0, ..., 0]
+    np.testing.assert_allclose(result.probabilities, linear, atol=1e-4)  # linearly back
 
 
 def test_labels_come_back_on_the_input_grid_by_nearest_neighbour():

@@ -50,6 +50,7 @@ def jitter_intensity(
     strength: float = 1.0,
     mean: np.ndarray | float = 0.0,
     std: np.ndarray | float = 1.0,
+    display: bool = True,
 ) -> np.ndarray:
     """Apply the module's random intensity changes to one normalised patch.
 
@@ -63,6 +64,9 @@ def jitter_intensity(
         0 (no change) .. 1 (the probabilities and jitter of the module notes).
     mean, std : (C,) ndarray or float
         The normaliser's standardisation (to go to display units and back).
+    display : bool
+        Whether the patch has display units (0..1 = the normaliser's range); False (the
+        ``none`` normalisation: raw values) keeps only the contrast/brightness jitter.
 
     Returns
     -------
@@ -72,13 +76,14 @@ def jitter_intensity(
     mean = np.asarray(mean, np.float32).reshape(-1, 1, 1)
     std = np.asarray(std, np.float32).reshape(-1, 1, 1)
     x = image * std + mean
-    if u[0] < P_WINDOW * strength:
+    strength_display = strength if display else 0.0
+    if u[0] < P_WINDOW * strength_display:
         centre = 0.5 + WINDOW_SHIFT * (2 * u[1] - 1)
         x = (x - centre) / _log_uniform(u[2], WINDOW_WIDTH) + 0.5
-    if u[3] < P_COMPRESS * strength:
+    if u[3] < P_COMPRESS * strength_display:
         grey = _between(u[4], GREY_RANGE)
         x = grey + _log_uniform(u[5], COMPRESSION_RANGE) * (x - grey)
-    if u[6] < P_GAMMA * strength:
+    if u[6] < P_GAMMA * strength_display:
         inside = (x >= 0) & (x <= 1)
         x = np.where(inside, np.clip(x, 0, 1) ** _log_uniform(u[7], GAMMA_RANGE), x)
     x = (x - mean) / std

@@ -107,7 +107,8 @@ class PatchSampler:
             if geo[2] < strength:
                 image, labels = _flip_rotate(image, labels, int(geo[3] * 8))
             norm = item.normalizer
-            image = jitter_intensity(image, rng, strength, norm.mean, norm.std)
+            display = norm.mode != "none"
+            image = jitter_intensity(image, rng, strength, norm.mean, norm.std, display)
         return image, labels
 
     def _window(self, rng: np.random.Generator, side: int) -> tuple[Prepared, int, int, int]:
