@@ -429,7 +429,7 @@ def main(argv=None) -> int:
     result = {"hardware": hardware(device), "settings": settings, "throughput": None}
     result["results"] = []
     for i, (name, train_pairs, test_pairs, info) in enumerate(
-        datasets(args.data, args.datasets, args.seed, args.max_images)
+        datasets(args.data, _needed(args), args.seed, args.max_images)
     ):
         print(f"{name}: {len(train_pairs)} train, {len(test_pairs)} test images {info}")
         if i == 0 and args.throughput_steps > 0:
@@ -445,6 +445,13 @@ def main(argv=None) -> int:
     if table:
         print("\n" + markdown(table, args.methods))
     return 0
+
+
+def _needed(args) -> list[str]:
+    """The datasets with a cell to run (all of them for throughput only)."""
+    if args.throughput_only or not args.cells:
+        return args.datasets
+    return [d for d in args.datasets if any(wanted(args.cells, d, m) for m in args.minutes)]
 
 
 def write(result: dict, args) -> list[dict]:

@@ -83,13 +83,18 @@ def train_request(
     options: dict[str, Any] = {
         "output": str(output or unique_model_path(layers[0][0].name)),
         "device": device,
-        "spacing": [known_spacing(img) for img, _ in layers],
+        "spacing": _spacing([known_spacing(img) for img, _ in layers]),
     }
     if start is not None:
         options["model"] = model_reference(start)
     if encoder_weights is not None:
         options["encoder_weights"] = str(encoder_weights)
     return TrainRequest(names, arrays, settings, options)
+
+
+def _spacing(spacings: list) -> Any:
+    """One spacing when every pair has it (None: all unknown), else one per pair."""
+    return spacings[0] if all(s == spacings[0] for s in spacings) else spacings
 
 
 def unique_model_path(name: str = "model", folder: Path | None = None) -> Path:
