@@ -419,7 +419,11 @@ def parse_args(argv=None):
     p.add_argument("--max-images", type=int, default=None, help="limit images (quick runs)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for cell in args.cells or []:
+        if not re.fullmatch(r"\w+:\d+(\.\d*)?", cell):
+            p.error(f"--cells takes dataset:minutes items such as liver:10, got {cell!r}")
+    return args
 
 
 def main(argv=None) -> int:
