@@ -80,3 +80,50 @@ def test_a_run_records_its_recipe_and_trains_on_clean_patches_first():
     recipe = model.spec.training["recipe"]
     assert recipe["planned_steps"] == 4 and recipe["warmup_steps"] == 1
     assert recipe["strength_cap"] == R.LIGHT_STRENGTH and not recipe["fitted_to_time"]
+
+
+class _Clock:
+    """A clock that advances a fixed time per reading: timing-dependent code made exact."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 1000.0, tick
+
+    def monotonic(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+@pytest.mark.slow
+def test_a_budget_too_short_to_freeze_unfreezes_the_encoder_within_the_first_epoch(
+    monkeypatch,
+):
+    import torch
+
+    from napari_res101unet.training import trainer as _trainer
+
+    monkeypatch.setattr(_trainer, "time", _Clock(0.25))
+    image = np.full((64, 64), 60, np.uint8)
+    labels = np.zeros((64, 64), np.uint8)
+    labels[16:48, 16:48] = 1
+    image[labels > 0] = 190
+    torch.manual_seed(0)
+    start = nr.build_model(classes=2)
+    before = {k: v.clone() for k, v in start.encoder.state_dict().items()}
+    model = nr.train(
+        [(image, labels)],
+        model=start,  # trained weights: the encoder would be frozen for 2 epochs (all)
+        patch_size=64,
+        batch_size=2,
+        steps_per_epoch=16,
+        epochs=1,
+        max_minutes=1.0,
+        val_fraction=0.0,
+        device="cpu",
+    )
+    record = model.spec.training
+    recipe = record["recipe"]
+    assert recipe["fitted_to_time"] and recipe["planned_steps"] == 16
+    assert recipe["freeze_epochs"] == 0 and record["settings"]["freeze_encoder_epochs"] == 2
+    assert record["history"][0]["frozen_encoder"] is True  # as the epoch started
+    after = model.encoder.state_dict()
+    assert any(not torch.equal(before[k], after[k].cpu()) for k in before)  # unfrozen
