@@ -9,9 +9,15 @@
    volume, 80/20, fixed seed). Both models are scored with ``evaluate()`` (pixel IoU/Dice
    over all test pixels, and the mean per image).
 
+   Several budgets run as cells (dataset x minutes): issue 16's table is
+   ``--minutes 10 25 40 --datasets glas liver`` (target: ours >= plain + 0.05 IoU at 10
+   and 25 minutes, >= plain at 40); ``--cells liver:10 glas:25`` runs only those cells;
+   every cell is reported, met or missed.
+
 Usage::
 
     python benchmarks/bench_training.py --minutes 5 --json bench_training.json
+    python benchmarks/bench_training.py --minutes 10 25 40 --throughput-steps 0 --out results/
     python benchmarks/bench_training.py --minutes 0.5 --max-images 8 --datasets glas
 
 Nothing is downloaded: ``--encoder-weights imagenet`` works only where smp's weights are
@@ -237,35 +243,39 @@ def throughput(pairs, args, device) -> dict:
     return result
 
 
-def compare(name, train_pairs, test_pairs, args, device) -> list[dict]:
-    """Ours vs plain for ``args.minutes`` each, scored on the test pairs."""
-    budget = 60.0 * args.minutes
+def run_method(method: str, train_pairs, minutes: float, args, device):
+    """``(model, seconds, steps, extra)`` of one method trained for ``minutes``."""
     started = time.monotonic()
-    ours = nr.train(
+    if method == "plain":
+        plain, steps = plain_train(train_pairs, args, device, seconds=60.0 * minutes)
+        return as_res101unet(plain), time.monotonic() - started, steps, {}
+    model = nr.train(
         train_pairs,
         epochs=args.epochs,
-        max_minutes=args.minutes,
+        max_minutes=minutes,
         device=device,
         patch_size=args.patch_size,
         batch_size=args.batch_size,
         seed=args.seed,
         encoder_weights=args.encoder_weights,
+        augment=method != "ours_noaug",
     )
-    ours_seconds = time.monotonic() - started
-    record = ours.spec.training
-    started = time.monotonic()
-    plain, plain_steps = plain_train(train_pairs, args, device, seconds=budget)
-    plain_seconds = time.monotonic() - started
-    runs = (
-        ("ours", ours, ours_seconds, record["step"], _summary(record)),
-        ("plain", as_res101unet(plain), plain_seconds, plain_steps, {}),
-    )
+    record = model.spec.training
+    return model, time.monotonic() - started, record["step"], _summary(record)
+
+
+def compare(name, train_pairs, test_pairs, args, device, minutes=None) -> list[dict]:
+    """Each of ``args.methods`` for ``minutes`` (default ``args.minutes``), scored on the
+    test pairs."""
+    minutes = args.minutes[0] if minutes is None else minutes
     rows = []
-    for method, model, seconds, n_steps, extra in runs:
+    for method in args.methods:
+        model, seconds, n_steps, extra = run_method(method, train_pairs, minutes, args, device)
         scores = nr.evaluate(model, test_pairs, device=device)
         rows.append(
             {
                 "dataset": name,
+                "minutes": minutes,
                 "method": method,
                 "train_seconds": round(seconds, 1),
                 "steps": n_steps,
@@ -280,7 +290,55 @@ def compare(name, train_pairs, test_pairs, args, device) -> list[dict]:
 
 def _summary(record: dict) -> dict:
     keys = ("epochs_done", "best_epoch", "best_val_iou", "stopped")
-    return {**{k: record[k] for k in keys}, "validation": record["settings"]["validation"]}
+    extra = {**{k: record[k] for k in keys}, "validation": record["settings"]["validation"]}
+    if record.get("recipe"):
+        extra["recipe"] = record["recipe"]
+    return extra
+
+
+TARGETS = {10.0: 0.05, 25.0: 0.05, 40.0: 0.0}
+"""Issue 16: ours - plain IoU at least this at these budgets (minutes)."""
+
+
+def cells_table(rows: list[dict]) -> list[dict]:
+    """One line per (dataset, minutes): each method's IoU, ours - plain, target, met."""
+    cells: dict[tuple, dict] = {}
+    for r in rows:
+        cell = cells.setdefault((r["dataset"], r["minutes"]), {})
+        cell[r["method"]] = r["iou"]
+    table = []
+    for (dataset, minutes), ious in cells.items():
+        line = {"dataset": dataset, "minutes": minutes, **ious}
+        if "ours" in ious and "plain" in ious:
+            delta = ious["ours"] - ious["plain"]
+            target = TARGETS.get(float(minutes))
+            line.update(delta=round(delta, 4), target=target)
+            line["met"] = None if target is None else bool(delta >= target)
+        table.append(line)
+    return table
+
+
+def markdown(table: list[dict], methods: list[str]) -> str:
+    """The cells as a markdown table (every cell, met or missed)."""
+    head = ["dataset", "minutes", *methods, "ours - plain", "target", "met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in table:
+        values = [c["dataset"], f"{c['minutes']:g}"]
+        values += [f"{c[m]:.3f}" if m in c else "" for m in methods]
+        values += [
+            f"{c['delta']:+.3f}" if "delta" in c else "",
+            "" if c.get("target") is None else f">= {c['target']:+.2f}",
+            {True: "yes", False: "**no**", None: ""}[c.get("met")],
+        ]
+        lines.append("| " + " | ".join(values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def wanted(cells: list[str] | None, dataset: str, minutes: float) -> bool:
+    """Whether the ``--cells`` filter (``dataset:minutes`` items) keeps this cell."""
+    if not cells:
+        return True
+    return any(c.split(":")[0] == dataset and float(c.split(":")[1]) == minutes for c in cells)
 
 
 # ---------------------------------------------------------------- report
@@ -317,11 +375,12 @@ def print_report(result: dict) -> None:
         if "ours_float32_images_per_s" in t:
             same = t["ours_float32_images_per_s"]
             print(f"ours in float32 (the plain loop's precision): {same:.2f} img/s")
-    header = f"{'dataset':<8} {'method':<6} {'seconds':>8} {'steps':>6} {'IoU':>7} {'Dice':>7}"
-    print(f"\n{header} {'mIoU/img':>8} {'mDice/img':>9}")
+    header = f"{'dataset':<8} {'min':>5} {'method':<10} {'seconds':>8} {'steps':>6} {'IoU':>7}"
+    print(f"\n{header} {'Dice':>7} {'mIoU/img':>8} {'mDice/img':>9}")
     for r in result["results"]:
         print(
-            f"{r['dataset']:<8} {r['method']:<6} {r['train_seconds']:>8.1f} {r['steps']:>6} "
+            f"{r['dataset']:<8} {r['minutes']:>5g} {r['method']:<10} {r['train_seconds']:>8.1f} "
+            f"{r['steps']:>6} "
             f"{r['iou']:7.4f} {r['dice']:7.4f} {r['mean_iou']:8.4f} {r['mean_dice']:9.4f}"
         )
 
@@ -329,7 +388,20 @@ def print_report(result: dict) -> None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    p.add_argument("--minutes", type=float, default=5.0, help="budget per method per dataset")
+    p.add_argument(
+        "--minutes", type=float, nargs="+", default=[5.0], help="budgets (one cell each)"
+    )
+    p.add_argument(
+        "--cells", nargs="+", default=None, help="only these cells, e.g. liver:10 glas:25"
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["ours", "plain"],
+        choices=["ours", "plain", "ours_noaug"],
+        help="ours_noaug: train() with augment=False",
+    )
+    p.add_argument("--out", type=Path, help="folder for training.json and training.md")
     p.add_argument(
         "--datasets",
         nargs="+",
@@ -347,7 +419,11 @@ def parse_args(argv=None):
     p.add_argument("--max-images", type=int, default=None, help="limit images (quick runs)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for cell in args.cells or []:
+        if not re.fullmatch(r"\w+:\d+(\.\d*)?", cell):
+            p.error(f"--cells takes dataset:minutes items such as liver:10, got {cell!r}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -357,18 +433,41 @@ def main(argv=None) -> int:
     result = {"hardware": hardware(device), "settings": settings, "throughput": None}
     result["results"] = []
     for i, (name, train_pairs, test_pairs, info) in enumerate(
-        datasets(args.data, args.datasets, args.seed, args.max_images)
+        datasets(args.data, _needed(args), args.seed, args.max_images)
     ):
         print(f"{name}: {len(train_pairs)} train, {len(test_pairs)} test images {info}")
         if i == 0 and args.throughput_steps > 0:
             result["throughput"] = {"dataset": name, **throughput(train_pairs, args, device)}
-        if not args.throughput_only:
-            result["results"] += compare(name, train_pairs, test_pairs, args, device)
+        if args.throughput_only:
+            continue
+        for minutes in args.minutes:
+            if wanted(args.cells, name, minutes):
+                result["results"] += compare(name, train_pairs, test_pairs, args, device, minutes)
+                write(result, args)  # after every cell: a long run keeps what it measured
     print_report(result)
+    table = write(result, args)
+    if table:
+        print("\n" + markdown(table, args.methods))
+    return 0
+
+
+def _needed(args) -> list[str]:
+    """The datasets with a cell to run (all of them for throughput only)."""
+    if args.throughput_only or not args.cells:
+        return args.datasets
+    return [d for d in args.datasets if any(wanted(args.cells, d, m) for m in args.minutes)]
+
+
+def write(result: dict, args) -> list[dict]:
+    """Write the JSON (``--json``, ``--out``) and markdown table (``--out``); the cells."""
+    result["cells"] = table = cells_table(result["results"])
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))
-        print(f"\nwritten to {args.json}")
-    return 0
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "training.json").write_text(json.dumps(result, indent=2))
+        (args.out / "training.md").write_text(markdown(table, args.methods))
+    return table
 
 
 if __name__ == "__main__":

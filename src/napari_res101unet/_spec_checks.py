@@ -50,6 +50,9 @@ def check_spec_fields(spec: ModelSpec) -> None:
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec.spacing)
     ):
         raise ValueError(f"spacing must be a list of numbers, got {spec.spacing!r:.80}")
+    from .inference.intensity import check_record
+
+    check_record(spec.intensity)
     for key in ("name", "encoder_weights", "architecture", "encoder"):
         value = getattr(spec, key)
         if not isinstance(value, str) or len(value) > text:

@@ -234,7 +234,7 @@ reached held-out IoU 0.79 at 1e-3 against 0.59 at 3e-4)."""
 
 TRAIN_LIMITS: dict = {
     "min_steps_per_epoch": 16,
-    "max_warmup_steps": 50,  # warmup: 5 % of the steps, at most one epoch and this
+    "max_warmup_steps": 50,  # warmup: 5 % of the planned steps, at most this
     "max_steps_per_epoch": 1000,
     "max_auto_classes": 16,  # more label values than this needs classes= given explicitly
     "max_val_slices": 64,  # validation scores at most this many slices (evenly spread)

@@ -45,7 +45,11 @@ class ModelSpec:
     tile_size : int or None
         Patch size used in training (a hint for inference planning).
     spacing : list of float or None
-        Pixel spacing of the training data (Y, X), for reference.
+        Pixel spacing of the training data (Y, X); inference resamples images of another
+        spacing to it (None: unknown, never resampled).
+    intensity : dict or None
+        Percentile landmarks per channel of the raw training inputs (see
+        :mod:`napari_res101unet.inference.intensity`); None for earlier checkpoints.
     encoder_weights : str
         Where the encoder's initial weights came from (``random``, ``imagenet``, ``file:...``).
     decoder_channels : list of int
@@ -62,6 +66,7 @@ class ModelSpec:
     normalization: dict = field(default_factory=lambda: {"mode": "auto"})
     tile_size: int | None = None
     spacing: list[float] | None = None
+    intensity: dict | None = None
     encoder_weights: str = "random"
     decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
     training: dict | None = None

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     import napari
 
 
+PIXEL_TIP = (
+    "In-plane pixel size of the image, in the model's unit (mm for medical scans). 0: the "
+    "layer's scale when the file gave one (PNG/JPEG give none). The image is resampled to "
+    "the model's spacing when they differ by more than 10 %."
+)
+
+
 class SegmentWidget(base.EngineWidget):
     """Pick an image layer and a model, click Run, get a Labels layer."""
 
@@ -56,6 +63,9 @@ class SegmentWidget(base.EngineWidget):
         self._threshold = FloatSlider(
             label="Threshold", value=d.threshold, min=0.05, max=0.95, step=0.05
         )
+        self._pixel_size = FloatSpinBox(
+            label="Pixel size", value=0.0, min=0.0, max=1e6, step=0.01, tooltip=PIXEL_TIP
+        )
         self._threshold.tooltip = (
             "Foreground probability cut for binary models; re-applied "
             "to the last result without re-running the network"
@@ -70,6 +80,7 @@ class SegmentWidget(base.EngineWidget):
                 self._overlap,
                 self._batch,
                 self._threshold,
+                self._pixel_size,
             ],
         )
         self.extend(
@@ -121,6 +132,7 @@ class SegmentWidget(base.EngineWidget):
                 self.settings(),
                 current_slice=bool(self._current_slice.value),
                 uncertainty=bool(self._show_unc.value),
+                pixel_size=float(self._pixel_size.value) or None,
             )
         except (ValueError, TypeError, FileNotFoundError) as exc:
             self.fail(exc)

@@ -41,8 +41,9 @@ def run_cohort(args: argparse.Namespace, settings, plan_outputs: Callable) -> in
     sources = expand_inputs(args.inputs, recursive=args.recursive, lists=args.from_list or ())
     found = find_model(args.model)
     options = CohortOptions(
-        settings.as_dict(), args.axis, args.format, args.probabilities, str(found)
-    )
+        settings.as_dict(), args.axis, args.format, args.probabilities, str(found),
+        getattr(args, "pixel_size", None),
+    )  # fmt: skip
     distributed = args.workers is not None or args.scheduler is not None
     if distributed and found == UNTRAINED:
         raise ValueError(

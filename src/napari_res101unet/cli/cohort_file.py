@@ -37,10 +37,12 @@ class CohortOptions:
     fmt: str | None = None
     probabilities: bool = False
     model_source: str = "untrained"
+    pixel_size: float | None = None  # --pixel-size: wins over the file's spacing
 
     def record_settings(self) -> dict[str, Any]:
         """What the sidecar records as settings (and what ``--skip-existing`` compares)."""
-        return {**self.settings, "axis": self.axis}
+        extra = {} if self.pixel_size is None else {"pixel_size": self.pixel_size}
+        return {**self.settings, "axis": self.axis, **extra}
 
 
 def outputs_of(task: FileTask) -> list[str]:
@@ -79,12 +81,14 @@ def segment_file(
 
     from ..inference.segment import run_segmentation
     from ..io import read_image, write_labels
+    from .spacing import file_spacing
 
     source, target = Path(task.source), Path(task.target)
     image = read_image(source, labels=False)  # an input is an image, whatever its name
     result = run_segmentation(
         image.data, model, axis=options.axis, return_probabilities=options.probabilities,
         channel_axis=-1 if image.rgb else None, progress=progress,
+        spacing=file_spacing(image), pixel_size=options.pixel_size,
         **{**options.settings, "device": device or options.settings["device"]},
     )  # fmt: skip
     geometry = {

@@ -12,6 +12,7 @@ from .blockwise import add_blockwise_options, maybe_run_blockwise
 from .cohort_file import DICOM_SEG
 from .common import add_settings, settings_from
 from .inputs import add_cohort_options
+from .spacing import add_pixel_size, pixel_spacing
 
 SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
 
@@ -47,6 +48,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     add_settings(p, SegmentSettings, SETTINGS)
+    add_pixel_size(p, "of the inputs, for files that give none (PNG/JPEG) or to override theirs")
     p.add_argument("--axis", type=int, default=0, help="slice axis of 3D volumes")
     p.add_argument(
         "--probabilities",
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from .cohort import run_cohort
 
     settings = settings_from(args, SegmentSettings, SETTINGS)
+    pixel_spacing(args.pixel_size, [])  # a bad --pixel-size fails before any work
     if (code := maybe_run_blockwise(args, settings)) is not None:
         return code  # large zarr / TIFF images: block by block (cli/blockwise.py)
     return run_cohort(args, settings, plan_outputs)

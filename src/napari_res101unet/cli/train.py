@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import TrainSettings
 from .common import add_settings, fmt, graceful_interrupt, settings_from, start_model
+from .spacing import add_pixel_size, pixel_spacing
 
 SETTINGS = (
     "epochs",
@@ -72,6 +73,7 @@ def add_parser(sub) -> None:
         help="replace the model files of an earlier run at OUTPUT (refused otherwise)",
     )
     add_settings(p, TrainSettings, SETTINGS)
+    add_pixel_size(p, "of the training images (PNG/JPEG give none); default: from the files")
     p.set_defaults(func=run)
 
 
@@ -81,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args, TrainSettings, SETTINGS)
     check_output(args.output, args.resume, args.overwrite)  # before reading any data
+    pixel_spacing(args.pixel_size, [])  # a bad --pixel-size fails here too
     if (args.val_images is None) != (args.val_masks is None):
         raise ValueError("give both --val-images and --val-masks, or neither")
-    pairs, names = read_pairs(args.images, args.masks, binary=args.binary)
+    spacings: list = []
+    pairs, names = read_pairs(args.images, args.masks, binary=args.binary, spacings=spacings)
+    spacing = pixel_spacing(args.pixel_size, spacings)
     val_pairs = None
     if args.val_images is not None:
         val_pairs, _ = read_pairs(args.val_images, args.val_masks, binary=args.binary)
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             resume=args.resume,
             device=args.device,
+            spacing=spacing,
             callback=_printer(),
             should_stop=stop,
         )

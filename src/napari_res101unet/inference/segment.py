@@ -22,7 +22,8 @@ from ..device import (
 )
 from ..errors import DeviceFailure, device_failure, is_device_failure
 from ..model import ModelSpec
-from .data import adapt_channels, as_stack, make_normalizer
+from .adapt import adapt_input
+from .data import as_stack, make_normalizer
 from .forward import Forward, OutOfMemory, compiled_module, inference_module
 from .job import Job
 from .pipeline import transfers_for
@@ -105,7 +106,10 @@ def segment(
         one), ``axis`` (slice axis of 3D stacks, default 0), ``progress(done, total)``
         (after each batch of tiles), ``should_stop()`` (checked between batches; True
         raises :class:`Cancelled`), ``channel_axis``, ``normalization``,
-        ``memory_budget``, ``optimize``, ``compile_model`` and ``blend_on_device``.
+        ``memory_budget``, ``optimize``, ``compile_model`` and ``blend_on_device``;
+        ``spacing`` (the image's, per spatial axis) and ``pixel_size`` (in-plane, a number
+        or ``(y, x)``; wins over ``spacing``): an image whose spacing differs from the
+        model's is resampled to it and back (:mod:`~napari_res101unet.inference.spacing`).
 
     Returns
     -------
@@ -152,6 +156,8 @@ def run_segmentation(
     mixed_precision: bool = _S.mixed_precision,
     compile_model: bool = False,
     blend_on_device: bool | None = None,
+    spacing: Any = None,
+    pixel_size: Any = None,
 ) -> SegmentationResult:
     """:func:`segment`, returning a :class:`SegmentationResult` with what was used.
 
@@ -176,7 +182,9 @@ def run_segmentation(
     view = as_stack(
         image, channel_axis=channel_axis, axis=0 if axis is None else axis, allow_nan=True
     )
-    data, note = adapt_channels(view.slices, spec.in_channels)
+    data, grid, adapted = adapt_input(
+        view, spec, spacing=spacing, pixel_size=pixel_size, axis=0 if axis is None else axis
+    )
     normalizer = make_normalizer(data, spec.normalization, spec.in_channels)
     mixed = s.mixed_precision and dev.type == "cuda"
     if isinstance(predictor, torch.nn.Module):
@@ -186,8 +194,8 @@ def run_segmentation(
     bpp = (BYTES_PER_PIXEL_MIXED if mixed else BYTES_PER_PIXEL_FP32) if model is not None else 64.0
     budget = memory_budget or _budget(dev)
     plan = plan_tiles(
-        view.slices.shape[1:3],
-        view.slices.shape[0],
+        data.shape[1:3],
+        data.shape[0],
         budget_bytes=budget,
         bytes_per_pixel=bpp,
         tile_size=s.tile_size,
@@ -200,9 +208,12 @@ def run_segmentation(
     want_probs = return_probabilities or return_uncertainty
     job = Job(data, normalizer, forward, spec, s.threshold, want_probs, transfers_for(dev))
     job.blend_on_device, job.free_bytes = blend_on_device, _blend_budget(dev, blend_on_device)
-    notes = [note, "tta" if s.tta else "", _nan_note(view.nan_count)]
+    notes = [*adapted, "tta" if s.tta else "", _nan_note(view.nan_count)]
     with fixed_shape_kernels(dev):
         labels, probs, plan = _run(job, plan, budget, bpp, progress, should_stop, notes, dev)
+    if grid is not None:  # back to the input's pixel grid
+        labels = grid.labels(labels)
+        probs = None if probs is None else grid.probabilities(probs)
     labels = view.restore(labels)
     if probs is not None:
         probs = view.restore(probs)

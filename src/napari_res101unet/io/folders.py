@@ -9,15 +9,19 @@ import numpy as np
 from ._content import as_labels
 from ._formats import READABLE, suffix
 from ._read import read_image
+from ._units import UNITLESS
 
 MASK_TAGS = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_anno", "_gt")
 """Mask file stems accepted for an image ``<stem>``: ``<stem><tag>``."""
 
 
 def read_pairs(
-    images: Path, masks: Path, *, binary: bool = False
+    images: Path, masks: Path, *, binary: bool = False, spacings: list | None = None
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
     """``([(image, labels)], names)`` for the image files of ``images`` and their masks.
+
+    ``spacings``, when a list, receives each image's spacing (None where the file gives
+    no unit, e.g. PNG/JPEG).
 
     Raises
     ------
@@ -38,7 +42,11 @@ def read_pairs(
         if mask is None:
             missing.append(path.name)
             continue
-        pairs.append((read_image(path).data, read_mask(mask, binary=binary)))
+        image = read_image(path)
+        pairs.append((image.data, read_mask(mask, binary=binary)))
+        if spacings is not None:
+            known = image.metadata.get("unit") not in UNITLESS
+            spacings.append(list(image.spacing) if known else None)
         names.append(path.name)
     if missing:
         raise ValueError(

@@ -16,13 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from ..inference.blending import reflect_indices
+from .intensity import BRIGHTNESS_RANGE, CONTRAST_RANGE, jitter_intensity  # noqa: F401
 from .pairs import IGNORE, Prepared
 
 SCALE_RANGE = (0.8, 1.25)
 """Zoom factors drawn log-uniformly when augmenting (1.25: objects look 25 % larger)."""
-CONTRAST_RANGE = (0.85, 1.15)
-BRIGHTNESS_RANGE = (-0.2, 0.2)
-"""Intensity jitter in normalised units (``x * contrast + brightness``, per patch)."""
 
 
 @dataclass
@@ -49,7 +47,10 @@ class PatchSampler:
         (the class drawn uniformly among those present, then a pixel of it); otherwise the
         patch lies anywhere on a slice (slices drawn by their labelled area).
     augment : bool
-        Flips, 90-degree rotations, scale jitter (:data:`SCALE_RANGE`) and intensity jitter.
+        Flips, 90-degree rotations, scale jitter (:data:`SCALE_RANGE`) and intensity
+        changes (:mod:`~napari_res101unet.training.intensity`), each with a probability
+        scaled by the ``strength`` of :meth:`batch` (the run's
+        :class:`~napari_res101unet.training.recipe.Recipe` ramps it).
     """
 
     def __init__(
@@ -71,18 +72,29 @@ class PatchSampler:
         """Labelled-or-not pixels of the slices in use (for choosing steps per epoch)."""
         return sum(len(it.slices) * it.data.shape[1] * it.data.shape[2] for it in self.items)
 
-    def batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch drawn with ``rng`` (the same generator state gives the same batch)."""
+    def batch(
+        self, rng: np.random.Generator, strength: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch drawn with ``rng`` (the same generator state and ``strength`` give the
+        same batch; the patch positions do not depend on ``strength``)."""
         p = self.patch
         images = np.empty((self.batch_size, self.channels, p, p), np.float32)
         labels = np.empty((self.batch_size, p, p), np.int64)
         for b in range(self.batch_size):
-            images[b], labels[b] = self.sample(rng)
+            images[b], labels[b] = self.sample(rng, strength)
         return torch.from_numpy(images), torch.from_numpy(labels)
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One ``(C, P, P)`` image patch and its ``(P, P)`` labels."""
-        scale = math.exp(rng.uniform(*np.log(SCALE_RANGE))) if self.augment else 1.0
+    def sample(
+        self, rng: np.random.Generator, strength: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One ``(C, P, P)`` image patch and its ``(P, P)`` labels (``strength`` in
+        ``[0, 1]``: the probability of the scale jitter and of the flips/rotations)."""
+        geo = rng.random(4) if self.augment else np.ones(4)
+        scale = 1.0
+        if geo[0] < strength:
+            scale = math.exp(
+                np.log(SCALE_RANGE[0]) + geo[1] * np.log(SCALE_RANGE[1] / SCALE_RANGE[0])
+            )
         side = max(1, round(self.patch / scale))
         item, s, y0, x0 = self._window(rng, side)
         raw = item.data[s][reflect_indices(y0, side, item.data.shape[1])]
@@ -92,8 +104,11 @@ class PatchSampler:
         if side != self.patch:
             image, labels = _resize(image, labels, self.patch)
         if self.augment:
-            image, labels = _flip_rotate(image, labels, rng)
-            image = image * rng.uniform(*CONTRAST_RANGE) + rng.uniform(*BRIGHTNESS_RANGE)
+            if geo[2] < strength:
+                image, labels = _flip_rotate(image, labels, int(geo[3] * 8))
+            norm = item.normalizer
+            display = norm.mode != "none"
+            image = jitter_intensity(image, rng, strength, norm.mean, norm.std, display)
         return image, labels
 
     def _window(self, rng: np.random.Generator, side: int) -> tuple[Prepared, int, int, int]:
@@ -174,10 +189,10 @@ def _resize(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarra
     return out, labels[idx][:, idx]
 
 
-def _flip_rotate(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
-    """One of the 8 flips/rotations of the square, the same for image and labels."""
-    k = int(rng.integers(4))
+def _flip_rotate(image: np.ndarray, labels: np.ndarray, which: int):
+    """Flip/rotation ``which`` (0..7) of the square, the same for image and labels."""
+    k = which % 4
     image, labels = np.rot90(image, k, axes=(1, 2)), np.rot90(labels, k)
-    if rng.random() < 0.5:
+    if which >= 4:
         image, labels = image[:, :, ::-1], labels[:, ::-1]
     return image, labels

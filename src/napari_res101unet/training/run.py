@@ -16,8 +16,10 @@ import torch
 
 from ..config import TrainSettings
 from ..device import precision_name, resolve_device
+from ..inference.intensity import intensity_record
 from .pairs import check_pairs
 from .patches import PatchSampler
+from .spacing import fit_spacing
 from .start import make_plan, prepare_data, start_model
 from .state import CheckpointPaths, TrainingEvent
 from .trainer import Trainer
@@ -55,7 +57,7 @@ def train(
     device: str | torch.device = "auto",
     mixed_precision: bool = D.mixed_precision,
     seed: int = D.seed,
-    spacing: Sequence[float] | None = None,
+    spacing: Sequence[Any] | None = None,
     callback: Callable[[TrainingEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     pair_names: Sequence[str] | None = None,
@@ -114,7 +116,12 @@ def train(
     device, mixed_precision, seed, spacing
         Device name; autocast (+ GradScaler for float16) on CUDA; seed of the model's
         initialisation, the split and the patches (same seed, same losses on the CPU);
-        pixel spacing stored in the spec.
+        ``spacing``: the pixel spacing of the pairs, one ``(y, x)`` (or ``(z, y, x)``) for
+        all or one per pair (None where unknown, e.g. PNG/JPEG). The model records the
+        median per axis (a fine-tuned model keeps its own), pairs of another spacing are
+        resampled to it, and inference resamples images to it
+        (:mod:`napari_res101unet.training.spacing`). The checkpoint also records the
+        intensity percentiles of the training inputs (``spec.intensity``).
     callback : callable, optional
         Called with each :class:`TrainingEvent` (``step``, ``epoch``, ``checkpoint``,
         ``done``).
@@ -190,7 +197,7 @@ def fit(
     overwrite: bool = False,
     resume: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
-    spacing: Sequence[float] | None = None,
+    spacing: Sequence[Any] | None = None,
     callback: Callable[[TrainingEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> torch.nn.Module:
@@ -211,7 +218,9 @@ def fit(
         settings, model, encoder_weights, class_names, checked + (checked_val or []), resume_path
     )
     net = start.net
+    checked, pixel = fit_spacing(checked, spacing, net.spec.spacing, settings.label_ignore)
     train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
+    net.spec.intensity = intensity_record([(it.data, it.slices) for it in train_items])
     sampler = PatchSampler(
         train_items,
         settings.patch_size,
@@ -222,8 +231,7 @@ def fit(
     precision = precision_name(dev, settings.mixed_precision)
     plan = make_plan(settings, start, sampler, val_items, rule, dev, precision)
     net.spec.tile_size = settings.patch_size
-    if spacing is not None:
-        net.spec.spacing = [float(v) for v in spacing]
+    net.spec.spacing = None if pixel is None else list(pixel)
     trainer = Trainer(
         net,
         sampler,

@@ -22,10 +22,14 @@ import torch
 from ..config import LEARNING_RATES, TRAIN_LIMITS, TrainSettings
 from ..model import ModelSpec, build_model, default_class_names, model_spec
 from .pairs import CheckedPair, check_label_bound, infer_in_channels, prepare, resolve_classes
+from .recipe import warmup_steps as recipe_warmup
 from .splits import cap_slices, split
 
 LOSS = "cross-entropy + soft Dice (foreground classes), ignore-aware"
-SCHEDULE = "linear warmup + cosine to 1% of learning_rate"
+SCHEDULE = (
+    "linear warmup + cosine to 1% of learning_rate at the planned step (training.recipe: "
+    "refitted to a time budget)"
+)
 _RESUMED = ("freeze_encoder_epochs", "encoder_learning_rate_factor", "learning_rate")
 
 
@@ -166,7 +170,7 @@ def make_plan(settings: TrainSettings, start: Start, sampler, val_items, rule, d
             "freeze_encoder_epochs", settings.freeze_encoder_epochs if start.pretrained else 0
         ),
         steps_per_epoch=steps,
-        warmup_steps=min(steps, max(1, total // 20), TRAIN_LIMITS["max_warmup_steps"]),
+        warmup_steps=recipe_warmup(total),  # before any refit to a time budget
         start=str(start.source),
         validation=rule,
         train_images=len(sampler.items),

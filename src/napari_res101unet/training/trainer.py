@@ -19,9 +19,10 @@ from ..device import amp_dtype, autocast
 from ..errors import Cancelled
 from ..evaluation import score_prepared
 from .losses import dice_ce_loss
-from .optim import has_optimizer, load_optimizer, lr_factor, make_optimizer, optimizer_payload
+from .optim import has_optimizer, load_optimizer, make_optimizer, optimizer_payload
 from .pairs import IGNORE, Prepared
 from .patches import PatchSampler
+from .recipe import Recipe
 from .start import TrainPlan, record
 from .state import CheckpointPaths, TrainingEvent
 
@@ -61,10 +62,12 @@ class Trainer:
             settings.weight_decay,
         )
         self.epochs, self.steps = settings.epochs, plan.steps_per_epoch
+        self.recipe = Recipe.plan(settings, plan.steps_per_epoch, plan.freeze_encoder_epochs)
         self.record = record(settings, plan)
         self.history: list[dict] = []
         self.epochs_done = self.step = self.bad_epochs = 0
         self.epochs_before = 0  # epochs done when this call started (resume)
+        self.steps_before = 0  # steps done when this call started
         self.best_epoch: int | None = None
         self.best_iou: float | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -100,7 +103,7 @@ class Trainer:
     def fit(self) -> torch.nn.Module:
         """Train until the epochs are done or a stop condition; returns the best model."""
         self.started = time.monotonic()
-        self.epochs_before = self.epochs_done
+        self.epochs_before, self.steps_before = self.epochs_done, self.step
         if self.s.max_minutes is not None:
             self.deadline = self.started + 60.0 * self.s.max_minutes
         reason = "completed"
@@ -114,7 +117,7 @@ class Trainer:
     def _epoch(self, epoch: int) -> str | None:
         """One epoch; returns a stop reason or None to go on."""
         started = time.monotonic()
-        frozen = epoch <= self.plan.freeze_encoder_epochs
+        frozen = epoch <= self.recipe.freeze_epochs
         for p in self.model.encoder.parameters():
             p.requires_grad_(not frozen)
         losses, stop = self._steps(epoch, frozen)
@@ -156,7 +159,7 @@ class Trainer:
         # (measured 10-40 % slower steps on 2 cores); on CUDA it overlaps with the GPU.
         prefetch = self.device.type == "cuda"
         with ThreadPoolExecutor(max_workers=1) if prefetch else _Inline() as pool:
-            pending = pool.submit(self._batch, rng)
+            pending = pool.submit(self._batch, rng, self.recipe.strength(self.step))
             for i in range(self.steps):
                 if self.should_stop():
                     return losses, "cancelled"
@@ -164,14 +167,30 @@ class Trainer:
                     return losses, "time_budget"
                 x, y = pending.result()
                 if i + 1 < self.steps:
-                    pending = pool.submit(self._batch, rng)
+                    pending = pool.submit(self._batch, rng, self.recipe.strength(self.step + 1))
                 losses.append(self._step(x, y))
+                if self._observe() and frozen and epoch > self.recipe.freeze_epochs:
+                    frozen = self._unfreeze()
                 lr = self.optimizer.param_groups[0]["lr"]
                 self._emit("step", epoch=epoch, step=self.step, loss=losses[-1], lr=lr)
         return losses, None
 
-    def _batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.sampler.batch(rng)
+    def _observe(self) -> bool:
+        """Time the step just made; True when the recipe was refitted to the budget."""
+        seconds = time.monotonic() - self.started
+        return self.recipe.observe(self.step - self.steps_before, seconds, self.step)
+
+    def _unfreeze(self) -> bool:
+        """Unfreeze the encoder within the epoch (the refitted plan has no time for it)."""
+        for p in self.model.encoder.parameters():
+            p.requires_grad_(True)
+        self.model.encoder.train()
+        return False
+
+    def _batch(
+        self, rng: np.random.Generator, strength: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.sampler.batch(rng, strength)
         if self.device.type == "cuda":
             x, y = x.pin_memory(), y.pin_memory()
         return x, y
@@ -180,7 +199,7 @@ class Trainer:
         elapsed = 0.0
         if math.isfinite(self.deadline):
             elapsed = (time.monotonic() - self.started) / (self.deadline - self.started)
-        factor = lr_factor(self.step, self.epochs * self.steps, self.plan.warmup_steps, elapsed)
+        factor = self.recipe.lr_factor(self.step, elapsed)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
         x = x.to(self.device, non_blocking=True)
@@ -253,6 +272,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "best_val_iou": self.best_iou,
             "stopped": stopped,
+            "recipe": self.recipe.describe(),
         }
 
     def _finish(self, reason: str) -> torch.nn.Module:

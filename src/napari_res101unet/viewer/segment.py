@@ -37,6 +37,8 @@ class SegmentRequest:
     channel_axis: int | None
     slice_index: int | None = None
     uncertainty: bool = False
+    spacing: list[float] | None = None  # in plane, from the layer when known
+    pixel_size: float | None = None  # given by the user (wins over spacing)
 
     def payload(self) -> dict[str, Any]:
         options = {
@@ -44,6 +46,8 @@ class SegmentRequest:
             "channel_axis": self.channel_axis,
             "return_probabilities": True,
             "return_uncertainty": self.uncertainty,
+            "spacing": self.spacing,
+            "pixel_size": self.pixel_size,
         }
         return {"image": self.data, "model": self.model, "options": options, "in_channels": 3}
 
@@ -76,9 +80,21 @@ def segment_request(
     *,
     current_slice: bool = False,
     uncertainty: bool = False,
+    pixel_size: float | None = None,
 ) -> SegmentRequest:
-    """Check an image layer and build its job (raises ValueError naming the problem);
-    ``uncertainty`` also asks for the uncertainty map (see :mod:`.review`)."""
+    """Check an image layer and build its job (raises ValueError naming the problem).
+
+    ``uncertainty`` also asks for the uncertainty map (see :mod:`.review`);
+    ``pixel_size`` (in the layer's unit) overrides the layer's spacing; 0/None: the
+    layer's scale when known (see :func:`~napari_res101unet.viewer.spacing.known_spacing`).
+    """
+    from ..inference.spacing import check_pixel_size
+    from .spacing import known_spacing
+
+    if pixel_size is not None and pixel_size != 0:
+        check_pixel_size(pixel_size)
+    else:
+        pixel_size = None
     if layer is None:
         raise ValueError("no image layer: open an image (File > Open, or File > Open Sample)")
     image = get_layer(viewer, layer, "image")
@@ -97,7 +113,7 @@ def segment_request(
         data = data[index]
     return SegmentRequest(
         image, data, reference, settings or SegmentSettings(), -1 if rgb else None, index,
-        uncertainty=bool(uncertainty),
+        spacing=known_spacing(image), pixel_size=pixel_size, uncertainty=bool(uncertainty),
     )  # fmt: skip
 
 
@@ -215,6 +231,7 @@ def segment_layer(
     show_uncertainty: bool = False,
     in_process: bool = False,
     progress: Progress | None = None,
+    pixel_size: float | None = None,
     **settings: Any,
 ) -> Any:
     """Segment an image layer and return the Labels layer (created or updated).
@@ -236,6 +253,9 @@ def segment_layer(
         Run the network in this process instead of the engine process.
     progress : callable, optional
         Called with each ``PROGRESS`` message (``{"done", "total", ...}``).
+    pixel_size : float, optional
+        In-plane pixel size of the image (for PNG/JPEG, whose spacing is unknown); the
+        image is resampled to the model's spacing when they differ.
     **settings
         :class:`~napari_res101unet.config.SegmentSettings` fields.
     """
@@ -258,6 +278,7 @@ def segment_layer(
         SegmentSettings(**settings),
         current_slice=current_slice,
         uncertainty=show_uncertainty,
+        pixel_size=pixel_size,
     )
     result = run_job(P.SEGMENT, request.payload(), in_process=in_process, progress=progress)
     outcome = apply_segment_result(viewer, request, result, show_probabilities=show_probabilities)

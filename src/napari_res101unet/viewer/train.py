@@ -70,6 +70,7 @@ def train_request(
     the pair (by its layer names) before anything runs.
     """
     from ..training.pairs import check_pairs, resolve_classes
+    from .spacing import known_spacing
 
     settings = settings or TrainSettings()
     layers = resolve_pairs(viewer, pairs)
@@ -82,13 +83,18 @@ def train_request(
     options: dict[str, Any] = {
         "output": str(output or unique_model_path(layers[0][0].name)),
         "device": device,
-        "spacing": [float(s) for s in layers[0][0].scale[-2:]],
+        "spacing": _spacing([known_spacing(img) for img, _ in layers]),
     }
     if start is not None:
         options["model"] = model_reference(start)
     if encoder_weights is not None:
         options["encoder_weights"] = str(encoder_weights)
     return TrainRequest(names, arrays, settings, options)
+
+
+def _spacing(spacings: list) -> Any:
+    """One spacing when every pair has it (None: all unknown), else one per pair."""
+    return spacings[0] if all(s == spacings[0] for s in spacings) else spacings
 
 
 def unique_model_path(name: str = "model", folder: Path | None = None) -> Path:
