@@ -16,7 +16,7 @@ import torch
 
 from ..config import TrainSettings
 from ..device import precision_name, resolve_device
-from .pairs import check_pairs
+from . import distributed as _dist
 from .patches import PatchSampler
 from .start import make_plan, prepare_data, start_model
 from .state import CheckpointPaths, TrainingEvent
@@ -55,6 +55,8 @@ def train(
     device: str | torch.device = "auto",
     mixed_precision: bool = D.mixed_precision,
     seed: int = D.seed,
+    sync_bn: bool = D.sync_bn,
+    workers: int = D.workers,
     spacing: Sequence[float] | None = None,
     callback: Callable[[TrainingEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -65,7 +67,9 @@ def train(
     Parameters
     ----------
     pairs : sequence of (image, labels)
-        ``image`` ``(Y, X)``, ``(Y, X, C)``, ``(Z, Y, X)`` or ``(Z, Y, X, C)`` (a trailing
+        Arrays, or data left on disk (file paths, zarr arrays: read lazily, see
+        :mod:`napari_res101unet.training.lazy_pairs`). ``image`` ``(Y, X)``, ``(Y, X, C)``,
+        ``(Z, Y, X)`` or ``(Z, Y, X, C)`` (a trailing
         axis is channels when the image has one axis more than its labels); ``labels``
         integer class indices of the spatial shape (0 background, k class k). Stacks are
         sampled slice by slice along Z.
@@ -111,6 +115,11 @@ def train(
     resume : path, optional
         A ``*.last.safetensors`` to continue from (epoch count, optimizer, history); pass
         the same data. ``output`` defaults to that run's.
+    sync_bn, workers : see TrainSettings
+        Under ``torchrun`` (several processes, one per GPU: README "Training on several
+        GPUs or machines") each rank runs this same call; ``batch_size`` is per rank.
+        ``workers`` > 0 prepares patches in DataLoader processes (other random streams
+        than ``workers=0``, which alone reproduces a run exactly).
     device, mixed_precision, seed, spacing
         Device name; autocast (+ GradScaler for float16) on CUDA; seed of the model's
         initialisation, the split and the patches (same seed, same losses on the CPU);
@@ -155,6 +164,8 @@ def train(
         classes=classes,
         mixed_precision=mixed_precision,
         seed=seed,
+        sync_bn=sync_bn,
+        workers=workers,
     )
     for name, fn in (("callback", callback), ("should_stop", should_stop)):
         if fn is not None and not callable(fn):
@@ -201,18 +212,54 @@ def fit(
     resume_path = Path(resume).expanduser() if resume is not None else None
     paths = _paths(output, resume_path)
     check_output(paths, resume_path, overwrite)
-    dev = resolve_device(device)
+    with _dist.session(resolve_device(device)) as (world, dev):
+        return _fit(
+            pairs,
+            settings,
+            val_pairs,
+            pair_names,
+            model,
+            encoder_weights,
+            class_names,
+            resume_path,
+            paths,
+            world,
+            dev,
+            spacing,
+            callback,
+            should_stop,
+        )
+
+
+def _fit(
+    pairs,
+    settings,
+    val_pairs,
+    pair_names,
+    model,
+    encoder_weights,
+    class_names,
+    resume_path,
+    paths,
+    world,
+    dev,
+    spacing,
+    callback,
+    should_stop,
+) -> torch.nn.Module:
+    from .lazy_pairs import check_any
+
     rules = {"ignore_index": settings.ignore_index, "sparse": settings.sparse}
-    checked = check_pairs(pairs, names=pair_names, **rules)
+    checked = check_any(pairs, names=pair_names, **rules)
     checked_val = None
     if val_pairs is not None:
-        checked_val = check_pairs(val_pairs, what="val_pairs", **rules)
+        checked_val = check_any(val_pairs, what="val_pairs", **rules)
     start = start_model(
         settings, model, encoder_weights, class_names, checked + (checked_val or []), resume_path
     )
     net = start.net
     train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
-    sampler = PatchSampler(
+    sampler = sampler_class(train_items)(
         train_items,
         settings.patch_size,
         settings.batch_size,
@@ -220,7 +267,7 @@ def fit(
         augment=settings.augment,
     )
     precision = precision_name(dev, settings.mixed_precision)
-    plan = make_plan(settings, start, sampler, val_items, rule, dev, precision)
+    plan = make_plan(settings, start, sampler, val_items, rule, dev, precision, world.size)
     net.spec.tile_size = settings.patch_size
     if spacing is not None:
         net.spec.spacing = [float(v) for v in spacing]
@@ -234,10 +281,18 @@ def fit(
         paths=paths,
         callback=callback,
         should_stop=should_stop,
+        world=world,
     )
     if resume_path is not None:
         trainer.restore(resume_path)
     return trainer.fit()
+
+
+def sampler_class(items) -> type:
+    """PatchSampler for images in memory, LazySampler when one is read from disk."""
+    from .lazy_pairs import LazySampler, is_lazy
+
+    return LazySampler if any(is_lazy(it.labels) for it in items) else PatchSampler
 
 
 def _paths(output, resume: Path | None) -> CheckpointPaths | None:
