@@ -24,7 +24,7 @@ def check_nproc(nproc: int, device: str) -> None:
     the CPU (Gloo) takes any count)."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ValueError(f"nproc must be an int >= 1, got {nproc!r}")
-    if device in ("cpu", "mps") or nproc == 1:
+    if device in ("cpu", "mps"):
         return
     import torch
 

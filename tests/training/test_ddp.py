@@ -1,0 +1,93 @@
+"""Distributed training with real processes (Gloo on the CPU) started by torch's launcher."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+import napari_res101unet as nr
+from napari_res101unet.checkpoint import load_model
+from napari_res101unet.training.launch import RankFailed, check_nproc, free_port, launch
+
+from ddp_helpers import die_after, digest, disks, train_rank
+
+TINY = {"patch_size": 64, "batch_size": 2, "steps_per_epoch": 2, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return [disks(seed=i) for i in range(3)]
+
+
+@pytest.mark.slow
+def test_two_ranks_train_identical_weights_one_checkpoint_and_resume_in_one(pairs, tmp_path):
+    out = tmp_path / "ddp"
+    kw = {**TINY, "epochs": 2, "learning_rate": 1e-3, "output": str(out)}
+    results = launch(train_rank, (pairs, kw), nproc=2)
+    assert sorted(results) == [0, 1]
+    assert results[0]["world"] == results[1]["world"] == 2
+    assert results[0]["digest"] == results[1]["digest"]  # parameters and BN statistics
+    history = results[0]["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0]["train_loss"] == results[1]["history"][0]["train_loss"]  # all-reduced
+    files = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert files == ["ddp.last.safetensors", "ddp.safetensors"]
+    saved = load_model(out.with_suffix(".safetensors"))
+    assert saved.spec.training["settings"]["world_size"] == 2
+    # the 2-rank run resumes in one plain process (another world size)
+    resumed = nr.train(pairs, **{**kw, "epochs": 3}, resume=tmp_path / "ddp.last.safetensors")
+    record = resumed.spec.training
+    assert [h["epoch"] for h in record["history"]] == [1, 2, 3]
+    assert record["settings"]["world_size"] == 1
+
+
+@pytest.mark.slow
+def test_world_of_one_under_ddp_equals_the_plain_run_bit_for_bit(pairs, monkeypatch):
+    kw = {**TINY, "epochs": 2, "learning_rate": 1e-3, "seed": 3}
+    plain = nr.train(pairs, **kw)
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1"}
+    for key, value in {**env, "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(key, value)
+    ddp = nr.train(pairs, **kw)
+    assert not torch.distributed.is_initialized()  # the run left no process group behind
+    losses = [h["train_loss"] for h in ddp.spec.training["history"]]
+    assert losses == [h["train_loss"] for h in plain.spec.training["history"]]
+    assert digest(ddp) == digest(plain)
+
+
+@pytest.mark.slow
+def test_a_killed_rank_ends_the_job_with_a_clear_error_and_the_checkpoint_intact(
+    pairs, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("NAPARI_RES101UNET_DIST_TIMEOUT", "30")
+    out = tmp_path / "killed"
+    last = tmp_path / "killed.last.safetensors"
+    kw = {**TINY, "epochs": 50, "learning_rate": 1e-3, "output": str(out)}
+    started = time.monotonic()
+    with pytest.raises(RankFailed, match=r"rank 1 died \(SIGKILL\)"):
+        launch(die_after, (str(last), pairs, kw), nproc=2)
+    assert time.monotonic() - started < 120
+    model = load_model(last)  # the last checkpoint rank 0 wrote is whole and loads
+    assert model.spec.training["epochs_done"] >= 1
+
+
+def test_more_processes_than_gpus_or_a_bad_count_is_refused_before_starting():
+    with pytest.raises(ValueError, match="nproc must be an int >= 1"):
+        check_nproc(0, "cpu")
+    check_nproc(5, "cpu")  # Gloo on the CPU: any number of processes
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(ValueError, match=f"needs {count + 1} CUDA devices"):
+        check_nproc(count + 1, "cuda")
+
+
+def test_a_rendezvous_that_cannot_be_reached_fails_within_seconds(pairs, monkeypatch):
+    env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1"}
+    for key, value in {**env, "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("NAPARI_RES101UNET_DIST_TIMEOUT", "3")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="rank 1 of 2 could not join the run at 127.0.0.1"):
+        nr.train(pairs, **TINY, epochs=1)
+    assert time.monotonic() - started < 30
