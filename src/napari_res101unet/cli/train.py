@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ SETTINGS = (
     "sparse",
     "augment",
     "mixed_precision",
+    "sync_bn",
+    "workers",
 )
 
 
@@ -72,21 +75,38 @@ def add_parser(sub) -> None:
         help="replace the model files of an earlier run at OUTPUT (refused otherwise)",
     )
     add_settings(p, TrainSettings, SETTINGS)
+    p.add_argument(
+        "--from-disk",
+        action="store_true",
+        help="leave the data on disk: read NIfTI/TIFF/zarr slices lazily through a bounded "
+        "cache (for training sets larger than memory; see README)",
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes to start on this machine, one per GPU (CPU: Gloo, any number); "
+        "under torchrun leave it at 1 (1)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io.folders import read_pairs
     from ..training.run import check_output, fit
 
     settings = settings_from(args, TrainSettings, SETTINGS)
     check_output(args.output, args.resume, args.overwrite)  # before reading any data
     if (args.val_images is None) != (args.val_masks is None):
         raise ValueError("give both --val-images and --val-masks, or neither")
-    pairs, names = read_pairs(args.images, args.masks, binary=args.binary)
+    if getattr(args, "nproc", 1) > 1:
+        from .train_ddp import launch_ranks
+
+        return launch_ranks(args)
+    read = _reader(args)
+    pairs, names = read(args.images, args.masks, binary=args.binary)
     val_pairs = None
     if args.val_images is not None:
-        val_pairs, _ = read_pairs(args.val_images, args.val_masks, binary=args.binary)
+        val_pairs, _ = read(args.val_images, args.val_masks, binary=args.binary)
     with graceful_interrupt() as stop:
         model = fit(
             pairs,
@@ -103,11 +123,23 @@ def run(args: argparse.Namespace) -> int:
             should_stop=stop,
         )
     record = model.spec.training
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports
     print(
         f"stopped: {record['stopped']}; best epoch {record['best_epoch']} "
         f"(val IoU {fmt(record['best_val_iou'])})"
     )
     return 0
+
+
+def _reader(args: argparse.Namespace):
+    if getattr(args, "from_disk", False):
+        from ..training.lazy_pairs import folder_pairs
+
+        return folder_pairs
+    from ..io.folders import read_pairs
+
+    return read_pairs
 
 
 def _printer():

@@ -184,7 +184,8 @@ def build_index(volume, name: str, ignore, sparse: bool, mask_files: bool) -> La
             raw.save(where, stamp)
     top = raw.counts.shape[1] - 1
     present = set(np.flatnonzero(raw.counts.sum(0)).tolist())
-    squash = mask_files and top in (255, 65535) and present <= {0, top}
+    rule = getattr(volume, "mask_rule", "file" if mask_files else None)
+    squash = rule == "binary" or (rule == "file" and top in (255, 65535) and present <= {0, top})
     return LazyLabels(volume, raw, ignore, sparse, squash)
 
 

@@ -28,6 +28,7 @@ from .pairs import CheckedPair, Prepared, check_pairs
 from .patches import PatchSampler, _normalised, _place, _Table
 
 CACHE_ENV = "NAPARI_RES101UNET_CACHE_MB"
+_LAZY = (".zarr", ".nii", ".nii.gz", ".tif", ".tiff")
 COORDS_PER_CLASS = 2048
 
 
@@ -79,7 +80,7 @@ class Volume:
         return shape if len(shape) == 3 else (1, *shape)
 
     def __getitem__(self, s: int) -> np.ndarray:
-        return CACHE.get((self.key, s), lambda: self._read(int(s)))
+        return CACHE.get((self.key, int(s)), lambda: self._read(int(s)))
 
     def _read(self, s: int) -> np.ndarray:
         if self.transpose:
@@ -301,3 +302,46 @@ class LazySampler(PatchSampler):
         y0 = _place(int(rng.integers(max(1, height - side + 1))), side, height, rng)
         x0 = _place(int(rng.integers(max(1, width - side + 1))), side, width, rng)
         return item, s, y0, x0
+
+
+def folder_pairs(images: Path, masks: Path, *, binary: bool = False):
+    """``([(image Volume, labels Volume)], names)`` for two folders matched by file name as
+    :func:`napari_res101unet.io.folders.read_pairs` matches them (``.zarr`` arrays too),
+    nothing read but headers. Masks follow the folder rules: 0/255 become 0/1, ``binary``
+    makes every mask ``> 0``.
+    """
+    from ..io.folders import MASK_TAGS, _files
+
+    images, masks = Path(images), Path(masks)
+    for folder in (images, masks):
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder")
+    image_files = _files(images) + _zarrs(images)
+    if not image_files:
+        raise ValueError(f"{images} holds no image files")
+    by_stem = dict(_files(masks) + _zarrs(masks))
+    pairs, names, missing = [], [], []
+    for stem, path in sorted(image_files):
+        mask = next((by_stem[stem + t] for t in MASK_TAGS if stem + t in by_stem), None)
+        if mask is None:
+            missing.append(path.name)
+            continue
+        if mask.name.lower().endswith(_LAZY):
+            labels = _open_path(mask, f"'{path.name}'")
+            labels.mask_rule = "binary" if binary else "file"
+        else:  # PNG/JPEG/... masks are small: read whole with the folder rules
+            from ..io.folders import read_mask
+
+            labels = Volume(read_mask(mask, binary=binary), path.name, f"{mask}@mask", path=mask)
+        pairs.append((_open_path(path, f"'{path.name}'"), labels))
+        names.append(path.name)
+    if missing:
+        raise ValueError(
+            f"{len(missing)} images have no mask in {masks} (e.g. {missing[0]}); masks are "
+            f"matched by file name stem, optionally with {', '.join(MASK_TAGS[1:])}"
+        )
+    return pairs, names
+
+
+def _zarrs(folder: Path) -> list[tuple[str, Path]]:
+    return [(p.name[: -len(".zarr")], p) for p in sorted(folder.glob("*.zarr"))]
