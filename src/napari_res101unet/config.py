@@ -31,6 +31,10 @@ CHECKPOINT_FORMAT = 1
 DEVICES = ("auto", "cpu", "cuda", "mps")
 """Device names accepted everywhere (``cuda:N`` too)."""
 
+ALL_GPUS = "cuda:all"
+"""Training on every local GPU (one DDP rank each; the Train widget offers it when the
+engine reports two or more CUDA devices)."""
+
 NORMALIZATIONS = ("auto", "imagenet", "percentile", "window", "minmax", "none")
 """Input normalisations a model spec may name (see :mod:`napari_res101unet.inference.data`)."""
 

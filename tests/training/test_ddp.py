@@ -6,12 +6,11 @@ import time
 
 import pytest
 import torch
+from ddp_helpers import die_after, digest, disks, train_rank
 
 import napari_res101unet as nr
 from napari_res101unet.checkpoint import load_model
 from napari_res101unet.training.launch import RankFailed, check_nproc, free_port, launch
-
-from ddp_helpers import die_after, digest, disks, train_rank
 
 TINY = {"patch_size": 64, "batch_size": 2, "steps_per_epoch": 2, "device": "cpu"}
 

@@ -66,7 +66,7 @@ def test_nifti_slices_read_lazily_equal_the_reader(tmp_path):
     affine = np.eye(4)
     nib.save(nib.Nifti1Image(np.ascontiguousarray(image.T), affine), tmp_path / "im.nii.gz")
     nib.save(nib.Nifti1Image(np.ascontiguousarray(labels.T), affine), tmp_path / "lab.nii.gz")
-    (vol, lab, _), = open_pairs([(tmp_path / "im.nii.gz", tmp_path / "lab.nii.gz")], None)
+    ((vol, lab, _),) = open_pairs([(tmp_path / "im.nii.gz", tmp_path / "lab.nii.gz")], None)
     whole = read_image(tmp_path / "im.nii.gz").data
     assert vol.shape == whole.shape == image.shape
     for z in (0, 4):
@@ -80,8 +80,12 @@ def test_a_set_larger_than_the_cache_is_sampled_with_bounded_memory(tmp_path, mo
     pairs = []
     for i in range(4):
         image, labels = stack(10 + i, n=24, size=256)
-        pairs.append((write_zarr(tmp_path / f"im{i}.zarr", image),
-                      write_zarr(tmp_path / f"lab{i}.zarr", labels)))
+        pairs.append(
+            (
+                write_zarr(tmp_path / f"im{i}.zarr", image),
+                write_zarr(tmp_path / f"lab{i}.zarr", labels),
+            )
+        )
         del image, labels
     checked = check_any(pairs)
     items = prepare(checked, ignore_index=None, in_channels=1, normalization={"mode": "minmax"})
