@@ -98,8 +98,9 @@ def _summary(exc: Any) -> str:
             why = f"died ({failure.signal_name()})"
         else:
             message = failure.message
-            if isinstance(message, dict):
-                message = message.get("message", {}).get("message", "")
+            if isinstance(message, dict):  # the error file's record of the exception
+                inner = message.get("message", message)
+                message = inner.get("message", inner) if isinstance(inner, dict) else inner
             why = f"failed (exit code {failure.exitcode}): {str(message).strip()[-400:]}"
         lines.append(f"rank {rank} {why}")
     return "distributed training stopped: " + "; ".join(lines)
