@@ -236,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "torch": torch.__version__},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+        },  # fmt: skip
         "quick": args.quick,
         "settings": {**cfg, "workdir": portable(args.workdir)},
         "ddp": part_ddp(cfg),

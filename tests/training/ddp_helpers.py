@@ -44,7 +44,20 @@ def train_rank(pairs, kwargs: dict) -> dict:
         "world": int(os.environ["WORLD_SIZE"]),
         "digest": digest(model),
         "history": model.spec.training["history"],
+        "step": model.spec.training["step"],
+        "stopped": model.spec.training["stopped"],
     }
+
+
+class StopAfter:
+    """A ``should_stop`` that says stop from its ``n``-th call on (picklable)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.calls >= self.n
 
 
 def die_after(path: str, pairs, kwargs: dict) -> dict:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import torch
-from ddp_helpers import die_after, digest, disks, train_rank
+from ddp_helpers import StopAfter, die_after, digest, disks, train_rank
 
 import napari_res101unet as nr
 from napari_res101unet.checkpoint import load_model
@@ -90,3 +90,12 @@ def test_a_rendezvous_that_cannot_be_reached_fails_within_seconds(pairs, monkeyp
     with pytest.raises(RuntimeError, match="rank 1 of 2 could not join the run at 127.0.0.1"):
         nr.train(pairs, **TINY, epochs=1)
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.slow
+def test_a_cancel_on_rank_0_stops_every_rank_at_the_same_step(pairs):
+    kw = {**TINY, "epochs": 3, "steps_per_epoch": 4, "should_stop": StopAfter(6)}
+    results = launch(train_rank, (pairs, kw), nproc=2)
+    assert results[0]["stopped"] == results[1]["stopped"] == "cancelled"
+    assert results[0]["step"] == results[1]["step"] == 5  # rank 1 left no step undone
+    assert results[0]["digest"] == results[1]["digest"]
