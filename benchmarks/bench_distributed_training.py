@@ -14,7 +14,7 @@ b. **From disk vs in RAM**: ``--size-gb`` (default 10) of int16 volumes (512x512
 The data is synthetic (seeded noise with bright disks: speed does not depend on content);
 the model is the real Res101_UNet, randomly initialised. Usage::
 
-    python benchmarks/bench_distributed_training.py --workdir /scratch/bench --out bench_results/ddp
+    python benchmarks/bench_distributed_training.py --workdir /scratch/b --out bench_results/ddp
     python benchmarks/bench_distributed_training.py --quick --workdir /tmp/b --out /tmp/b/out
 
 Writes ``distributed_training.json`` and ``distributed_training.md`` to ``--out`` (no
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "torch": torch.__version__,
-        },  # fmt: skip
+        },
         "quick": args.quick,
         "settings": {**cfg, "workdir": portable(args.workdir)},
         "ddp": part_ddp(cfg),

@@ -93,7 +93,8 @@ def _pairs(n: int, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     for _ in range(n):
         labels = np.zeros((size, size), np.uint8)
         for _ in range(6):
-            cy, cx, r = rng.integers(40, size - 40, 2).tolist() + [int(rng.integers(10, 40))]
+            cy, cx = rng.integers(40, size - 40, 2).tolist()
+            r = int(rng.integers(10, 40))
             labels[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 1
         image = (rng.normal(80, 20, (size, size, 3)) + 100 * labels[..., None]).clip(0, 255)
         pairs.append((image.astype(np.uint8), labels))

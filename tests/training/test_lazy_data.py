@@ -121,3 +121,21 @@ def test_folders_of_zarr_pairs_are_matched_by_name_and_masks_follow_folder_rules
     checked = check_any(pairs, names=names)
     assert checked[0].values.tolist() == [0, 1]
     assert checked[0].labels[1].max() == 1
+
+
+def test_dataloader_workers_stream_different_batches_from_disk(tmp_path):
+    from napari_res101unet.training.dataset import make_loader
+
+    image, labels = stack(5, n=6)
+    pair = (write_zarr(tmp_path / "im.zarr", image), write_zarr(tmp_path / "lab.zarr", labels))
+    items = prepare(
+        check_any([pair]), ignore_index=None, in_channels=3, normalization={"mode": "minmax"}
+    )
+    sampler = LazySampler(items, 64, 2, foreground_fraction=0.5, augment=True)
+    batches = iter(make_loader(sampler, seed=0, rank=0, start=0, workers=2, pin=False))
+    (x1, y1), (x2, y2) = next(batches), next(batches)  # one from each worker
+    assert y2.shape == y1.shape
+    assert x1.shape == x2.shape == (2, 3, 64, 64) and y1.shape == (2, 64, 64)
+    assert x1.dtype.is_floating_point and y1.dtype.is_signed
+    assert not np.array_equal(x1.numpy(), x2.numpy())  # the workers draw their own patches
+    del batches
