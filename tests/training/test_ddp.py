@@ -85,7 +85,7 @@ def test_a_rendezvous_that_cannot_be_reached_fails_within_seconds(pairs, monkeyp
     env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1"}
     for key, value in {**env, "MASTER_PORT": str(free_port())}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("NAPARI_RES101UNET_DIST_TIMEOUT", "3")
+    monkeypatch.setenv("NAPARI_RES101UNET_DIST_TIMEOUT", "2")
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="rank 1 of 2 could not join the run at 127.0.0.1"):
         nr.train(pairs, **TINY, epochs=1)
