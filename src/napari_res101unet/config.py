@@ -31,6 +31,10 @@ CHECKPOINT_FORMAT = 1
 DEVICES = ("auto", "cpu", "cuda", "mps")
 """Device names accepted everywhere (``cuda:N`` too)."""
 
+ALL_GPUS = "cuda:all"
+"""Training on every local GPU (one DDP rank each; the Train widget offers it when the
+engine reports two or more CUDA devices)."""
+
 NORMALIZATIONS = ("auto", "imagenet", "percentile", "window", "minmax", "none")
 """Input normalisations a model spec may name (see :mod:`napari_res101unet.inference.data`)."""
 
@@ -164,10 +168,18 @@ class TrainSettings:
     )
     mixed_precision: bool = field(default=True, metadata=_help("autocast on CUDA"))
     seed: int = field(default=0, metadata=_help("random seed"))
+    sync_bn: bool = field(
+        default=True, metadata=_help("synchronise batch norms across GPUs (SyncBatchNorm)")
+    )
+    workers: int = field(
+        default=0, metadata=_help("DataLoader processes preparing patches (0: in the loop)")
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             _int(name, getattr(self, name), 1)
+        _int("workers", self.workers, 0)
+        _flag("sync_bn", self.sync_bn)
         _int("freeze_encoder_epochs", self.freeze_encoder_epochs, 0)
         _int("seed", self.seed, 0)
         _int("steps_per_epoch", self.steps_per_epoch, 1, none_ok=True)

@@ -135,8 +135,12 @@ def score_prepared(
     batch_size: int,
     mixed_precision: bool,
     should_stop: Callable[[], bool] | None = None,
+    reduce: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Scores of ``model`` on the used slices of prepared images (validation in training).
+
+    ``reduce`` maps the ``(K, K)`` confusion matrix before scoring (distributed
+    training sums the ranks' shares).
 
     Each whole slice is normalised with its image's normaliser (as in training and
     inference) and predicted in one pass, or in tiles of ``TRAIN_LIMITS["val_tile"]`` for
@@ -169,4 +173,6 @@ def score_prepared(
                 total += confusion_matrix(labels, item.labels[s], n, ignore_index=IGNORE)
     finally:
         model.train(was_training)
+    if reduce is not None:
+        total = reduce(total)
     return scores_from_confusion(total)

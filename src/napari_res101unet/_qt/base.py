@@ -15,6 +15,7 @@ from napari.qt.threading import create_worker, thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from .._session import SESSION_MODELS
+from ..config import ALL_GPUS
 from ..engine import protocol as P
 from ..engine.client import EngineClient, get_engine
 from ..errors import Cancelled, EngineError, summarize
@@ -104,20 +105,25 @@ def compact_combos(*combos: Any, chars: int = 18) -> None:
         native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
 
-def device_choices(info: dict) -> list[tuple[str, str]]:
-    """``auto`` (naming what it picks) and each device the engine found."""
+def device_choices(info: dict, all_gpus: bool = False) -> list[tuple[str, str]]:
+    """``auto`` (naming what it picks) and each device the engine found; with ``all_gpus``
+    and two or more CUDA devices, also "all GPUs" (training: one process per GPU)."""
     devices: dict = info.get("devices") or {}
     if not devices:
         return [("auto", "auto")]
     first = next(iter(devices.values()))
-    return [(f"auto: {first}", "auto")] + [(desc, name) for name, desc in devices.items()]
+    found = [(f"auto: {first}", "auto")] + [(desc, name) for name, desc in devices.items()]
+    gpus = sum(name.startswith("cuda:") for name in devices)
+    if all_gpus and gpus > 1:
+        found.append((f"all GPUs ({gpus}, one process each)", ALL_GPUS))
+    return found
 
 
-def refresh_device_choices(combo: ComboBox, info: dict) -> None:
+def refresh_device_choices(combo: ComboBox, info: dict, all_gpus: bool = False) -> None:
     """Re-read a device picker whose choices callable reads ``info`` (the engine's report)."""
     current = combo.value
     combo.reset_choices()
-    for i, (text, _value) in enumerate(device_choices(info)):
+    for i, (text, _value) in enumerate(device_choices(info, all_gpus)):
         combo.native.setItemText(i, text)  # items that existed keep stale text otherwise
     if current in combo.choices:
         combo.value = current
@@ -253,13 +259,15 @@ class EngineWidget(Container):
     """
 
     run_text = "Run"
+    all_gpus = False  # offer "all GPUs" in the device picker (training)
 
     def __init__(self, viewer: Any, engine: str, context: str) -> None:
         super().__init__(labels=False)
         self._viewer, self.context = viewer, context
         self._engine = get_engine(engine)
         self._device = ComboBox(
-            label="Device", choices=lambda _w=None: device_choices(self._engine.info)
+            label="Device",
+            choices=lambda _w=None: device_choices(self._engine.info, self.all_gpus),
         )
         self._run = PushButton(text=self.run_text)
         self._cancel = PushButton(text="Cancel", enabled=False)
@@ -311,7 +319,7 @@ class EngineWidget(Container):
             self.on_job_message(msg)
 
     def _on_engine_ready(self, info: dict) -> None:
-        refresh_device_choices(self._device, info)
+        refresh_device_choices(self._device, info, self.all_gpus)
 
     def _set_running(self, running: bool) -> None:
         self._run.enabled = not running

@@ -58,6 +58,7 @@ class TrainWidget(base.EngineWidget):
     """Choose image/labels pairs and settings, click Train, watch the curve."""
 
     run_text = "Train"
+    all_gpus = True  # "all GPUs" when the engine reports several (training/multi_gpu.py)
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._pairs: list[tuple[str, str]] = []

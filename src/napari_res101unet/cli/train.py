@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,8 @@ SETTINGS = (
     "sparse",
     "augment",
     "mixed_precision",
+    "sync_bn",
+    "workers",
 )
 
 
@@ -74,6 +77,19 @@ def add_parser(sub) -> None:
     )
     add_settings(p, TrainSettings, SETTINGS)
     add_pixel_size(p, "of the training images (PNG/JPEG give none); default: from the files")
+    p.add_argument(
+        "--from-disk",
+        action="store_true",
+        help="leave the data on disk: read NIfTI/TIFF/zarr slices lazily through a bounded "
+        "cache (for training sets larger than memory; see README)",
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes to start on this machine, one per GPU (CPU: Gloo, any number); "
+        "under torchrun leave it at 1 (1)",
+    )
     p.set_defaults(func=run)
 
 
@@ -86,12 +102,22 @@ def run(args: argparse.Namespace) -> int:
     pixel_spacing(args.pixel_size, [])  # a bad --pixel-size fails here too
     if (args.val_images is None) != (args.val_masks is None):
         raise ValueError("give both --val-images and --val-masks, or neither")
+    if getattr(args, "nproc", 1) > 1:
+        from .train_ddp import launch_ranks
+
+        return launch_ranks(args)
     spacings: list = []
-    pairs, names = read_pairs(args.images, args.masks, binary=args.binary, spacings=spacings)
+    if getattr(args, "from_disk", False):  # left on disk: the files' spacing is not read
+        from ..training.lazy_pairs import folder_pairs
+
+        pairs, names = folder_pairs(args.images, args.masks, binary=args.binary)
+    else:
+        pairs, names = read_pairs(args.images, args.masks, binary=args.binary, spacings=spacings)
     spacing = pixel_spacing(args.pixel_size, spacings)
+    read = _reader(args)
     val_pairs = None
     if args.val_images is not None:
-        val_pairs, _ = read_pairs(args.val_images, args.val_masks, binary=args.binary)
+        val_pairs, _ = read(args.val_images, args.val_masks, binary=args.binary)
     with graceful_interrupt() as stop:
         model = fit(
             pairs,
@@ -109,11 +135,23 @@ def run(args: argparse.Namespace) -> int:
             should_stop=stop,
         )
     record = model.spec.training
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports
     print(
         f"stopped: {record['stopped']}; best epoch {record['best_epoch']} "
         f"(val IoU {fmt(record['best_val_iou'])})"
     )
     return 0
+
+
+def _reader(args: argparse.Namespace):
+    if getattr(args, "from_disk", False):
+        from ..training.lazy_pairs import folder_pairs
+
+        return folder_pairs
+    from ..io.folders import read_pairs
+
+    return read_pairs
 
 
 def _printer():

@@ -109,7 +109,7 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
 def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
     """Fine-tune from ``msg["pairs"]`` with ``msg["settings"]`` (a TrainSettings as a
     dict); events stream back; the best model is saved to ``options["output"]``."""
-    from ..config import TrainSettings
+    from ..config import ALL_GPUS, TrainSettings
     from ..training.run import fit
 
     settings = TrainSettings(**msg["settings"])
@@ -121,7 +121,10 @@ def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
             done.update(data)
         job.event(data)
 
-    model = fit(
+    runner = fit
+    if (msg.get("options") or {}).get("device") == ALL_GPUS:
+        from ..training.multi_gpu import fit_all_gpus as runner
+    model = runner(
         [tuple(p) for p in msg["pairs"]],
         settings,
         pair_names=msg.get("names"),

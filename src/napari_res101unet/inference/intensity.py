@@ -45,7 +45,8 @@ def sample_pixels(data: np.ndarray, slices: Sequence[int] | None = None) -> np.n
     zstep = max(1, -(-len(chosen) // 64))
     chosen = chosen[::zstep]
     step = max(1, int(np.ceil(np.sqrt(len(chosen) * y * x / _SAMPLES))))
-    parts = [np.asarray(data[s, ::step, ::step]).reshape(-1, c) for s in chosen]
+    # data[s] first: lazy training images (training/lazy_pairs.py) read one slice
+    parts = [np.asarray(data[s])[::step, ::step].reshape(-1, c) for s in chosen]
     pixels = np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, c))
     return pixels[~np.isnan(pixels).any(axis=1)]
 

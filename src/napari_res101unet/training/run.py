@@ -17,7 +17,7 @@ import torch
 from ..config import TrainSettings
 from ..device import precision_name, resolve_device
 from ..inference.intensity import intensity_record
-from .pairs import check_pairs
+from . import distributed as _dist
 from .patches import PatchSampler
 from .spacing import fit_spacing
 from .start import make_plan, prepare_data, start_model
@@ -58,6 +58,8 @@ def train(
     mixed_precision: bool = D.mixed_precision,
     seed: int = D.seed,
     spacing: Sequence[Any] | None = None,
+    sync_bn: bool = D.sync_bn,
+    workers: int = D.workers,
     callback: Callable[[TrainingEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     pair_names: Sequence[str] | None = None,
@@ -67,7 +69,9 @@ def train(
     Parameters
     ----------
     pairs : sequence of (image, labels)
-        ``image`` ``(Y, X)``, ``(Y, X, C)``, ``(Z, Y, X)`` or ``(Z, Y, X, C)`` (a trailing
+        Arrays, or data left on disk (file paths, zarr arrays: read lazily, see
+        :mod:`napari_res101unet.training.lazy_pairs`). ``image`` ``(Y, X)``, ``(Y, X, C)``,
+        ``(Z, Y, X)`` or ``(Z, Y, X, C)`` (a trailing
         axis is channels when the image has one axis more than its labels); ``labels``
         integer class indices of the spatial shape (0 background, k class k). Stacks are
         sampled slice by slice along Z.
@@ -113,6 +117,11 @@ def train(
     resume : path, optional
         A ``*.last.safetensors`` to continue from (epoch count, optimizer, history); pass
         the same data. ``output`` defaults to that run's.
+    sync_bn, workers : see TrainSettings
+        Under ``torchrun`` (several processes, one per GPU: README "Training on several
+        GPUs or machines") each rank runs this same call; ``batch_size`` is per rank.
+        ``workers`` > 0 prepares patches in DataLoader processes (other random streams
+        than ``workers=0``, which alone reproduces a run exactly).
     device, mixed_precision, seed, spacing
         Device name; autocast (+ GradScaler for float16) on CUDA; seed of the model's
         initialisation, the split and the patches (same seed, same losses on the CPU);
@@ -162,6 +171,8 @@ def train(
         classes=classes,
         mixed_precision=mixed_precision,
         seed=seed,
+        sync_bn=sync_bn,
+        workers=workers,
     )
     for name, fn in (("callback", callback), ("should_stop", should_stop)):
         if fn is not None and not callable(fn):
@@ -208,12 +219,48 @@ def fit(
     resume_path = Path(resume).expanduser() if resume is not None else None
     paths = _paths(output, resume_path)
     check_output(paths, resume_path, overwrite)
-    dev = resolve_device(device)
+    with _dist.session(resolve_device(device)) as (world, dev):
+        return _fit(
+            pairs,
+            settings,
+            val_pairs,
+            pair_names,
+            model,
+            encoder_weights,
+            class_names,
+            resume_path,
+            paths,
+            world,
+            dev,
+            spacing,
+            callback,
+            should_stop,
+        )
+
+
+def _fit(
+    pairs,
+    settings,
+    val_pairs,
+    pair_names,
+    model,
+    encoder_weights,
+    class_names,
+    resume_path,
+    paths,
+    world,
+    dev,
+    spacing,
+    callback,
+    should_stop,
+) -> torch.nn.Module:
+    from .lazy_pairs import check_any
+
     rules = {"ignore_index": settings.ignore_index, "sparse": settings.sparse}
-    checked = check_pairs(pairs, names=pair_names, **rules)
+    checked = check_any(pairs, names=pair_names, **rules)
     checked_val = None
     if val_pairs is not None:
-        checked_val = check_pairs(val_pairs, what="val_pairs", **rules)
+        checked_val = check_any(val_pairs, what="val_pairs", **rules)
     start = start_model(
         settings, model, encoder_weights, class_names, checked + (checked_val or []), resume_path
     )
@@ -221,7 +268,7 @@ def fit(
     checked, pixel = fit_spacing(checked, spacing, net.spec.spacing, settings.label_ignore)
     train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
     net.spec.intensity = intensity_record([(it.data, it.slices) for it in train_items])
-    sampler = PatchSampler(
+    sampler = sampler_class(train_items)(
         train_items,
         settings.patch_size,
         settings.batch_size,
@@ -229,7 +276,7 @@ def fit(
         augment=settings.augment,
     )
     precision = precision_name(dev, settings.mixed_precision)
-    plan = make_plan(settings, start, sampler, val_items, rule, dev, precision)
+    plan = make_plan(settings, start, sampler, val_items, rule, dev, precision, world.size)
     net.spec.tile_size = settings.patch_size
     net.spec.spacing = None if pixel is None else list(pixel)
     trainer = Trainer(
@@ -242,10 +289,18 @@ def fit(
         paths=paths,
         callback=callback,
         should_stop=should_stop,
+        world=world,
     )
     if resume_path is not None:
         trainer.restore(resume_path)
     return trainer.fit()
+
+
+def sampler_class(items) -> type:
+    """PatchSampler for images in memory, LazySampler when one is read from disk."""
+    from .lazy_pairs import LazySampler, is_lazy
+
+    return LazySampler if any(is_lazy(it.labels) for it in items) else PatchSampler
 
 
 def _paths(output, resume: Path | None) -> CheckpointPaths | None:

@@ -61,6 +61,7 @@ class TrainPlan:
     val_images: int
     device: str
     precision: str
+    world_size: int = 1
     loss: str = LOSS
     optimizer: str = "AdamW"
     schedule: str = SCHEDULE
@@ -152,12 +153,15 @@ def prepare_data(net, settings: TrainSettings, checked, checked_val):
     return split(items, settings.val_fraction, settings.seed)
 
 
-def make_plan(settings: TrainSettings, start: Start, sampler, val_items, rule, dev, precision):
+def make_plan(
+    settings: TrainSettings, start: Start, sampler, val_items, rule, dev, precision, world=1
+):
     """The :class:`TrainPlan` of a run. A resumed run keeps its freezing schedule and, unless
-    a learning rate is given, its learning rate."""
+    a learning rate is given, its learning rate. With ``world`` ranks an automatic epoch is
+    still about one pass over the pixels (each rank does its share of the steps)."""
     stored = {k: start.stored[k] for k in _RESUMED if start.stored.get(k) is not None}
     auto_lr = LEARNING_RATES["pretrained" if start.pretrained else "random"]
-    steps = steps_per_epoch(sampler.pixels, settings)
+    steps = steps_per_epoch(-(-sampler.pixels // world), settings)
     total = steps * settings.epochs
     return TrainPlan(
         classes=start.classes,
@@ -178,6 +182,7 @@ def make_plan(settings: TrainSettings, start: Start, sampler, val_items, rule, d
         val_images=len(val_items),
         device=str(dev),
         precision=precision,
+        world_size=world,
     )
 
 

@@ -18,6 +18,7 @@ from ..config import TrainSettings
 from ..device import amp_dtype, autocast
 from ..errors import Cancelled
 from ..evaluation import score_prepared
+from . import distributed as _dist
 from .losses import dice_ce_loss
 from .optim import has_optimizer, load_optimizer, make_optimizer, optimizer_payload
 from .pairs import IGNORE, Prepared
@@ -45,7 +46,12 @@ class Trainer:
         paths: CheckpointPaths | None,
         callback: Callable[[TrainingEvent], None] | None,
         should_stop: Callable[[], bool] | None,
+        world: _dist.World = _dist.SINGLE,
     ) -> None:
+        self.world, self.sync_bn, self.workers = world, settings.sync_bn, settings.workers
+        self.net: torch.nn.Module | None = None  # what the steps call (DDP when distributed)
+        self._net_frozen: bool | None = None
+        self._loader = None
         self.s, self.plan, self.device, self.paths = settings, plan, device, paths
         self.sampler, self.val_items = sampler, val_items
         self.callback, self.should_stop = callback, should_stop or (lambda: False)
@@ -108,7 +114,9 @@ class Trainer:
             self.deadline = self.started + 60.0 * self.s.max_minutes
         reason = "completed"
         for epoch in range(self.epochs_done + 1, self.epochs + 1):
-            stop = "time_budget" if time.monotonic() >= self.deadline else self._epoch(epoch)
+            late = "time_budget" if time.monotonic() >= self.deadline else None
+            late = _dist.agree(self.world, self.device, late, 0.0)[0]
+            stop = late or self._epoch(epoch)
             if stop is not None:
                 reason = stop
                 break
@@ -120,7 +128,13 @@ class Trainer:
         frozen = epoch <= self.recipe.freeze_epochs
         for p in self.model.encoder.parameters():
             p.requires_grad_(not frozen)
+        if self._net_frozen != frozen:  # DDP syncs the parameters that need gradients
+            self.net, self._net_frozen = (
+                _dist.wrap(self.model, self.world, self.device, self.sync_bn),
+                frozen,
+            )
         losses, stop = self._steps(epoch, frozen)
+        _dist.average_buffers(self.model, self.world)
         if stop == "cancelled" or not losses:
             return stop or "time_budget"
         try:
@@ -131,7 +145,7 @@ class Trainer:
         record = {
             "epoch": epoch,
             "steps": len(losses),
-            "train_loss": float(np.mean(losses)),
+            "train_loss": self._mean_loss(losses),
             "val_iou": None if scores is None else scores["iou"],
             "val_dice": None if scores is None else scores["dice"],
             "val_accuracy": None if scores is None else scores["accuracy"],
@@ -153,52 +167,80 @@ class Trainer:
         self.model.train()
         if frozen:
             self.model.encoder.eval()
-        rng = np.random.default_rng([self.s.seed, epoch])
+        seed = [self.s.seed, epoch] + ([self.world.rank] if self.world.rank else [])
+        rng = np.random.default_rng(seed)  # each rank draws its own patches
         losses: list[float] = []
         # On the CPU a second thread preparing patches competes with torch's own threads
         # (measured 10-40 % slower steps on 2 cores); on CUDA it overlaps with the GPU.
-        prefetch = self.device.type == "cuda"
+        prefetch = self.device.type == "cuda" and not self.workers
         with ThreadPoolExecutor(max_workers=1) if prefetch else _Inline() as pool:
             pending = pool.submit(self._batch, rng, self.recipe.strength(self.step))
             for i in range(self.steps):
-                if self.should_stop():
-                    return losses, "cancelled"
-                if losses and time.monotonic() >= self.deadline:
-                    return losses, "time_budget"
+                stop, elapsed = self._should_stop(bool(losses))
+                if stop is not None:
+                    return losses, stop
+                if losses and self._observe(elapsed) and frozen:
+                    frozen = frozen and epoch <= self.recipe.freeze_epochs
+                    if not frozen:
+                        self._unfreeze()
                 x, y = pending.result()
                 if i + 1 < self.steps:
                     pending = pool.submit(self._batch, rng, self.recipe.strength(self.step + 1))
-                losses.append(self._step(x, y))
-                if self._observe() and frozen and epoch > self.recipe.freeze_epochs:
-                    frozen = self._unfreeze()
+                losses.append(self._step(x, y, elapsed))
                 lr = self.optimizer.param_groups[0]["lr"]
                 self._emit("step", epoch=epoch, step=self.step, loss=losses[-1], lr=lr)
         return losses, None
 
-    def _observe(self) -> bool:
-        """Time the step just made; True when the recipe was refitted to the budget."""
-        seconds = time.monotonic() - self.started
+    def _observe(self, elapsed: float) -> bool:
+        """Time the steps made so far; True when the recipe was refitted to the budget.
+
+        ``elapsed`` is rank 0's share of the time budget (:meth:`_should_stop`), so every
+        rank refits the same plan at the same step (same learning rates, same freezing)."""
+        seconds = elapsed * (self.deadline - self.started) if math.isfinite(self.deadline) else 0.0
         return self.recipe.observe(self.step - self.steps_before, seconds, self.step)
 
-    def _unfreeze(self) -> bool:
+    def _unfreeze(self) -> None:
         """Unfreeze the encoder within the epoch (the refitted plan has no time for it)."""
         for p in self.model.encoder.parameters():
             p.requires_grad_(True)
         self.model.encoder.train()
-        return False
+        if self.world.active:  # DDP syncs the parameters that need gradients: wrap again
+            self.net = _dist.wrap(self.model, self.world, self.device, self.sync_bn)
+        self._net_frozen = False
+
+    def _should_stop(self, started: bool) -> tuple[str | None, float]:
+        """Rank 0's decision to stop (cancel, time budget) and the elapsed share of the time
+        budget (for the learning rate), the same on every rank."""
+        stop, elapsed = None, 0.0
+        if self.world.main:
+            if math.isfinite(self.deadline):
+                elapsed = (time.monotonic() - self.started) / (self.deadline - self.started)
+            if self.should_stop():
+                stop = "cancelled"
+            elif started and time.monotonic() >= self.deadline:
+                stop = "time_budget"
+        return _dist.agree(self.world, self.device, stop, elapsed)
+
+    def _mean_loss(self, losses: list[float]) -> float:
+        """The epoch's mean training loss over every rank's steps."""
+        total = np.array([sum(losses), len(losses)], np.float64)
+        total = _dist.sum_array(self.world, self.device, total)
+        return float(np.mean(losses)) if not self.world.active else float(total[0] / total[1])
 
     def _batch(
         self, rng: np.random.Generator, strength: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.sampler.batch(rng, strength)
+        if self.workers:
+            from .dataset import next_batch
+
+            x, y = next_batch(self, rng, strength)
+        else:
+            x, y = self.sampler.batch(rng, strength)
         if self.device.type == "cuda":
             x, y = x.pin_memory(), y.pin_memory()
         return x, y
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        elapsed = 0.0
-        if math.isfinite(self.deadline):
-            elapsed = (time.monotonic() - self.started) / (self.deadline - self.started)
+    def _step(self, x: torch.Tensor, y: torch.Tensor, elapsed: float = 0.0) -> float:
         factor = self.recipe.lr_factor(self.step, elapsed)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
@@ -207,7 +249,7 @@ class Trainer:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.amp):
-            logits = self.model(x)
+            logits = (self.net or self.model)(x)
         loss = dice_ce_loss(logits, y, ignore_index=IGNORE)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -225,13 +267,16 @@ class Trainer:
     def _validate(self) -> dict | None:
         if not self.val_items:
             return None
+        world, dev = self.world, self.device
         return score_prepared(
             self.model,
-            self.val_items,
-            device=self.device,
+            _dist.shard(self.val_items, world),
+            device=dev,
             batch_size=self.s.batch_size,
             mixed_precision=self.amp,
-            should_stop=self.should_stop,
+            # distributed: a rank must not leave the others at the sum of the scores
+            should_stop=None if world.active else self.should_stop,
+            reduce=lambda m: _dist.sum_array(world, dev, m),
         )
 
     def _track_best(self, record: dict) -> bool:
@@ -247,7 +292,7 @@ class Trainer:
         return improved
 
     def _checkpoint(self, improved: bool) -> None:
-        if self.paths is None:
+        if self.paths is None or not self.world.main:
             return
         self.model.spec.training = self.training_record()
         extra = {"step": self.step, "epoch": self.epochs_done}
@@ -276,6 +321,8 @@ class Trainer:
         }
 
     def _finish(self, reason: str) -> torch.nn.Module:
+        self.net = self._loader = None
+        _dist.revert_sync_batchnorm(self.model)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         self.model.spec.training = self.training_record(stopped=reason)
@@ -283,6 +330,8 @@ class Trainer:
         for p in self.model.parameters():
             p.requires_grad_(True)
         path = None
+        if not self.world.main:
+            return self.model
         if self.paths is not None and self.epochs_done > self.epochs_before:
             path = str(save_model(self.model, self.paths.best))
             self._emit("checkpoint", epoch=self.epochs_done, path=path, best=True)
@@ -304,7 +353,7 @@ class Trainer:
         return self.model
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        if self.callback is not None:
+        if self.callback is not None and self.world.main:
             fields.setdefault("epochs", self.epochs)
             fields.setdefault("steps_total", self.epochs * self.steps)
             self.callback(TrainingEvent(kind, **fields))

@@ -1,0 +1,347 @@
+"""Training pairs left on disk: read slice by slice through a bounded cache.
+
+``train`` takes, in place of arrays, file paths (NIfTI through nibabel's array proxy,
+uncompressed TIFF memory-mapped by tifffile, ``.zarr`` arrays chunk by chunk; other
+files are read whole) or array-likes with ``shape``/``dtype``/slicing (a zarr array).
+Whole slices ``[z]`` are decoded on demand and kept in a per-process LRU cache of
+``$NAPARI_RES101UNET_CACHE_MB`` MiB (default 512; each DataLoader worker has its own).
+
+Foreground oversampling uses an index built in one pass over the labels (per slice: the
+pixel count of each label value and up to :data:`COORDS_PER_CLASS` random pixels of each
+foreground class). For a file it is stored next to it as ``.<name>.fgindex.npz`` (keyed by
+size, time and the label rules; rebuilt when any changes; kept in memory only when the
+folder is read-only).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .lazy_index import LazyLabels, build_index
+from .pairs import CheckedPair, Prepared, check_pairs
+from .patches import PatchSampler, _normalised, _place, _Table
+
+CACHE_ENV = "NAPARI_RES101UNET_CACHE_MB"
+_LAZY = (".zarr", ".nii", ".nii.gz", ".tif", ".tiff")
+COORDS_PER_CLASS = 2048
+
+
+class SliceCache:
+    """An LRU of decoded slices, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.nbytes = max_bytes, 0
+        self._items: OrderedDict[Any, np.ndarray] = OrderedDict()
+
+    def get(self, key: Any, load) -> np.ndarray:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = np.ascontiguousarray(load())
+        value.setflags(write=False)
+        self._items[key] = value
+        self.nbytes += value.nbytes
+        while self.nbytes > self.max_bytes and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self.nbytes -= old.nbytes
+        return value
+
+
+CACHE = SliceCache(int(float(os.environ.get(CACHE_ENV, "512")) * 2**20))
+
+
+class Volume:
+    """A ``(N, Y, X[, C])`` stack on disk (or any sliceable array), read one slice at a time.
+
+    ``shape`` is the stack's (a 2D image is one slice); ``volume[s]`` the decoded slice.
+    """
+
+    def __init__(
+        self, source: Any, name: str, key: str, transpose: bool = False, path: Path | None = None
+    ) -> None:
+        self.source, self.name, self.key, self.transpose = source, name, key, transpose
+        self.path = path
+        shape = tuple(int(v) for v in source.shape)
+        if transpose:  # nibabel (X, Y, Z) -> (Z, Y, X)
+            shape = (shape[2], shape[1], shape[0])
+        self.shape = shape
+        self.dtype = np.dtype(source.dtype)
+        self.stack, self.channels = len(shape) >= 3, False  # set by check_shapes
+        self.cast: np.dtype | None = None
+
+    def spatial(self, with_channels: bool) -> tuple[int, ...]:
+        shape = self.shape[:-1] if with_channels else self.shape
+        return shape if len(shape) == 3 else (1, *shape)
+
+    def __getitem__(self, s: int) -> np.ndarray:
+        return CACHE.get((self.key, int(s)), lambda: self._read(int(s)))
+
+    def _read(self, s: int) -> np.ndarray:
+        if self.transpose:
+            out = np.swapaxes(np.asarray(self.source[:, :, s]), 0, 1)
+        elif not self.stack:
+            out = np.asarray(self.source[...])
+        else:
+            out = np.asarray(self.source[s])
+        if not out.dtype.isnative:
+            out = out.astype(out.dtype.newbyteorder("="))
+        return out if self.cast is None else out.astype(self.cast)
+
+
+def open_volume(item: Any, name: str) -> Volume | None:
+    """A :class:`Volume` for a path or array-like on disk; None for an in-memory array."""
+    if isinstance(item, Volume):
+        return item
+    if isinstance(item, (str, os.PathLike)):
+        return _open_path(Path(item), name)
+    if isinstance(item, np.ndarray) or not hasattr(item, "shape") or not hasattr(item, "dtype"):
+        return None
+    return Volume(item, name, f"{name}@{id(item)}")
+
+
+def _open_path(path: Path, name: str) -> Volume:
+    if not path.exists():
+        raise ValueError(f"{name}: {path} does not exist")
+    key = f"{path.resolve()}@{path.stat().st_mtime_ns}"
+    text = path.name.lower()
+    if text.endswith(".zarr") or (path.is_dir() and (path / "zarr.json").exists()):
+        try:
+            import zarr
+        except ImportError:
+            raise ImportError("reading .zarr training data needs zarr: pip install zarr") from None
+        return Volume(zarr.open_array(str(path), mode="r"), name, key, path=path)
+    if text.endswith((".nii", ".nii.gz")):
+        import nibabel as nib
+
+        img = nib.load(str(path))
+        if len(img.shape) == 3:
+            vol = Volume(img.dataobj, name, key, transpose=True, path=path)
+            slope, inter = img.header.get_slope_inter()
+            if slope not in (None, 1.0) or inter not in (None, 0.0):
+                # as the reader: scaled integral values (CT) become int16, others float32
+                whole = float(slope or 1).is_integer() and float(inter or 0).is_integer()
+                vol.cast = np.dtype(np.int16 if whole and vol.dtype.kind in "iu" else np.float32)
+                vol.dtype = vol.cast
+            return vol
+    if text.endswith((".tif", ".tiff")):
+        import tifffile
+
+        try:
+            return Volume(tifffile.memmap(str(path), mode="r"), name, key, path=path)
+        except (ValueError, OSError):
+            pass  # compressed or not contiguous: read whole below
+    from ..io import read_image
+
+    return Volume(read_image(path).data, name, key, path=path)
+
+
+def is_lazy(x: Any) -> bool:
+    return isinstance(x, (LazyLabels, LazyImage))
+
+
+def _is_disk(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike, Volume)) or (
+        not isinstance(x, np.ndarray)
+        and hasattr(x, "shape")
+        and hasattr(x, "dtype")
+        and not hasattr(x, "__array_interface__")
+        and not _is_tensor_like(x)
+    )
+
+
+def _is_tensor_like(x: Any) -> bool:
+    return type(x).__module__.startswith(("torch", "dask", "xarray"))
+
+
+def check_any(
+    pairs: Any,
+    *,
+    ignore_index: int | None = None,
+    sparse: bool = False,
+    names: Sequence[str] | None = None,
+    what: str = "pairs",
+    mask_files: bool = False,
+) -> list[CheckedPair]:
+    """:func:`~napari_res101unet.training.pairs.check_pairs`, or for pairs with data on
+    disk the same rules from headers and one pass over the labels (building the index)."""
+    if not isinstance(pairs, Sequence) or isinstance(pairs, (str, np.ndarray)):
+        return check_pairs(pairs, ignore_index=ignore_index, sparse=sparse, names=names, what=what)
+    disk = any(isinstance(p, (tuple, list)) and any(map(_is_disk, p)) for p in pairs)
+    if not disk:
+        return check_pairs(pairs, ignore_index=ignore_index, sparse=sparse, names=names, what=what)
+    if names is not None and len(names) != len(pairs):
+        raise ValueError(f"{len(names)} names given for {len(pairs)} {what}")
+    volumes = open_pairs(pairs, names, what)
+    ignore = 255 if sparse else ignore_index
+    out = []
+    for i, (image, labels, name) in enumerate(volumes):
+        lazy = build_index(labels, name, ignore, sparse, mask_files)
+        view = LazyImage(image, name)
+        out.append(CheckedPair(view, lazy, lazy.counts, i, name, lazy.values))
+    return out
+
+
+def open_pairs(pairs: Sequence, names: Sequence[str] | None, what: str = "pairs"):
+    """``[(image Volume, labels Volume, name)]`` with shapes checked (headers only)."""
+    out = []
+    for i, pair in enumerate(pairs):
+        name = f"'{names[i]}'" if names is not None else f"{what}[{i}]"
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"{name} must be an (image, labels) pair")
+        image = open_volume(pair[0], name) or Volume(np.asarray(pair[0]), name, f"{name}@i")
+        labels = open_volume(pair[1], name) or Volume(np.asarray(pair[1]), name, f"{name}@l")
+        check_shapes(image, labels, name)
+        out.append((image, labels, name))
+    return out
+
+
+def check_shapes(image: Volume, labels: Volume, name: str) -> None:
+    """ValueError naming the pair when the image's spatial shape is not the labels'."""
+    lab = labels.shape
+    if len(lab) not in (2, 3) or len(image.shape) not in (len(lab), len(lab) + 1):
+        ok = False
+    else:
+        ok = image.shape[: len(lab)] == lab
+    if not ok:
+        raise ValueError(
+            f"{name}: image shape {image.shape} does not match labels shape {lab}; labels "
+            "must be (Y, X) for a (Y, X[, C]) image or (Z, Y, X) for a (Z, Y, X[, C]) stack"
+        )
+    if labels.dtype.kind not in "iub":
+        raise TypeError(f"{name}: labels must be integers, got dtype {labels.dtype}")
+    image.channels = len(image.shape) == len(lab) + 1
+    image.stack = len(lab) == 3
+
+
+class LazyImage:
+    """``(N, Y, X, C)`` slices of an image :class:`Volume` (``[s]`` reads slice ``s``)."""
+
+    def __init__(self, volume: Volume, name: str, in_channels: int | None = None) -> None:
+        self.volume, self.name, self.in_channels = volume, name, in_channels
+        c = volume.shape[-1] if volume.channels else 1
+        n, y, x = volume.spatial(volume.channels)
+        self.shape = (n, y, x, in_channels or c)
+        self.raw_channels, self.dtype = c, volume.dtype
+
+    def __getitem__(self, s: int) -> np.ndarray:
+        from ..inference.data import adapt_channels
+
+        raw = self.volume[s]
+        raw = raw if self.volume.channels else raw[..., None]
+        return adapt_channels(raw, self.in_channels)[0] if self.in_channels else raw
+
+    def sample(self, limit: int = 64) -> np.ndarray:
+        """Evenly strided slices (as the in-memory normaliser samples them)."""
+        n = self.shape[0]
+        zs = range(0, n, max(1, -(-n // limit)))
+        return np.stack([self[s] for s in zs])
+
+
+def prepare_lazy(c: CheckedPair, ignore_index, in_channels: int, normalization: dict):
+    """A :class:`Prepared` whose data and labels stay on disk."""
+    from ..inference.data import make_normalizer
+
+    data = LazyImage(c.slices.volume, c.name, in_channels)
+    labels = c.labels.with_ignore(ignore_index)
+    norm = make_normalizer(data.sample(), normalization, in_channels)
+    used = [s for s in range(labels.shape[0]) if labels.labelled[s]]
+    return Prepared(data, labels, norm, c.index, used)
+
+
+class LazySampler(PatchSampler):
+    """:class:`PatchSampler` over lazy items: tables and foreground centres from the index
+    (the slices themselves are read only when a patch is cut from them)."""
+
+    def __init__(self, items, patch_size, batch_size, *, foreground_fraction=0.5, augment=True):
+        from .lazy_index import index_of
+
+        self.items, self.patch, self.batch_size = items, patch_size, batch_size
+        self.foreground_fraction, self.augment = foreground_fraction, augment
+        self.channels = items[0].data.shape[-1]
+        self.index = [index_of(it.labels) for it in items]
+        entries, area, per_class = [], [], {}
+        for i, (item, idx) in enumerate(zip(items, self.index)):
+            for s in item.slices:
+                entries.append((i, s))
+                area.append(idx.slice_area(s))
+                for k, count in idx.classes(s):
+                    got = per_class.setdefault(k, ([], []))
+                    got[0].append((i, s))
+                    got[1].append(count)
+        if not entries or sum(area) == 0:
+            raise ValueError("no labelled pixels left to train on after the validation split")
+        self.anywhere = _Table(entries, _normalised(area))
+        self.by_class = {k: _Table(e, _normalised(w)) for k, (e, w) in sorted(per_class.items())}
+
+    def _window(self, rng: np.random.Generator, side: int):
+        if self.by_class and rng.random() < self.foreground_fraction:
+            k = list(self.by_class)[rng.integers(len(self.by_class))]
+            table = self.by_class[k]
+            i, s = table.entries[rng.choice(len(table.entries), p=table.weights)]
+            item = self.items[i]
+            ys, xs = self.index[i].coords(s, k)
+            j = rng.integers(len(ys))
+            height, width = item.labels.shape[1:]
+            y0 = _place(int(ys[j]) - side // 2, side, height, rng)
+            x0 = _place(int(xs[j]) - side // 2, side, width, rng)
+            return item, s, y0, x0
+        return self._anywhere(rng, side)
+
+    def _anywhere(self, rng: np.random.Generator, side: int):
+        i, s = self.anywhere.entries[
+            rng.choice(len(self.anywhere.entries), p=self.anywhere.weights)
+        ]
+        item = self.items[i]
+        height, width = item.labels.shape[1:]
+        y0 = _place(int(rng.integers(max(1, height - side + 1))), side, height, rng)
+        x0 = _place(int(rng.integers(max(1, width - side + 1))), side, width, rng)
+        return item, s, y0, x0
+
+
+def folder_pairs(images: Path, masks: Path, *, binary: bool = False):
+    """``([(image Volume, labels Volume)], names)`` for two folders matched by file name as
+    :func:`napari_res101unet.io.folders.read_pairs` matches them (``.zarr`` arrays too),
+    nothing read but headers. Masks follow the folder rules: 0/255 become 0/1, ``binary``
+    makes every mask ``> 0``.
+    """
+    from ..io.folders import MASK_TAGS, _files
+
+    images, masks = Path(images), Path(masks)
+    for folder in (images, masks):
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder")
+    image_files = _files(images) + _zarrs(images)
+    if not image_files:
+        raise ValueError(f"{images} holds no image files")
+    by_stem = dict(_files(masks) + _zarrs(masks))
+    pairs, names, missing = [], [], []
+    for stem, path in sorted(image_files):
+        mask = next((by_stem[stem + t] for t in MASK_TAGS if stem + t in by_stem), None)
+        if mask is None:
+            missing.append(path.name)
+            continue
+        if mask.name.lower().endswith(_LAZY):
+            labels = _open_path(mask, f"'{path.name}'")
+            labels.mask_rule = "binary" if binary else "file"
+        else:  # PNG/JPEG/... masks are small: read whole with the folder rules
+            from ..io.folders import read_mask
+
+            labels = Volume(read_mask(mask, binary=binary), path.name, f"{mask}@mask", path=mask)
+        pairs.append((_open_path(path, f"'{path.name}'"), labels))
+        names.append(path.name)
+    if missing:
+        raise ValueError(
+            f"{len(missing)} images have no mask in {masks} (e.g. {missing[0]}); masks are "
+            f"matched by file name stem, optionally with {', '.join(MASK_TAGS[1:])}"
+        )
+    return pairs, names
+
+
+def _zarrs(folder: Path) -> list[tuple[str, Path]]:
+    return [(p.name[: -len(".zarr")], p) for p in sorted(folder.glob("*.zarr"))]

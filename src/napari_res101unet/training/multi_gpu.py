@@ -1,0 +1,79 @@
+"""Training on every local GPU from one process (the Train widget's "all GPUs" choice).
+
+:func:`fit_all_gpus` starts one rank per CUDA device with
+:func:`~napari_res101unet.training.launch.launch` and runs
+:func:`~napari_res101unet.training.run.fit` in each; rank 0's events come back through a
+queue to ``callback`` here, and ``should_stop`` here reaches rank 0 (which stops every
+rank together) through a shared flag.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from ..config import TrainSettings
+from .state import TrainingEvent
+
+
+def fit_all_gpus(
+    pairs: list,
+    settings: TrainSettings,
+    *,
+    callback: Callable[[TrainingEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **options: Any,
+) -> SimpleNamespace:
+    """:func:`fit` in one rank per CUDA device; returns an object whose ``spec`` is the
+    trained model's (the weights are in ``options["output"]``)."""
+    import multiprocessing
+
+    import torch
+
+    from .launch import launch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count < 2:
+        raise ValueError(f"'all GPUs' needs at least 2 CUDA devices; this machine has {count}")
+    options = {**options, "device": "cuda"}
+    manager = multiprocessing.Manager()
+    events, stop = manager.Queue(), manager.Event()
+    done = threading.Event()
+
+    def relay() -> None:
+        while not done.is_set():
+            if should_stop is not None and should_stop():
+                stop.set()
+            try:
+                data = events.get(timeout=0.2)
+            except Exception:  # queue.Empty (a proxy: the exception class varies)
+                continue
+            if callback is not None:
+                callback(TrainingEvent(**data))
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    try:
+        results = launch(_rank, (pairs, settings, options, events, stop), nproc=count)
+    finally:
+        done.set()
+        thread.join(5)
+        while not events.empty() and callback is not None:
+            callback(TrainingEvent(**events.get()))
+        manager.shutdown()
+    return SimpleNamespace(spec=results[0])
+
+
+def _rank(pairs, settings, options, events, stop):
+    from .run import fit
+
+    model = fit(
+        pairs,
+        settings,
+        callback=lambda event: events.put(event.as_dict()),
+        should_stop=stop.is_set,
+        **options,
+    )
+    return model.spec
