@@ -272,6 +272,8 @@ def compare(name, train_pairs, test_pairs, args, device, minutes=None) -> list[d
     for method in args.methods:
         model, seconds, n_steps, extra = run_method(method, train_pairs, minutes, args, device)
         scores = nr.evaluate(model, test_pairs, device=device)
+        if args.save_models is not None:  # e.g. for bench_robustness.py --model
+            save_cell_model(model, args.save_models, name, minutes, method)
         rows.append(
             {
                 "dataset": name,
@@ -286,6 +288,18 @@ def compare(name, train_pairs, test_pairs, args, device, minutes=None) -> list[d
             }
         )
     return rows
+
+
+def save_cell_model(model, folder: Path, name: str, minutes: float, method: str) -> Path:
+    """``folder/<dataset>-<minutes>min-<method>.safetensors``; the JPEG slices carry no
+    pixel size, so a model without one records a unit spacing (1, 1): the same as
+    training with ``spacing=(1, 1)``, which resamples nothing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if getattr(model.spec, "spacing", None) is None:
+        model.spec.spacing = [1.0, 1.0]
+    path = folder / f"{name}-{minutes:g}min-{method}.safetensors"
+    nr.save_model(model, path)
+    return path
 
 
 def _summary(record: dict) -> dict:
@@ -419,6 +433,9 @@ def parse_args(argv=None):
     p.add_argument("--max-images", type=int, default=None, help="limit images (quick runs)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--save-models", type=Path, default=None, help="save each cell's models in this folder"
+    )
     args = p.parse_args(argv)
     for cell in args.cells or []:
         if not re.fullmatch(r"\w+:\d+(\.\d*)?", cell):

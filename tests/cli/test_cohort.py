@@ -338,7 +338,8 @@ def test_a_killed_worker_has_its_file_redone_and_no_output_is_left_half_done(tmp
     assert killed, stderr
     assert proc.returncode == 0, stderr
     assert "done 8, skipped 0, failed 0 of 8 file(s)" in stdout
-    assert "Restarting worker" in stderr  # dask saw the worker die, and replaced it
+    # (dask's "Restarting worker" log line is not asserted: when the kill lands as the
+    # cluster closes, the nanny does not restart it, and the outputs must be complete anyway)
     for source in sources:
         labels = out / f"{source.stem}_labels.png"
         assert is_complete(labels, source) == (True, "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_res101unet.training import lazy_pairs
+from napari_res101unet.training import slice_cache
 from napari_res101unet.training.lazy_pairs import (
     LazySampler,
     SliceCache,
@@ -13,7 +13,8 @@ from napari_res101unet.training.lazy_pairs import (
     folder_pairs,
     open_pairs,
 )
-from napari_res101unet.training.pairs import check_pairs, prepare
+from napari_res101unet.training.lazy_pairs import prepare_any as prepare
+from napari_res101unet.training.pairs import check_pairs
 
 zarr = pytest.importorskip("zarr")
 nib = pytest.importorskip("nibabel")
@@ -76,7 +77,7 @@ def test_nifti_slices_read_lazily_equal_the_reader(tmp_path):
 
 def test_a_set_larger_than_the_cache_is_sampled_with_bounded_memory(tmp_path, monkeypatch):
     cache = SliceCache(2 * 2**20)  # 2 MiB: the set below is 24 MiB of image slices
-    monkeypatch.setattr(lazy_pairs, "CACHE", cache)
+    monkeypatch.setattr(slice_cache, "CACHE", cache)  # the one cache images and labels use
     pairs = []
     for i in range(4):
         image, labels = stack(10 + i, n=24, size=256)

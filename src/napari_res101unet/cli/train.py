@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "nproc", 1) > 1:
         from .train_ddp import launch_ranks
 
-        return launch_ranks(args)
+        return launch_ranks(args, run)
     spacings: list = []
     if getattr(args, "from_disk", False):  # left on disk: the files' spacing is not read
         from ..training.lazy_pairs import folder_pairs

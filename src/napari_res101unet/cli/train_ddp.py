@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+from collections.abc import Callable
 
 
-def launch_ranks(args: argparse.Namespace) -> int:
+def launch_ranks(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) -> int:
     """Check what can be checked in this process (devices, pair shapes: headers only),
-    then run ``train`` in ``args.nproc`` ranks with torch's launcher."""
+    then run ``train`` (``run``: ``cli.train.run``, given so that this module does not
+    import it back) in ``args.nproc`` ranks with torch's launcher."""
     from ..training.distributed import env_world
     from ..training.launch import check_nproc, launch
     from ..training.lazy_pairs import folder_pairs, open_pairs
@@ -25,14 +27,12 @@ def launch_ranks(args: argparse.Namespace) -> int:
             open_pairs(pairs, names)
     rank_args = copy.copy(args)
     rank_args.nproc = 1
-    launch(_rank, (rank_args,), nproc=args.nproc, threads=1)
+    launch(_rank, (rank_args, run), nproc=args.nproc, threads=1)
     return 0
 
 
-def _rank(args: argparse.Namespace) -> int:
+def _rank(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) -> int:
     import torch
-
-    from .train import run
 
     torch.set_num_threads(1)
     return run(args)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import slice_cache
 from .pairs import IGNORE
 
 COORDS = 2048
@@ -133,15 +134,15 @@ class LazyLabels:
         return self
 
     def __getitem__(self, s: int) -> np.ndarray:
-        from .lazy_pairs import CACHE
-
         def load() -> np.ndarray:
             raw = np.asarray(self.volume[int(s)]).astype(np.int64)
             table = self.mapping.astype(np.int16)
             table[self.mapping == _DROP] = IGNORE
             return table[np.minimum(raw, len(table) - 1)]
 
-        return CACHE.get((self.volume.key, "labels", int(s), self.sparse, self.ignore), load)
+        return slice_cache.CACHE.get(
+            (self.volume.key, "labels", int(s), self.sparse, self.ignore), load
+        )
 
 
 _DROP = -(2**31)

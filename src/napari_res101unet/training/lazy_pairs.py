@@ -16,44 +16,20 @@ folder is read-only).
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import slice_cache
 from .lazy_index import LazyLabels, build_index
-from .pairs import CheckedPair, Prepared, check_pairs
+from .pairs import CheckedPair, Prepared, check_pairs, prepare
 from .patches import PatchSampler, _normalised, _place, _Table
+from .slice_cache import CACHE_ENV, SliceCache  # noqa: F401 (re-exported)
 
-CACHE_ENV = "NAPARI_RES101UNET_CACHE_MB"
 _LAZY = (".zarr", ".nii", ".nii.gz", ".tif", ".tiff")
 COORDS_PER_CLASS = 2048
-
-
-class SliceCache:
-    """An LRU of decoded slices, bounded in bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes, self.nbytes = max_bytes, 0
-        self._items: OrderedDict[Any, np.ndarray] = OrderedDict()
-
-    def get(self, key: Any, load) -> np.ndarray:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        value = np.ascontiguousarray(load())
-        value.setflags(write=False)
-        self._items[key] = value
-        self.nbytes += value.nbytes
-        while self.nbytes > self.max_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self.nbytes -= old.nbytes
-        return value
-
-
-CACHE = SliceCache(int(float(os.environ.get(CACHE_ENV, "512")) * 2**20))
 
 
 class Volume:
@@ -80,7 +56,7 @@ class Volume:
         return shape if len(shape) == 3 else (1, *shape)
 
     def __getitem__(self, s: int) -> np.ndarray:
-        return CACHE.get((self.key, int(s)), lambda: self._read(int(s)))
+        return slice_cache.CACHE.get((self.key, int(s)), lambda: self._read(int(s)))
 
     def _read(self, s: int) -> np.ndarray:
         if self.transpose:
@@ -241,6 +217,17 @@ class LazyImage:
         n = self.shape[0]
         zs = range(0, n, max(1, -(-n // limit)))
         return np.stack([self[s] for s in zs])
+
+
+def prepare_any(checked: list, **kw) -> list[Prepared]:
+    """:func:`~.pairs.prepare` for a mix of pairs in memory and pairs left on disk (in
+    their order); ``kw``: ``ignore_index``, ``in_channels``, ``normalization``."""
+    return [
+        prepare_lazy(c, kw["ignore_index"], kw["in_channels"], kw["normalization"])
+        if isinstance(c.labels, LazyLabels)
+        else prepare([c], **kw)[0]
+        for c in checked
+    ]
 
 
 def prepare_lazy(c: CheckedPair, ignore_index, in_channels: int, normalization: dict):

@@ -315,11 +315,6 @@ def prepare(
     """Match channels, map ``ignore_index`` to :data:`IGNORE` and build each normaliser."""
     items = []
     for c in checked:
-        if type(c.labels).__name__ == "LazyLabels":  # on disk: lazy_pairs
-            from .lazy_pairs import prepare_lazy
-
-            items.append(prepare_lazy(c, ignore_index, in_channels, normalization))
-            continue
         try:
             data, _note = adapt_channels(c.slices, in_channels)
         except ValueError as exc:

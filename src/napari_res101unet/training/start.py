@@ -21,7 +21,8 @@ import torch
 
 from ..config import LEARNING_RATES, TRAIN_LIMITS, TrainSettings
 from ..model import ModelSpec, build_model, default_class_names, model_spec
-from .pairs import CheckedPair, check_label_bound, infer_in_channels, prepare, resolve_classes
+from .lazy_pairs import prepare_any
+from .pairs import CheckedPair, check_label_bound, infer_in_channels, resolve_classes
 from .recipe import warmup_steps as recipe_warmup
 from .splits import cap_slices, split
 
@@ -145,10 +146,10 @@ def prepare_data(net, settings: TrainSettings, checked, checked_val):
         "normalization": spec.normalization,
     }
     resolve_classes(checked, spec.n_labels, settings.label_ignore)
-    items = prepare(checked, **kw)
+    items = prepare_any(checked, **kw)  # pairs on disk stay there (lazy_pairs.py)
     if checked_val is not None:
         check_label_bound(checked_val, spec.n_labels)
-        val = prepare(checked_val, **kw)
+        val = prepare_any(checked_val, **kw)
         return items, cap_slices(val), f"val_pairs ({len(val)} images)"
     return split(items, settings.val_fraction, settings.seed)
 
