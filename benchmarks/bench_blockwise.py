@@ -135,17 +135,30 @@ def crop_runs(args, image: Path) -> dict:
                          block_size=args.block_size, **opts)  # fmt: skip
     t_blk = time.perf_counter() - t
     blockwise = open_labels(args.workdir / "crop_labels.zarr")[:]
+    dist_block = args.dist_block_size or args.block_size
     with open_client(workers=args.workers) as client:
+        # warm: each worker loads the model once (timed apart: a fixed cost per run)
         t = time.perf_counter()
-        segment_blocks(store, args.model, args.workdir / "crop_dist.zarr", overwrite=True,
-                       block_size=args.block_size, client=client, **opts)  # fmt: skip
+        segment_blocks(small, args.model, args.workdir / "warm_dist.zarr", overwrite=True,
+                       block_size=args.tile_size, client=client, **opts)  # fmt: skip
+        t_warm = time.perf_counter() - t
+        t = time.perf_counter()
+        dist_res = segment_blocks(store, args.model, args.workdir / "crop_dist.zarr",
+                                  overwrite=True, block_size=dist_block, client=client,
+                                  **opts)  # fmt: skip
         t_dist = time.perf_counter() - t
     dist = open_labels(args.workdir / "crop_dist.zarr")[:]
+    one_thread = _one_thread_labels(crop, model, opts)  # what a 1-thread worker computes
     mp = args.crop**2 / 1e6
     out = {
         "crop": args.crop, "plan": mem.plan.describe(), "tiles": mem.plan.total_tiles,
         "in_memory_mp_per_s": mp / t_mem, "blockwise_mp_per_s": mp / t_blk,
         "distributed_mp_per_s": mp / t_dist, "workers": args.workers,
+        "distributed_block_size": dist_block, "distributed_blocks": dist_res.blocks,
+        "distributed_tile_overhead": dist_res.tile_overhead,
+        "distributed_warmup_seconds": t_warm,
+        "differing_pixels_distributed_vs_one_thread": int(np.count_nonzero(dist != one_thread)),
+        "differing_pixels_one_thread_vs_two": int(np.count_nonzero(one_thread != mem.labels)),
         "blockwise_over_in_memory": t_mem / t_blk,
         "differing_pixels_blockwise": int(np.count_nonzero(blockwise != mem.labels)),
         "differing_pixels_distributed": int(np.count_nonzero(dist != mem.labels)),
@@ -159,6 +172,21 @@ def crop_runs(args, image: Path) -> dict:
     print(f"(c) differing pixels vs in-memory: blockwise {out['differing_pixels_blockwise']}, "
           f"distributed {out['differing_pixels_distributed']}")  # fmt: skip
     return out
+
+
+def _one_thread_labels(crop, model, opts: dict):
+    """In-memory labels with torch on one thread, as each 1-thread dask worker runs it:
+    the CPU convolutions sum in another order with another thread count."""
+    import torch
+
+    from napari_res101unet.inference.segment import run_segmentation
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_segmentation(crop, model, **opts).labels
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _per_axis(size: int, block: int, tile: int) -> tuple[float, float]:
@@ -210,9 +238,15 @@ def write_results(out: Path, results: dict) -> None:
         f"| in-memory, {c['crop']}^2 | {c['in_memory_mp_per_s']:.3f} MP/s |",
         f"| blockwise, {c['crop']}^2 | {c['blockwise_mp_per_s']:.3f} MP/s "
         f"(x{c['blockwise_over_in_memory']:.2f}) |",
-        f"| distributed, {c['workers']} workers | {c['distributed_mp_per_s']:.3f} MP/s |",
-        f"| differing pixels blockwise / distributed | {c['differing_pixels_blockwise']} / "
-        f"{c['differing_pixels_distributed']} |",
+        f"| distributed, {c['workers']} workers (1 thread each), "
+        f"{c.get('distributed_blocks', '?')} blocks of {c.get('distributed_block_size', '?')}"
+        f" | {c['distributed_mp_per_s']:.3f} MP/s (cluster warm-up "
+        f"{c.get('distributed_warmup_seconds', 0):.1f} s apart) |",
+        f"| differing pixels vs in-memory: blockwise / distributed | "
+        f"{c['differing_pixels_blockwise']} / {c['differing_pixels_distributed']} |",
+        f"| differing pixels: distributed vs in-memory on 1 thread; 1 vs 2 threads | "
+        f"{c.get('differing_pixels_distributed_vs_one_thread', '?')}; "
+        f"{c.get('differing_pixels_one_thread_vs_two', '?')} |",
     ]
     lines += [f"| projected, {r['gpus']} GPUs | {r['hours']:.3g} h ({r['bound']}) |"
               for r in results["projection"]]  # fmt: skip
@@ -231,6 +265,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-blocks", type=int, default=4)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--dist-block-size", type=int, default=None,
+                   help="blocks of the distributed run (default --block-size): smaller blocks "
+                   "give every worker some on one crop")  # fmt: skip
+    p.add_argument("--parts", nargs="+", default=["memory", "crop"], choices=["memory", "crop"])
     p.add_argument("--model", default="untrained", help="checkpoint path or 'untrained'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--gpu-speedup", type=float, default=40.0,
@@ -248,7 +286,7 @@ def main() -> None:
           f"{time.perf_counter() - t:.0f} s")  # fmt: skip
     results = {"size": args.size, "block_size": args.block_size, "tile_size": args.tile_size,
                "quick": args.quick, "model": Path(args.model).name}  # fmt: skip
-    results["memory"] = memory_runs(args, image)
+    results["memory"] = memory_runs(args, image) if "memory" in args.parts else []
     results["crop"] = crop_runs(args, image)
     results["projection"] = projection(args, results["crop"])
     write_results(args.out, results)

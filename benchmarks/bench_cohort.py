@@ -74,8 +74,10 @@ def save_checkpoint(folder: Path) -> Path:
     return save_model(build_model(in_channels=3, classes=2), folder / "res101_unet.safetensors")
 
 
-def run_once(kind: str, inputs: Path, model: Path, out: Path) -> float:
-    """Wall seconds of one ``segment`` run in a fresh process."""
+def run_once(kind: str, inputs: Path, model: Path, out: Path) -> tuple[float, float | None]:
+    """``(wall seconds of one segment run in a fresh process, steady files/s)``: the
+    steady rate counts the files finished after the first one, over the time from the
+    first to the last finished file (no process start, model load or cluster start/stop)."""
     argv = ["segment", str(inputs), "-m", str(model), "-o", str(out), "--device", "cpu"]
     if out.exists():
         argv.append("--overwrite")
@@ -84,11 +86,24 @@ def run_once(kind: str, inputs: Path, model: Path, out: Path) -> float:
     else:
         cmd = [sys.executable, "-c", SINGLE, *argv]
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    with tempfile.TemporaryFile("w+") as errors:  # a file: a full stderr pipe would block
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=errors, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each line as its file finishes
+        )  # fmt: skip
+        finished, lines = [], []
+        for line in proc.stdout:  # one line per finished file, as it finishes
+            lines.append(line)
+            if " -> " in line:
+                finished.append(time.perf_counter())
+        proc.wait()
+        errors.seek(0)
+        err = errors.read()
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} run failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return seconds
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} run failed:\n{''.join(lines)[-2000:]}\n{err[-2000:]}")
+    span = finished[-1] - finished[0] if len(finished) > 2 else 0.0
+    return seconds, ((len(finished) - 1) / span if span > 0 else None)
 
 
 def differing_pixels(one: Path, two: Path) -> tuple[int, int]:
@@ -110,13 +125,21 @@ def bench(args: argparse.Namespace, work: Path) -> dict:
     source = prepare_files(data, work / "inputs", count, shape)
     model = save_checkpoint(work)
     seconds: dict[str, list[float]] = {"single": [], "workers": []}
+    steady: dict[str, list[float]] = {"single": [], "workers": []}
     for repeat in range(1 if args.quick else args.repeats):
         order = ("single", "workers") if repeat % 2 == 0 else ("workers", "single")
         for kind in order:
-            seconds[kind].append(run_once(kind, work / "inputs", model, work / kind))
-            print(f"  {kind}: {seconds[kind][-1]:.1f} s", flush=True)
+            wall, rate_now = run_once(kind, work / "inputs", model, work / kind)
+            seconds[kind].append(wall)
+            if rate_now is not None:
+                steady[kind].append(rate_now)
+            print(f"  {kind}: {wall:.1f} s, steady {rate_now or 0:.3f} files/s", flush=True)
     median = {k: statistics.median(v) for k, v in seconds.items()}
     rate = {k: count / median[k] for k in median}
+    steady_rate = {k: statistics.median(v) if v else None for k, v in steady.items()}
+    steady_ratio = None
+    if steady_rate["single"] and steady_rate["workers"]:
+        steady_ratio = steady_rate["workers"] / steady_rate["single"]
     differ, total = differing_pixels(work / "single", work / "workers")
     return {
         "files": count,
@@ -124,6 +147,8 @@ def bench(args: argparse.Namespace, work: Path) -> dict:
         "seconds": seconds,
         "files_per_s": rate,
         "ratio": rate["workers"] / rate["single"],
+        "steady_files_per_s": steady_rate,
+        "steady_ratio": steady_ratio,
         "target": 0.9,
         "differing_pixels": differ,
         "pixels": total,
@@ -145,6 +170,10 @@ def hardware() -> dict:
     }
 
 
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def table(r: dict) -> str:
     rate = r["files_per_s"]
     return "\n".join(
@@ -157,6 +186,11 @@ def table(r: dict) -> str:
             f"| one process, 2 threads | {rate['single']:.3f} | 1.00 | |",
             f"| `--workers 2` (LocalCluster, 1 thread each) | {rate['workers']:.3f} | "
             f"{r['ratio']:.2f} | >= {r['target']} |",
+            "",
+            "Steady rate (files finished after the first, from the first to the last: no "
+            "process start, model load or cluster start/stop): one process "
+            f"{_f(r['steady_files_per_s']['single'])} files/s, `--workers 2` "
+            f"{_f(r['steady_files_per_s']['workers'])} files/s, ratio {_f(r['steady_ratio'])}.",
             "",
             f"Labels differing between the two runs: {r['differing_pixels']} of "
             f"{r['pixels']} pixels.",

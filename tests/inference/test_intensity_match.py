@@ -110,3 +110,17 @@ def test_a_malformed_record_is_refused(bad):
 
 class _Path:
     name = "model.safetensors"
+
+
+def test_the_intensity_record_samples_a_bounded_number_of_pixels_for_many_pairs(monkeypatch):
+    """200 training volumes must not each give a few million pixels (an out-of-memory
+    kill on a 10 GB training set): the set shares one budget."""
+    from napari_res101unet.inference import intensity
+
+    seen = []
+    real = intensity.landmarks
+    monkeypatch.setattr(intensity, "landmarks", lambda px: seen.append(len(px)) or real(px))
+    volume = np.random.default_rng(0).integers(0, 255, (8, 256, 256, 1), dtype=np.uint8)
+    record = intensity.intensity_record([(volume, None)] * 100)
+    assert record is not None and len(record["values"]) == 1
+    assert seen[0] <= 2 * intensity._SAMPLES  # 100 x 8 x 256 x 256 = 52 M pixels before

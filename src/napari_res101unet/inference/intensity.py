@@ -37,14 +37,17 @@ SHIFT_TOLERANCE = 0.5
 _SAMPLES = 2_000_000
 
 
-def sample_pixels(data: np.ndarray, slices: Sequence[int] | None = None) -> np.ndarray:
-    """Up to a few million pixels of ``(N, Y, X, C)`` data (evenly strided) as ``(P, C)``
-    float64, NaN rows dropped."""
+def sample_pixels(
+    data: np.ndarray, slices: Sequence[int] | None = None, budget: int = _SAMPLES
+) -> np.ndarray:
+    """About ``budget`` pixels (a few million) of ``(N, Y, X, C)`` data, evenly strided, as
+    ``(P, C)`` float64, NaN rows dropped."""
     n, y, x, c = data.shape
     chosen = list(range(n)) if slices is None else list(slices)
-    zstep = max(1, -(-len(chosen) // 64))
+    most = min(64, max(2, -(-64 * budget // _SAMPLES)))  # fewer slices for a smaller share
+    zstep = max(1, -(-len(chosen) // most))
     chosen = chosen[::zstep]
-    step = max(1, int(np.ceil(np.sqrt(len(chosen) * y * x / _SAMPLES))))
+    step = max(1, int(np.ceil(np.sqrt(len(chosen) * y * x / max(1, budget)))))
     # data[s] first: lazy training images (training/lazy_pairs.py) read one slice
     parts = [np.asarray(data[s])[::step, ::step].reshape(-1, c) for s in chosen]
     pixels = np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, c))
@@ -62,7 +65,9 @@ def intensity_record(items: Sequence[tuple[np.ndarray, Sequence[int] | None]]) -
     Returns ``{"percentiles": [...], "values": [[...] per channel], "dtype": str}``, or
     None when there are no pixels.
     """
-    pixels = [sample_pixels(data, slices) for data, slices in items]
+    # one budget for the whole set: 200 volumes must not hold 200 x a few million pixels
+    share = max(10_000, _SAMPLES // max(1, len(items)))
+    pixels = [sample_pixels(data, slices, share) for data, slices in items]
     pixels = [p for p in pixels if len(p)]
     if not pixels:
         return None
