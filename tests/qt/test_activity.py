@@ -96,6 +96,8 @@ def test_training_steps_and_status_move_the_bar(make_napari_viewer):
         assert (bar.n, bar.total) == (3, 8) and bar.desc.startswith("Train: step 3/8")
         mirror(bar, "Train", P.event(7, {"kind": "epoch", "epoch": 1}))  # epochs: no change
         assert (bar.n, bar.total) == (3, 8)
+        mirror(bar, "Segment", {"kind": P.PROGRESS, "done": 2, "total": 9}, "blocks")
+        assert (bar.n, bar.total) == (2, 9) and bar.desc.startswith("Segment: 2/9 blocks")
         bar.cancel()
         assert bar.is_canceled and cancelled == [1]
     finally:

@@ -30,14 +30,15 @@ class ActivityProgress(cancelable_progress):
             self.set_description(text)
 
 
-def mirror(activity: ActivityProgress, context: str, msg: dict) -> None:
-    """Move ``activity`` for one engine message (status, tiles done, training step)."""
+def mirror(activity: ActivityProgress, context: str, msg: dict, unit: str = "tiles") -> None:
+    """Move ``activity`` for one engine message (status, tiles or blocks done, training
+    step); ``unit`` names what a progress message counts."""
     kind, event = msg.get("kind"), msg.get("event") or {}
     if kind == P.STATUS:
         activity.advance_to(0, 0, f"{context}: {msg['text']}")
     elif kind == P.PROGRESS:
         done, total = msg["done"], msg["total"]
-        activity.advance_to(done, total, f"{context}: {done}/{total} tiles")
+        activity.advance_to(done, total, f"{context}: {done}/{total} {unit}")
     elif kind == P.EVENT and event.get("kind") == "step":
         done, total = event["step"], event["steps_total"]
         activity.advance_to(done, total, f"{context}: step {done}/{total}")

@@ -204,7 +204,7 @@ class EngineRunner:
     def _track(self, msg: dict) -> None:
         """Mirror the job's progress in the activity dock."""
         if self.activity is not None:
-            mirror(self.activity, self.context, msg)
+            mirror(self.activity, self.context, msg, getattr(self, "_unit", "tiles"))
 
     def _notify_done(self, job: Any) -> None:
         show_info(f"{self.context}: {self.status.value}")
