@@ -106,9 +106,7 @@ class StepBar:
 
     def _clear(self) -> None:
         if self.drawn:
-            columns = shutil.get_terminal_size((80, 20)).columns
-            self.stream.write("\r" + " " * (columns - 1) + "\r")
-            self.stream.flush()
+            _erase_line(self.stream)
             self.drawn = False
 
 
@@ -180,7 +178,12 @@ class FileBar:
 
     def _clear(self) -> None:
         if self.drawn:
-            columns = shutil.get_terminal_size((80, 20)).columns
-            self.stream.write("\r" + " " * (columns - 1) + "\r")
-            self.stream.flush()
+            _erase_line(self.stream)
             self.drawn = False
+
+
+def _erase_line(stream) -> None:
+    """Blank the terminal line a bar was drawn on and return to its start."""
+    columns = shutil.get_terminal_size((80, 20)).columns
+    stream.write("\r" + " " * (columns - 1) + "\r")
+    stream.flush()

@@ -16,14 +16,13 @@ command and usable by any writer: :func:`model_identity`, :func:`provenance_reco
 from __future__ import annotations
 
 import datetime as _dt
-import functools
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_target
+from .._digest import file_sha256
 
 FORMAT = "napari-res101unet provenance 1"
 SIDECAR_SUFFIX = ".json"
@@ -42,22 +41,6 @@ def utc_now() -> str:
 
 def _iso(timestamp: float) -> str:
     return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@functools.lru_cache(maxsize=64)
-def _digest(path: str, mtime_ns: int, size: int) -> str:
-    """SHA-256 of a file, computed once per version of it."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file (cached per path, mtime and size)."""
-    stat = os.stat(path)
-    return _digest(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
 
 
 def _files(path: Path) -> list[Path]:

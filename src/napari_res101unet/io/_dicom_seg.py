@@ -12,8 +12,6 @@ known here); the segment labels say what they are.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_target
+from .._digest import file_sha256
 
 __all__ = ["algorithm_identity", "source_series", "write_dicom_seg"]
 
@@ -222,16 +221,5 @@ def algorithm_identity(model: Any) -> tuple[str, str]:
     version = f"napari-res101unet {__version__}"
     checkpoint = getattr(model, "checkpoint_path", None)
     if checkpoint and Path(checkpoint).is_file():
-        stat = Path(checkpoint).stat()
-        version += f" sha256:{_digest(str(checkpoint), stat.st_mtime_ns, stat.st_size)[:16]}"
+        version += f" sha256:{file_sha256(checkpoint)[:16]}"
     return name, version
-
-
-@functools.lru_cache(maxsize=16)
-def _digest(path: str, mtime_ns: int, size: int) -> str:
-    """SHA-256 of a file, computed once per version of it (checkpoints are ~200 MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -28,32 +28,49 @@ def read_pairs(
     ValueError
         When a folder is missing or empty, or an image has no mask (naming it).
     """
-    images, masks = Path(images), Path(masks)
-    for folder in (images, masks):
-        if not folder.is_dir():
-            raise ValueError(f"{folder} is not a folder")
-    image_files = _files(images)
-    if not image_files:
-        raise ValueError(f"{images} holds no image files ({', '.join(READABLE)})")
-    by_stem = dict(_files(masks))
-    pairs, names, missing = [], [], []
-    for stem, path in image_files:
-        mask = next((by_stem[stem + t] for t in MASK_TAGS if stem + t in by_stem), None)
-        if mask is None:
-            missing.append(path.name)
-            continue
+    pairs, names = [], []
+    for path, mask in match_masks(images, masks):
         image = read_image(path)
         pairs.append((image.data, read_mask(mask, binary=binary)))
         if spacings is not None:
             known = image.metadata.get("unit") not in UNITLESS
             spacings.append(list(image.spacing) if known else None)
         names.append(path.name)
+    return pairs, names
+
+
+def match_masks(images: Path, masks: Path, also=None) -> list[tuple[Path, Path]]:
+    """``(image file, mask file)`` for the image files of ``images``, each with its mask in
+    ``masks`` (same stem, or the stem and a :data:`MASK_TAGS` tag). ``also(folder)`` adds
+    more ``(stem, path)`` entries of a folder (e.g. ``.zarr`` arrays); the images are
+    then sorted by stem.
+
+    Raises
+    ------
+    ValueError
+        When a folder is missing or empty, or an image has no mask (naming it).
+    """
+    images, masks = Path(images), Path(masks)
+    for folder in (images, masks):
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder")
+    image_files = _files(images) + (also(images) if also else [])
+    if not image_files:
+        raise ValueError(f"{images} holds no image files ({', '.join(READABLE)})")
+    by_stem = dict(_files(masks) + (also(masks) if also else []))
+    matched, missing = [], []
+    for stem, path in sorted(image_files) if also else image_files:
+        mask = next((by_stem[stem + t] for t in MASK_TAGS if stem + t in by_stem), None)
+        if mask is None:
+            missing.append(path.name)
+        else:
+            matched.append((path, mask))
     if missing:
         raise ValueError(
             f"{len(missing)} images have no mask in {masks} (e.g. {missing[0]}); masks are "
             f"matched by file name stem, optionally with {', '.join(MASK_TAGS[1:])}"
         )
-    return pairs, names
+    return matched
 
 
 def _files(folder: Path) -> list[tuple[str, Path]]:

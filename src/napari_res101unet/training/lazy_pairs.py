@@ -278,17 +278,7 @@ class LazySampler(PatchSampler):
             y0 = _place(int(ys[j]) - side // 2, side, height, rng)
             x0 = _place(int(xs[j]) - side // 2, side, width, rng)
             return item, s, y0, x0
-        return self._anywhere(rng, side)
-
-    def _anywhere(self, rng: np.random.Generator, side: int):
-        i, s = self.anywhere.entries[
-            rng.choice(len(self.anywhere.entries), p=self.anywhere.weights)
-        ]
-        item = self.items[i]
-        height, width = item.labels.shape[1:]
-        y0 = _place(int(rng.integers(max(1, height - side + 1))), side, height, rng)
-        x0 = _place(int(rng.integers(max(1, width - side + 1))), side, width, rng)
-        return item, s, y0, x0
+        return self._anywhere(rng, side)  # PatchSampler's: any slice by labelled area
 
 
 def folder_pairs(images: Path, masks: Path, *, binary: bool = False):
@@ -297,36 +287,17 @@ def folder_pairs(images: Path, masks: Path, *, binary: bool = False):
     nothing read but headers. Masks follow the folder rules: 0/255 become 0/1, ``binary``
     makes every mask ``> 0``.
     """
-    from ..io.folders import MASK_TAGS, _files
+    from ..io.folders import match_masks, read_mask
 
-    images, masks = Path(images), Path(masks)
-    for folder in (images, masks):
-        if not folder.is_dir():
-            raise ValueError(f"{folder} is not a folder")
-    image_files = _files(images) + _zarrs(images)
-    if not image_files:
-        raise ValueError(f"{images} holds no image files")
-    by_stem = dict(_files(masks) + _zarrs(masks))
-    pairs, names, missing = [], [], []
-    for stem, path in sorted(image_files):
-        mask = next((by_stem[stem + t] for t in MASK_TAGS if stem + t in by_stem), None)
-        if mask is None:
-            missing.append(path.name)
-            continue
+    pairs, names = [], []
+    for path, mask in match_masks(images, masks, also=_zarrs):
         if mask.name.lower().endswith(_LAZY):
             labels = _open_path(mask, f"'{path.name}'")
             labels.mask_rule = "binary" if binary else "file"
         else:  # PNG/JPEG/... masks are small: read whole with the folder rules
-            from ..io.folders import read_mask
-
             labels = Volume(read_mask(mask, binary=binary), path.name, f"{mask}@mask", path=mask)
         pairs.append((_open_path(path, f"'{path.name}'"), labels))
         names.append(path.name)
-    if missing:
-        raise ValueError(
-            f"{len(missing)} images have no mask in {masks} (e.g. {missing[0]}); masks are "
-            f"matched by file name stem, optionally with {', '.join(MASK_TAGS[1:])}"
-        )
     return pairs, names
 
 

@@ -124,6 +124,10 @@ class PatchSampler:
             y0 = _place(int(ys[j]) - side // 2, side, height, rng)
             x0 = _place(int(xs[j]) - side // 2, side, width, rng)
             return item, s, y0, x0
+        return self._anywhere(rng, side)
+
+    def _anywhere(self, rng: np.random.Generator, side: int) -> tuple[Prepared, int, int, int]:
+        """A window anywhere on a slice drawn by its labelled area."""
         i, s = self.anywhere.entries[
             rng.choice(len(self.anywhere.entries), p=self.anywhere.weights)
         ]

@@ -31,3 +31,13 @@ def run_job(
     if job.cancelled:
         raise Cancelled(f"the engine's {op} job was cancelled")
     return job.result
+
+
+def model_reference(model: Any) -> str:
+    """A model name or path as the engine takes it (a path, or ``untrained``)."""
+    from ..registry import UNTRAINED, find_model
+
+    if model is None:
+        raise ValueError("choose a model first")
+    found = find_model(model)
+    return UNTRAINED if found == UNTRAINED else str(found)

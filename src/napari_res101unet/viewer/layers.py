@@ -94,3 +94,30 @@ def own_layer(viewer: Any, name: str, kind: str, source: Any) -> Any:
 def spatial_shape(image: Any) -> tuple[int, ...]:
     shape = tuple(image.data[0].shape if image.multiscale else image.data.shape)
     return shape[:-1] if getattr(image, "rgb", False) else shape
+
+
+def put_map(
+    viewer: Any, image: Any, data: np.ndarray, index: int | None, suffix: str, **display: Any
+) -> Any:
+    """A float ``0..1`` map over ``image`` (``"<image> <suffix>"``, magma): updated in place
+    when this plugin made it before and its shape fits, else added; ``index`` puts one slice
+    of a stack. ``display``: napari's ``opacity``, ``blending``..."""
+    data = np.asarray(data, np.float32)
+    name = f"{image.name} {suffix}"
+    target = own_layer(viewer, name, "image", image)
+    if index is not None:
+        full = target.data if target is not None else np.zeros(spatial_shape(image), np.float32)
+        full[index] = data
+        data = full
+    if target is not None and target.data.shape == data.shape:
+        target.data = data
+        return target
+    return viewer.add_image(
+        data,
+        name=free_name(viewer, name),
+        colormap="magma",
+        contrast_limits=(0.0, 1.0),
+        metadata=derived_metadata(image, {"source": image.name}),
+        **display,
+        **spatial_geometry(image),
+    )

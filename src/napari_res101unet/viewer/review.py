@@ -7,33 +7,14 @@ from typing import Any
 import numpy as np
 
 from ..inference.uncertainty import Uncertain, rank_uncertain, review_text
-from .layers import derived_metadata, free_name, own_layer, spatial_geometry, spatial_shape
+from .layers import put_map
 
 REVIEW_TOP = 5
 
 
 def put_uncertainty(viewer: Any, image: Any, unc: np.ndarray, index: int | None) -> Any:
     """An uncertainty image layer over ``image`` (``"<image> uncertainty"``, magma, 0..1)."""
-    data = np.asarray(unc, np.float32)
-    name = f"{image.name} uncertainty"
-    target = own_layer(viewer, name, "image", image)
-    if index is not None:
-        full = target.data if target is not None else np.zeros(spatial_shape(image), np.float32)
-        full[index] = data
-        data = full
-    if target is not None and target.data.shape == data.shape:
-        target.data = data
-        return target
-    return viewer.add_image(
-        data,
-        name=free_name(viewer, name),
-        colormap="magma",
-        opacity=0.7,
-        contrast_limits=(0.0, 1.0),
-        blending="translucent",
-        metadata=derived_metadata(image, {"source": image.name}),
-        **spatial_geometry(image),
-    )
+    return put_map(viewer, image, unc, index, "uncertainty", opacity=0.7, blending="translucent")
 
 
 def review_items(unc: np.ndarray, labels: np.ndarray) -> tuple[list[Uncertain], str]:

@@ -10,7 +10,7 @@ import numpy as np
 from ..config import SegmentSettings
 from ..engine import protocol as P
 from .corrections import track_corrections
-from .jobs import Progress, run_job
+from .jobs import Progress, model_reference, run_job
 from .layers import (
     TAG,
     derived_metadata,
@@ -20,6 +20,7 @@ from .layers import (
     layer_array,
     mark_edited,
     own_layer,
+    put_map,
     spatial_geometry,
     spatial_shape,
 )
@@ -60,16 +61,6 @@ class SegmentOutcome:
     probabilities: np.ndarray | None  # kept for re-thresholding (binary models only)
     summary: str
     extra: dict = field(default_factory=dict)
-
-
-def model_reference(model: Any) -> str:
-    """A model name or path as the engine takes it (a path, or ``untrained``)."""
-    from ..registry import UNTRAINED, find_model
-
-    if model is None:
-        raise ValueError("choose a model first")
-    found = find_model(model)
-    return UNTRAINED if found == UNTRAINED else str(found)
 
 
 def segment_request(
@@ -182,26 +173,7 @@ def record_model(layer: Any, result: dict) -> None:
 
 def put_probabilities(viewer: Any, image: Any, probs: np.ndarray, index: int | None) -> Any:
     """A foreground-probability image layer over ``image`` (binary models)."""
-    data = probs.astype(np.float32)
-    name = f"{image.name} probability"
-    target = own_layer(viewer, name, "image", image)
-    if index is not None:
-        full = target.data if target is not None else np.zeros(spatial_shape(image), np.float32)
-        full[index] = data
-        data = full
-    if target is not None and target.data.shape == data.shape:
-        target.data = data
-        return target
-    return viewer.add_image(
-        data,
-        name=free_name(viewer, name),
-        colormap="magma",
-        opacity=0.5,
-        contrast_limits=(0.0, 1.0),
-        blending="additive",
-        metadata=derived_metadata(image, {"source": image.name}),
-        **spatial_geometry(image),
-    )
+    return put_map(viewer, image, probs, index, "probability", opacity=0.5, blending="additive")
 
 
 def rethreshold(

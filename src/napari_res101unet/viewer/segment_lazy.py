@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import SegmentSettings
 from ..engine import protocol as P
-from .jobs import Progress, run_job
+from .jobs import Progress, model_reference, run_job
 from .layers import TAG, derived_metadata, free_name, get_layer, mark_edited, spatial_geometry
 
 STAGE_CHUNK = 1024
@@ -77,7 +77,7 @@ def lazy_request(
     folder; an existing store is refused).
     """
     image = get_layer(viewer, layer, "image")
-    reference = _model_reference(model)
+    reference = model_reference(model)
     data = image.data[0] if getattr(image, "multiscale", False) else image.data
     rgb = bool(getattr(image, "rgb", False))
     spatial = data.ndim - (1 if rgb else 0)
@@ -144,16 +144,6 @@ def apply_lazy_result(viewer: Any, request: LazyRequest, result: dict) -> Any:
         {k: result[k] for k in ("class_names", "algorithm") if result.get(k)}
     )  # as segment.record_model does (a DICOM SEG names them)
     return layer
-
-
-def _model_reference(model: Any) -> str:
-    """A model path or ``untrained``, as :func:`.segment.model_reference` gives."""
-    from ..registry import UNTRAINED, find_model
-
-    if model is None:
-        raise ValueError("choose a model first")
-    found = find_model(model)
-    return UNTRAINED if found == UNTRAINED else str(found)
 
 
 def segment_lazy_layer(
