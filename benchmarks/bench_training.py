@@ -14,11 +14,18 @@
    and 25 minutes, >= plain at 40); ``--cells liver:10 glas:25`` runs only those cells;
    every cell is reported, met or missed.
 
+   ``--side-by-side`` runs the methods of a cell at the same time, each in its own
+   process on one torch thread: on a 2-core machine each method gets one core for the
+   whole budget (``--minutes 10`` = 10 CPU minutes each), both see the same memory
+   traffic, and a table of cells takes half the wall time.
+
 Usage::
 
     python benchmarks/bench_training.py --minutes 5 --json bench_training.json
     python benchmarks/bench_training.py --minutes 10 25 40 --throughput-steps 0 --out results/
     python benchmarks/bench_training.py --minutes 0.5 --max-images 8 --datasets glas
+    python benchmarks/bench_training.py --side-by-side --minutes 10 25 --throughput-steps 0 \
+        --out results/
 
 Nothing is downloaded: ``--encoder-weights imagenet`` works only where smp's weights are
 cached (or give a local ResNet-101 file); the default is random initialisation for both.
@@ -436,6 +443,11 @@ def parse_args(argv=None):
     p.add_argument(
         "--save-models", type=Path, default=None, help="save each cell's models in this folder"
     )
+    p.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="each method of a cell in its own 1-thread process, at the same time",
+    )
     args = p.parse_args(argv)
     for cell in args.cells or []:
         if not re.fullmatch(r"\w+:\d+(\.\d*)?", cell):
@@ -458,7 +470,12 @@ def main(argv=None) -> int:
         if args.throughput_only:
             continue
         for minutes in args.minutes:
-            if wanted(args.cells, name, minutes):
+            if not wanted(args.cells, name, minutes):
+                continue
+            if args.side_by_side:
+                result["results"] += side_by_side(name, minutes, argv, args)
+                result["settings"]["threads_per_method"] = 1
+            else:
                 result["results"] += compare(name, train_pairs, test_pairs, args, device, minutes)
                 write(result, args)  # after every cell: a long run keeps what it measured
     print_report(result)
@@ -466,6 +483,70 @@ def main(argv=None) -> int:
     if table:
         print("\n" + markdown(table, args.methods))
     return 0
+
+
+def side_by_side(name: str, minutes: float, argv, args) -> list[dict]:
+    """The cell's methods at the same time, one process and one torch thread each (this
+    script again, with ``--cells name:minutes --methods M``); their result rows."""
+    import os
+    import subprocess
+    import tempfile
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    drop = {"--side-by-side", "--throughput-only"}
+    valued = {"--cells", "--methods", "--minutes", "--datasets", "--out", "--json"}
+    kept, skip = [], False
+    for a in argv:
+        if a.startswith("--"):
+            skip = a in valued
+            if a in drop or skip:
+                continue
+        elif skip:
+            continue
+        kept.append(a)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with tempfile.TemporaryDirectory(prefix="bench-cells-") as tmp:
+        jobs = []
+        for method in args.methods:
+            out = Path(tmp) / f"{method}.json"
+            command = [
+                sys.executable,
+                __file__,
+                *kept,
+                "--datasets",
+                name,
+                "--minutes",
+                f"{minutes:g}",
+                "--cells",
+                f"{name}:{minutes:g}",
+                "--methods",
+                method,
+                "--throughput-steps",
+                "0",
+                "--json",
+                str(out),
+            ]
+            log = open(Path(tmp) / f"{method}.log", "w")  # noqa: SIM115 (open while it runs)
+            jobs.append(
+                (
+                    method,
+                    out,
+                    log,
+                    subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT),
+                )
+            )
+        rows = []
+        for method, out, log, job in jobs:
+            job.wait()
+            log.close()
+            if job.returncode != 0:
+                tail = (Path(tmp) / f"{method}.log").read_text()[-2000:]
+                raise RuntimeError(f"{name}:{minutes:g} {method} failed:\n{tail}")
+            found = json.loads(out.read_text())
+            for row in found["results"]:
+                row["torch_threads"] = found["hardware"]["torch_threads"]
+                rows.append(row)
+    return rows
 
 
 def _needed(args) -> list[str]:
