@@ -48,9 +48,9 @@ def test_a_window_compressed_image_gets_its_percentiles_back():
     mapped, note = match_intensity(_stack(wide), record)
     assert "intensities mapped onto the training distribution" in note
     assert mapped.dtype == np.uint8 and mapped.shape == (1, 96, 96, 1)
-    before = landmarks(_stack(original).reshape(-1, 1).astype(float))[0]
-    squeezed = landmarks(_stack(wide).reshape(-1, 1).astype(float))[0]
-    after = landmarks(mapped.reshape(-1, 1).astype(float))[0]
+    before = landmarks([original.reshape(-1).astype(float)])[0]
+    squeezed = landmarks([wide.reshape(-1).astype(float)])[0]
+    after = landmarks([mapped.reshape(-1).astype(float)])[0]
     inner = slice(1, -1)  # 5th..95th
     assert np.abs(squeezed - before)[inner].max() > 30
     assert np.abs(after - before)[inner].max() <= 8  # back within a few grey levels
@@ -119,8 +119,41 @@ def test_the_intensity_record_samples_a_bounded_number_of_pixels_for_many_pairs(
 
     seen = []
     real = intensity.landmarks
-    monkeypatch.setattr(intensity, "landmarks", lambda px: seen.append(len(px)) or real(px))
+    monkeypatch.setattr(
+        intensity, "landmarks", lambda s: seen.append(sum(len(v) for v in s)) or real(s)
+    )
     volume = np.random.default_rng(0).integers(0, 255, (8, 256, 256, 1), dtype=np.uint8)
     record = intensity.intensity_record([(volume, None)] * 100)
     assert record is not None and len(record["values"]) == 1
     assert seen[0] <= 2 * intensity._SAMPLES  # 100 x 8 x 256 x 256 = 52 M pixels before
+
+
+def _fitted_gain(image: np.ndarray, record: dict) -> float:
+    lines = plan_match(_stack(image), record)
+    assert lines is not None
+    return lines[0][0]
+
+
+def test_how_much_air_a_slice_shows_does_not_move_the_fitted_window():
+    """The saturated floor (air) is left out of the landmarks: a slice with a tighter field
+    of view than the training slices (little air), compressed to a third, gets a gain near
+    3 back; matched on all pixels, as records of earlier versions are, it got about 6."""
+    record = intensity_record([(_stack(tissue(1)), None), (_stack(tissue(2)), None)])
+    assert record["saturated"] == "excluded"
+    tight = tissue(0)[16:80, 16:80]  # the same anatomy, most of the air cropped away
+    assert plan_match(_stack(tight), record) is None  # as it is: left alone
+    assert abs(_fitted_gain(compress(tight), record) - 3.0) < 0.3
+    old = {k: v for k, v in record.items() if k != "saturated"}
+    old["values"] = landmarks([tissue(1).reshape(-1).astype(float)]).tolist()
+    assert abs(_fitted_gain(compress(tight), old) - 3.0) > 1.5  # the air pulled it away
+
+
+def test_a_record_of_an_earlier_version_is_matched_on_all_pixels():
+    old = {"percentiles": list(PERCENTILES), "dtype": "uint8"}  # as earlier versions wrote
+    old["values"] = landmarks([tissue(1).reshape(-1).astype(float)]).tolist()
+    check_record(old)  # still valid
+    mapped, note = match_intensity(_stack(compress(tissue(0))), old)
+    assert "intensities mapped" in note
+    assert abs(np.percentile(mapped, 90) - np.percentile(tissue(0), 90)) <= 10
+    with pytest.raises(ValueError, match="saturated"):
+        check_record({**old, "saturated": "sometimes"})
