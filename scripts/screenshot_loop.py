@@ -1,14 +1,15 @@
 """Screenshots of the correct-and-retrain loop in the Segment widget (run under xvfb-run).
 
     xvfb-run -a python scripts/screenshot_loop.py OUT_DIR [--data ../shared/data]
-        [--base-minutes 6] [--refine-minutes 0.5]
+        [--base-minutes 6] [--refine-minutes 0.5] [--model GLAS_MODEL]
 
 A base model is trained briefly on a few GlaS train images (in a child process: napari's
 process never imports torch), then, in napari, as a user would: Segment a held-out GlaS
 image with "Show uncertainty" (``loop_1_uncertainty.png``), paint corrections on the
 labels (here: the ground truth pasted over the most uncertain region, through the layer's
 paint API; ``loop_2_corrections.png``), click "Fine-tune on corrections" and get the
-refined labels (``loop_3_refined.png``).
+refined labels (``loop_3_refined.png``). ``--model`` starts from a GlaS model you have (for
+example ``bench_training.py --save-models``' ``glas-25min-ours.safetensors``) instead.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def main(args) -> None:
     from napari_res101unet._session import SESSION_MODELS
     from napari_res101unet.io import read_image
 
-    model = base_model(args.out, args.data, args.base_minutes)
+    model = args.model or base_model(args.out, args.data, args.base_minutes)
     test = args.data / "glas" / "testA"
     name = sorted((test / "images").iterdir())[0].name
     image = read_image(test / "images" / name, labels=False).data[:384, :384, :3]
@@ -81,7 +82,7 @@ def main(args) -> None:
     viewer.reset_view()
     _dock, w = viewer.window.add_plugin_dock_widget("napari-res101unet", "Segment")
     w._image.value = layer
-    SESSION_MODELS.add(model, label="GlaS base model", origin="file")
+    SESSION_MODELS.add(model, label="GlaS model", origin="file")
     w._model.value = str(model)
     w._show_unc.value = True
     _run(app, w, w._run)
@@ -122,6 +123,7 @@ if __name__ == "__main__":
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--base-minutes", type=float, default=6.0)
     p.add_argument("--refine-minutes", type=float, default=0.5)
+    p.add_argument("--model", type=Path, default=None, help="a GlaS model to start from")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ["NAPARI_RES101UNET_MODELS"] = str(args.out / "models")  # not the user's
