@@ -31,3 +31,4 @@ def test_dask_layer_is_segmented_block_by_block(segment_widget, run_and_wait, mo
     assert type(labels.data).__module__.startswith("zarr"), widget._status.value
     assert labels.data.shape == (2, 64, 80) and np.allclose(labels.scale, (2.0, 0.5, 0.5))
     assert "2 blocks" in widget._status.value
+    assert widget._runner.unit == "blocks"  # what the activity dock's bar counted

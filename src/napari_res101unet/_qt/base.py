@@ -177,10 +177,12 @@ class EngineRunner:
         self.job: Any = None
         self.activity: ActivityProgress | None = None
         self.cancel_requested = False
+        self.unit = "tiles"
 
-    def start(self, op: str, payload: dict, on_done) -> None:
-        """Run ``op``; ``on_done(job)`` gets the finished Job (None if cancelled first)."""
-        self.cancel_requested, self.job = False, None
+    def start(self, op: str, payload: dict, on_done, unit: str = "tiles") -> None:
+        """Run ``op``; ``on_done(job)`` gets the finished Job (None if cancelled first);
+        ``unit`` names what the job's progress messages count (tiles, blocks)."""
+        self.cancel_requested, self.job, self.unit = False, None, unit
         self.on_running(True)
         self.activity = ActivityProgress(
             total=0, desc=f"{self.context}: starting", cancel_callback=self.on_cancel
@@ -204,7 +206,7 @@ class EngineRunner:
     def _track(self, msg: dict) -> None:
         """Mirror the job's progress in the activity dock."""
         if self.activity is not None:
-            mirror(self.activity, self.context, msg, getattr(self, "_unit", "tiles"))
+            mirror(self.activity, self.context, msg, self.unit)
 
     def _notify_done(self, job: Any) -> None:
         show_info(f"{self.context}: {self.status.value}")

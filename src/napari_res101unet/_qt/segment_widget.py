@@ -154,11 +154,9 @@ class SegmentWidget(base.EngineWidget):
         except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
             self.fail(exc)
             return True
-        self._unit = "blocks"
         self._status.value = f"Segmenting {layer.name} block by block..."
 
         def done(job: Any) -> None:
-            self._unit = "tiles"
             if job is None or job.cancelled:
                 self._status.value = "Cancelled: no layer was changed."
                 return
@@ -167,14 +165,13 @@ class SegmentWidget(base.EngineWidget):
                 f"{job.result['summary']}; labels in {job.result['path']}"
             )
 
-        self._runner.start(P.SEGMENT_BLOCKS, request.payload(), done)
+        self._runner.start(P.SEGMENT_BLOCKS, request.payload(), done, unit="blocks")
         return True
 
     def on_job_message(self, msg: dict) -> None:
         if msg.get("kind") == P.PROGRESS:
             self.show_progress(msg["done"], msg["total"])
-            unit = getattr(self, "_unit", "tiles")
-            self._status.value = f"Segmenting: {msg['done']}/{msg['total']} {unit}"
+            self._status.value = f"Segmenting: {msg['done']}/{msg['total']} {self._runner.unit}"
         elif msg.get("kind") == P.EVENT:
             self._refine.on_event(msg)
 
