@@ -112,8 +112,8 @@ def crop_runs(args, image: Path) -> dict:
 
     from napari_res101unet.inference.blockwise import segment_blocks
     from napari_res101unet.inference.cluster import open_client, worker_model
-    from napari_res101unet.inference.label_store import open_labels
     from napari_res101unet.inference.segment import run_segmentation
+    from napari_res101unet.io.label_store import open_labels
 
     crop = zarr.open_array(str(image), mode="r")[: args.crop, : args.crop]
     store = args.workdir / "crop.zarr"

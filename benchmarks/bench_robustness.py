@@ -42,7 +42,7 @@ import napari_res101unet as nr  # noqa: E402
 from _portable import portable_settings  # noqa: E402
 from bench_training import hardware, liver_split  # noqa: E402
 from napari_res101unet.device import resolve_device  # noqa: E402
-from napari_res101unet.inference.spacing import nearest, resize_slices  # noqa: E402
+from napari_res101unet.preprocess.spacing import nearest, resize_slices  # noqa: E402
 
 COMPRESSION = 1.0 / 3.0
 UPSAMPLE = 2

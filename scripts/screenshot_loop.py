@@ -66,8 +66,8 @@ def paste_truth(labels, truth: np.ndarray, box: tuple[slice, slice]) -> None:
 def main(args) -> None:
     import napari
 
-    from napari_res101unet._session import SESSION_MODELS
     from napari_res101unet.io import read_image
+    from napari_res101unet.viewer.session import SESSION_MODELS
 
     model = args.model or base_model(args.out, args.data, args.base_minutes)
     test = args.data / "glas" / "testA"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import napari_res101unet
-from napari_res101unet import _atomic
-from napari_res101unet._atomic import atomic_target
+from napari_res101unet.io import files as _atomic
+from napari_res101unet.io.files import atomic_target
 
 SRC = Path(napari_res101unet.__file__).resolve().parents[1]  # the package under test
 

@@ -22,7 +22,7 @@ def _run(code: str) -> str:
 def test_import_pulls_in_neither_qt_nor_torch():
     code = (
         "import sys, napari_res101unet, napari_res101unet.config, napari_res101unet.registry;"
-        "import napari_res101unet.viewer, napari_res101unet.training.pairs;"
+        "import napari_res101unet.viewer, napari_res101unet.preprocess.pairs;"
         "names = ('qtpy', 'PyQt6', 'PyQt5', 'torch', 'napari');"
         "print(sorted(m for m in names if m in sys.modules))"
     )

@@ -15,8 +15,8 @@ napari = pytest.importorskip("napari")
 from napari.components import ViewerModel  # noqa: E402
 
 from napari_res101unet import viewer as api  # noqa: E402
-from napari_res101unet._session import SESSION_MODELS  # noqa: E402
 from napari_res101unet.config import SPARSE_IGNORE, SegmentSettings, TrainSettings  # noqa: E402
+from napari_res101unet.viewer.session import SESSION_MODELS  # noqa: E402
 
 DIRECTION = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
 

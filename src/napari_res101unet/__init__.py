@@ -30,9 +30,9 @@ _EXPORTS = {
     "TilePlan": "inference.tiling",
     "resolve_device": "device",
     "available_devices": "device",
-    "iou": "metrics",
-    "dice": "metrics",
-    "pixel_accuracy": "metrics",
+    "iou": "evaluation",
+    "dice": "evaluation",
+    "pixel_accuracy": "evaluation",
     "train": "training.run",
     "TrainingEvent": "training.state",
     "evaluate": "evaluation",
@@ -79,12 +79,12 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .device import available_devices, resolve_device
     from .errors import Cancelled, CheckpointError
-    from .evaluation import evaluate
+    from .evaluation.pixel import dice, iou, pixel_accuracy
+    from .evaluation.score_model import evaluate
     from .inference.segment import SegmentationResult, run_segmentation, segment
     from .inference.tiling import TilePlan, plan_tiles
     from .inference.uncertainty import rank_uncertain
     from .io import ImageData, read_image, write_image, write_labels
-    from .metrics import dice, iou, pixel_accuracy
     from .model import ModelSpec, build_model
     from .samples import load_sample
     from .training.refine import RefineResult, refine

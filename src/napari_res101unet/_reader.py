@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .io import ImageData, can_read, dicom_non_image, read_image
-from .io._lazy import is_lazy_file, read_lazy
+from .io._large_layers import is_lazy_file, read_lazy
 
 PathLike = str | os.PathLike
 LayerData = tuple[Any, dict, str]

@@ -11,17 +11,16 @@ dicts (``.safetensors``/``.pth``), whose spec is inferred from the tensor shapes
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._atomic import atomic_target
 from .config import ARCHITECTURE, CHECKPOINT_FORMAT, ENCODER_NAME
 from .errors import CheckpointError, summarize
-from .export import bioimageio as _bioimageio
+from .io import bioimageio as _bioimageio
+from .io.files import atomic_target
 from .weights import read_state_dict
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, not on import
@@ -42,17 +41,9 @@ _LAYER3_BLOCKS = {6: "ResNet-50", 23: "ResNet-101", 36: "ResNet-152"}
 
 def provenance() -> dict[str, Any]:
     """Versions and time, written into every checkpoint."""
-    import segmentation_models_pytorch as smp
-    import torch
+    from .io.provenance import utc_now, versions
 
-    from . import __version__
-
-    return {
-        "napari_res101unet": __version__,
-        "torch": torch.__version__,
-        "segmentation_models_pytorch": smp.__version__,
-        "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    return {**versions(), "saved": utc_now()}
 
 
 def save_model(

@@ -36,7 +36,8 @@ ALL_GPUS = "cuda:all"
 engine reports two or more CUDA devices)."""
 
 NORMALIZATIONS = ("auto", "imagenet", "percentile", "window", "minmax", "none")
-"""Input normalisations a model spec may name (see :mod:`napari_res101unet.inference.data`)."""
+"""Input normalisations a model spec may name (see
+:mod:`napari_res101unet.preprocess.normalize`)."""
 
 BLENDINGS = ("gaussian", "constant")
 """How overlapping tiles are blended."""

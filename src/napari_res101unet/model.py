@@ -7,8 +7,6 @@ inference needs, so a checkpoint is self-describing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +14,13 @@ from typing import Any
 
 import torch
 
-from ._spec_checks import SPEC_LIMITS, check_depth, check_int, check_spec_fields
 from .config import ARCHITECTURE, ENCODER_NAME, NORMALIZATIONS
 from .errors import summarize
-
-ENCODER_WEIGHTS_HELP = (
-    "pass encoder_weights=None for random initialisation, 'imagenet' for smp's download, "
-    "or the path of a local ResNet-101 weights file (torchvision's resnet101-*.pth, "
-    "timm's resnet101 *.safetensors/*.pth)"
+from .weights import (
+    ENCODER_WEIGHTS_HELP,
+    check_imagenet_reachable,
+    load_encoder_weights,
+    normalise_weights_arg,
 )
 
 
@@ -49,7 +46,7 @@ class ModelSpec:
         spacing to it (None: unknown, never resampled).
     intensity : dict or None
         Percentile landmarks per channel of the raw training inputs (see
-        :mod:`napari_res101unet.inference.intensity`); None for earlier checkpoints.
+        :mod:`napari_res101unet.preprocess.intensity`); None for earlier checkpoints.
     encoder_weights : str
         Where the encoder's initial weights came from (``random``, ``imagenet``, ``file:...``).
     decoder_channels : list of int
@@ -178,9 +175,9 @@ def build_model(
         )
     import segmentation_models_pytorch as smp
 
-    weights = _normalise_weights_arg(encoder_weights)
+    weights = normalise_weights_arg(encoder_weights)
     if weights == "imagenet":
-        _check_imagenet_reachable()
+        check_imagenet_reachable()
     first_in = 3 if weights is not None else spec.in_channels
     try:
         model = smp.Unet(
@@ -209,102 +206,6 @@ def build_model(
     return model.eval()
 
 
-def _check_imagenet_reachable(timeout: float = 3.0) -> None:
-    """Fail within seconds, not after minutes of retries, when the weights can't be had."""
-    import socket
-
-    from huggingface_hub import try_to_load_from_cache
-    from segmentation_models_pytorch.encoders import encoders
-
-    settings = encoders[ENCODER_NAME]["pretrained_settings"]["imagenet"]
-    cached = try_to_load_from_cache(
-        settings["repo_id"], "model.safetensors", revision=settings["revision"]
-    )
-    if isinstance(cached, str):
-        return
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise ValueError(
-            f"ImageNet weights for ResNet-101 are not cached and HF_HUB_OFFLINE is set. "
-            f"{ENCODER_WEIGHTS_HELP}."
-        )
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-    except OSError as exc:
-        raise ValueError(
-            "ImageNet weights for ResNet-101 are not cached and huggingface.co (smp's "
-            f"source) cannot be reached ({exc}). Offline? {ENCODER_WEIGHTS_HELP}."
-        ) from None
-
-
-def _normalise_weights_arg(weights: str | Path | None) -> str | Path | None:
-    if weights is None:
-        return None
-    if isinstance(weights, Path):
-        return weights
-    if not isinstance(weights, str):
-        raise TypeError(f"encoder_weights must be None, 'imagenet' or a path; got {weights!r}")
-    if weights.lower() in ("", "none", "random"):
-        return None
-    if weights.lower() == "imagenet":
-        return "imagenet"
-    path = Path(weights).expanduser()
-    if path.suffix or path.exists() or "/" in weights or "\\" in weights:
-        return path
-    raise ValueError(f"unknown encoder_weights {weights!r}; {ENCODER_WEIGHTS_HELP}")
-
-
-def load_encoder_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
-    """Map a ResNet-101 state dict (torchvision or timm layout) onto ``model.encoder``.
-
-    Returns a report ``{"missing": [...], "unexpected": [...], "sha256": str}``. Keys of the
-    classifier head (``fc.*``) are expected to be unused and not reported.
-
-    Raises
-    ------
-    ValueError
-        When the file is unreadable or is not a ResNet-101 (missing encoder keys or
-        mismatched shapes).
-    """
-    from .weights import read_state_dict
-
-    path = Path(path)
-    state = read_state_dict(path, what="encoder weights file")
-    cleaned: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        for prefix in ("module.", "model.", "encoder.", "backbone."):
-            key = key.removeprefix(prefix)
-        if key.startswith("fc."):
-            continue
-        cleaned[key] = value
-    encoder = model.encoder
-    expected = encoder.state_dict()
-    missing = sorted(set(expected) - set(cleaned))
-    unexpected = sorted(set(cleaned) - set(expected))
-    wrong = [
-        f"{k} {tuple(cleaned[k].shape)} != {tuple(expected[k].shape)}"
-        for k in expected
-        if k in cleaned and cleaned[k].shape != expected[k].shape
-    ]
-    if missing or wrong:
-        details = "; ".join(
-            part
-            for part in (
-                f"{len(missing)} missing keys (e.g. {missing[:3]})" if missing else "",
-                f"{len(wrong)} shape mismatches (e.g. {wrong[:2]})" if wrong else "",
-            )
-            if part
-        )
-        raise ValueError(f"{path.name} is not a ResNet-101 state dict: {details}")
-    encoder.load_state_dict({k: cleaned[k] for k in expected}, strict=True)
-    if unexpected:
-        warnings.warn(
-            f"{path.name}: {len(unexpected)} keys not used by the encoder: {unexpected[:5]}",
-            stacklevel=2,
-        )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"missing": missing, "unexpected": unexpected, "sha256": digest}
-
-
 def model_spec(model: Any) -> ModelSpec:
     """The spec of ``model``; a plain smp Unet without one gets a default spec."""
     spec = getattr(model, "spec", None)
@@ -314,3 +215,69 @@ def model_spec(model: Any) -> ModelSpec:
         f"{type(model).__name__} carries no Res101_UNet spec; build it with build_model() "
         "or load it with load_model()"
     )
+
+
+SPEC_LIMITS = {
+    "in_channels": 512,
+    "classes": 1024,
+    "decoder_width": 1024,
+    "decoder_blocks": 5,
+    "tile_size": 1 << 16,
+    "text": 1000,
+    "depth": 32,
+}
+"""Bounds of a :class:`ModelSpec` (a checkpoint's header is checked against them before
+any network is built, so a forged header cannot ask for gigabytes)."""
+
+
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.80}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+def check_spec_fields(spec: ModelSpec) -> None:
+    """Types and bounds of the fields besides the channel counts."""
+    text = SPEC_LIMITS["text"]
+    widths = spec.decoder_channels
+    if not isinstance(widths, (list, tuple)) or len(widths) != SPEC_LIMITS["decoder_blocks"]:
+        raise ValueError(f"decoder_channels must be a list of 5 ints, got {widths!r:.80}")
+    for w in widths:
+        check_int("a decoder width", w, 1, SPEC_LIMITS["decoder_width"])
+    names = spec.class_names
+    if not isinstance(names, list) or len(names) > SPEC_LIMITS["classes"]:
+        raise ValueError(f"class_names must be a list of at most {SPEC_LIMITS['classes']}")
+    if not all(isinstance(n, str) and len(n) <= text for n in names):
+        raise TypeError(f"class_names must be strings of at most {text} characters")
+    if spec.tile_size is not None:
+        check_int("tile_size", spec.tile_size, 1, SPEC_LIMITS["tile_size"])
+    if spec.spacing is not None and (
+        not isinstance(spec.spacing, (list, tuple))
+        or len(spec.spacing) > 8
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec.spacing)
+    ):
+        raise ValueError(f"spacing must be a list of numbers, got {spec.spacing!r:.80}")
+    from .preprocess.intensity import check_record
+
+    check_record(spec.intensity)
+    for key in ("name", "encoder_weights", "architecture", "encoder"):
+        value = getattr(spec, key)
+        if not isinstance(value, str) or len(value) > text:
+            raise TypeError(f"{key} must be a string of at most {text} characters")
+    if spec.training is not None and not isinstance(spec.training, dict):
+        raise TypeError(f"training must be a JSON object, got {type(spec.training).__name__}")
+
+
+def check_depth(value: Any, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` (iteratively: no RecursionError)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ValueError(f"the spec is nested deeper than {limit} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)

@@ -13,8 +13,8 @@ pytest.importorskip("distributed")
 
 from napari_res101unet import save_model  # noqa: E402
 from napari_res101unet.cli import main  # noqa: E402
-from napari_res101unet.inference.label_store import open_labels  # noqa: E402
 from napari_res101unet.inference.segment import segment  # noqa: E402
+from napari_res101unet.io.label_store import open_labels  # noqa: E402
 
 ARGS = ["--tile-size", "64", "--batch-size", "1", "--device", "cpu", "--block-size", "64"]
 
@@ -88,7 +88,7 @@ def test_workers_run_a_local_cluster(big, capsys):
 
 @pytest.mark.slow
 def test_skip_existing_keeps_a_complete_store_and_its_sidecar_names_the_model(big, capsys):
-    from napari_res101unet.inference.provenance import file_sha256, read_sidecar
+    from napari_res101unet.io.provenance import file_sha256, read_sidecar
 
     folder, _, model = big
     out = folder / "labels.zarr"

@@ -21,8 +21,8 @@ from napari_res101unet import save_model
 from napari_res101unet.cli import main
 from napari_res101unet.cli.inputs import expand_inputs, parse_part, select_part
 from napari_res101unet.config import SegmentSettings
-from napari_res101unet.inference.provenance import is_complete
 from napari_res101unet.io import read_image, write_image
+from napari_res101unet.io.provenance import is_complete
 
 FAST = ["--device", "cpu", "--tile-size", "64"]
 

@@ -11,8 +11,8 @@ da = pytest.importorskip("dask.array")
 from predictors import blur, three_class  # noqa: E402
 
 from napari_res101unet.inference.blockwise import BlocksFailed, segment_blocks  # noqa: E402
-from napari_res101unet.inference.label_store import open_labels  # noqa: E402
 from napari_res101unet.inference.segment import segment  # noqa: E402
+from napari_res101unet.io.label_store import open_labels  # noqa: E402
 
 OPTS = {"tile_size": 96, "overlap": 0.25, "device": "cpu", "normalization": "percentile"}
 

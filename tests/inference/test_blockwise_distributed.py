@@ -15,8 +15,8 @@ from predictors import slow_blur  # noqa: E402
 
 from napari_res101unet.inference.blockwise import segment_blocks  # noqa: E402
 from napari_res101unet.inference.cluster import open_client  # noqa: E402
-from napari_res101unet.inference.label_store import open_labels  # noqa: E402
 from napari_res101unet.inference.segment import segment  # noqa: E402
+from napari_res101unet.io.label_store import open_labels  # noqa: E402
 
 OPTS = {"tile_size": 96, "overlap": 0.25, "device": "cpu", "normalization": "percentile"}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_res101unet.inference.data import adapt_channels, as_stack, make_normalizer
+from napari_res101unet.preprocess.normalize import adapt_channels, as_stack, make_normalizer
 
 
 @pytest.mark.parametrize(

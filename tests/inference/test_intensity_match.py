@@ -7,7 +7,9 @@ import pytest
 from test_spacing import Spaced, square
 
 from napari_res101unet.checkpoint import spec_from_header
-from napari_res101unet.inference.intensity import (
+from napari_res101unet.inference.segment import run_segmentation
+from napari_res101unet.model import ModelSpec
+from napari_res101unet.preprocess.intensity import (
     PERCENTILES,
     check_record,
     intensity_record,
@@ -15,8 +17,6 @@ from napari_res101unet.inference.intensity import (
     match_intensity,
     plan_match,
 )
-from napari_res101unet.inference.segment import run_segmentation
-from napari_res101unet.model import ModelSpec
 
 
 def tissue(seed: int = 0, size: int = 96) -> np.ndarray:
@@ -115,7 +115,7 @@ class _Path:
 def test_the_intensity_record_samples_a_bounded_number_of_pixels_for_many_pairs(monkeypatch):
     """200 training volumes must not each give a few million pixels (an out-of-memory
     kill on a 10 GB training set): the set shares one budget."""
-    from napari_res101unet.inference import intensity
+    from napari_res101unet.preprocess import intensity
 
     seen = []
     real = intensity.landmarks

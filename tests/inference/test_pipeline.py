@@ -243,8 +243,8 @@ NORMALISATIONS = [
 
 @pytest.mark.parametrize(("dtype", "channels", "model_channels", "setting"), NORMALISATIONS)
 def test_device_normalisation_matches_the_host(rng, dtype, channels, model_channels, setting):
-    from napari_res101unet.inference.data import make_normalizer
     from napari_res101unet.inference.pipeline import DeviceNormalizer
+    from napari_res101unet.preprocess.normalize import make_normalizer
 
     raw = rng.normal(100, 400, (2, 40, 50, channels))
     if dtype == np.uint8:
@@ -277,7 +277,7 @@ def test_raw_uint8_tiles_are_copied_and_normalised_on_the_device(rng, monkeypatc
     assert pinned[0] == (5, 64, 64, 3)  # raw tiles, a quarter of the float32 bytes
     assert np.array_equal(result.labels, inline.labels)
     assert np.abs(result.probabilities - inline.probabilities).max() == 0.0
-    from napari_res101unet.inference.data import make_normalizer
+    from napari_res101unet.preprocess.normalize import make_normalizer
 
     norm = make_normalizer(image[None], {"mode": "imagenet"}, 3)
     assert DeviceNormalizer.applies(norm, np.uint8)

@@ -11,14 +11,14 @@ import torch
 from predictors import per_pixel
 
 from napari_res101unet.inference.segment import run_segmentation
-from napari_res101unet.inference.spacing import (
+from napari_res101unet.model import ModelSpec
+from napari_res101unet.preprocess.spacing import (
     SPACING_TOLERANCE,
     check_pixel_size,
     nearest,
     plan_resampling,
     resize_slices,
 )
-from napari_res101unet.model import ModelSpec
 
 SEEN: list[tuple[int, ...]] = []
 

@@ -10,7 +10,7 @@ da = pytest.importorskip("dask.array")
 tifffile = pytest.importorskip("tifffile")
 
 from napari_res101unet import _reader  # noqa: E402
-from napari_res101unet.inference import sources  # noqa: E402
+from napari_res101unet.io import large as sources  # noqa: E402
 
 
 def _ome_zarr(path, image):

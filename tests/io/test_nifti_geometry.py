@@ -9,8 +9,8 @@ import pytest
 
 from napari_res101unet import _writer
 from napari_res101unet._reader import get_reader
-from napari_res101unet.inference.data import resolve_mode
 from napari_res101unet.io import read_image, write_labels
+from napari_res101unet.preprocess.normalize import resolve_mode
 
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

@@ -27,7 +27,7 @@ def _napari_process_never_imports_torch():
 
 @pytest.fixture(autouse=True)
 def _fresh_session_models():
-    from napari_res101unet._session import SESSION_MODELS
+    from napari_res101unet.viewer.session import SESSION_MODELS
 
     SESSION_MODELS.clear()
     yield

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_res101unet._session import SESSION_MODELS
+from napari_res101unet.viewer.session import SESSION_MODELS
 
 ENGINE_TIMEOUT_MS = 180_000
 

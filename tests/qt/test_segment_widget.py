@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_res101unet._qt.segment_widget import SegmentWidget
-from napari_res101unet._session import SESSION_MODELS
+from napari_res101unet.viewer.session import SESSION_MODELS
 
 ENGINE_TIMEOUT_MS = 180_000
 

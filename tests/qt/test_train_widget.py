@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from napari_res101unet._qt.train_widget import RANDOM, TrainWidget
-from napari_res101unet._session import SESSION_MODELS
+from napari_res101unet.viewer.session import SESSION_MODELS
 
 pytestmark = pytest.mark.qt
 TRAIN_TIMEOUT_MS = 300_000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_res101unet.inference.data import make_normalizer
-from napari_res101unet.training import intensity as I
-from napari_res101unet.training.pairs import Prepared
+from napari_res101unet.preprocess.normalize import make_normalizer
+from napari_res101unet.preprocess.pairs import Prepared
+from napari_res101unet.training import intensity_augment as I
 from napari_res101unet.training.patches import PatchSampler
 
 MEAN, STD = np.float32(0.449), np.float32(0.226)

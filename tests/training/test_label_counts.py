@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import napari_res101unet
-from napari_res101unet.training.pairs import check_pairs, resolve_classes
+from napari_res101unet.preprocess.pairs import check_pairs, resolve_classes
 
 SRC = Path(napari_res101unet.__file__).resolve().parents[1]  # the package under test
 
 
 def test_value_counts_is_sparse_and_agrees_with_bincount():
-    from napari_res101unet.training.pairs import value_counts
+    from napari_res101unet.preprocess.pairs import value_counts
 
     small = np.array([0, 0, 3, 3, 3, 7], np.uint8)
     values, counts = value_counts(small)
@@ -44,8 +44,8 @@ _SCRIPT = """
 import resource, sys
 import numpy as np
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-from napari_res101unet.training.pairs import check_pairs, resolve_classes
-from napari_res101unet import metrics
+from napari_res101unet.preprocess.pairs import check_pairs, resolve_classes
+from napari_res101unet.evaluation import pixel as metrics
 labels = np.zeros((64, 64), np.int64)
 labels[10:20, 10:20] = 2**31
 labels[30:40, 30:40] = 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_res101unet.preprocess.pairs import check_pairs
 from napari_res101unet.training import slice_cache
 from napari_res101unet.training.lazy_pairs import (
     LazySampler,
@@ -14,7 +15,6 @@ from napari_res101unet.training.lazy_pairs import (
     open_pairs,
 )
 from napari_res101unet.training.lazy_pairs import prepare_any as prepare
-from napari_res101unet.training.pairs import check_pairs
 
 zarr = pytest.importorskip("zarr")
 nib = pytest.importorskip("nibabel")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_res101unet.config import TRAIN_LIMITS
-from napari_res101unet.training.pairs import (
+from napari_res101unet.preprocess.pairs import (
     IGNORE,
     check_pairs,
     infer_in_channels,

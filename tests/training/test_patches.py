@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_res101unet.training.pairs import IGNORE, check_pairs, prepare
+from napari_res101unet.preprocess.pairs import IGNORE, check_pairs, prepare
 from napari_res101unet.training.patches import PatchSampler, crop_labels
 
 

@@ -8,13 +8,13 @@ import pytest
 
 import napari_res101unet as nr
 from napari_res101unet.checkpoint import load_model
-from napari_res101unet.training.pairs import check_pairs
-from napari_res101unet.training.spacing import (
+from napari_res101unet.preprocess.pair_spacing import (
     fit_spacing,
     pair_spacings,
     resample_pairs,
     training_spacing,
 )
+from napari_res101unet.preprocess.pairs import check_pairs
 
 
 def _pair(size: int, value: int = 1):

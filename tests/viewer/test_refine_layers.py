@@ -9,8 +9,8 @@ napari = pytest.importorskip("napari")
 from napari.components import ViewerModel  # noqa: E402
 
 from napari_res101unet import viewer as api  # noqa: E402
-from napari_res101unet._session import SESSION_MODELS  # noqa: E402
 from napari_res101unet.registry import list_models  # noqa: E402
+from napari_res101unet.viewer.session import SESSION_MODELS  # noqa: E402
 
 QUICK = {"epochs": 1, "steps_per_epoch": 1, "patch_size": 64, "batch_size": 1}
 

@@ -14,12 +14,12 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, ProgressB
 from napari.qt.threading import create_worker, thread_worker
 from napari.utils.notifications import show_error, show_info
 
-from .._session import SESSION_MODELS
 from ..config import ALL_GPUS
 from ..engine import protocol as P
 from ..engine.client import EngineClient, get_engine
 from ..errors import Cancelled, EngineError, summarize
 from ..registry import UNTRAINED, list_models
+from ..viewer.session import SESSION_MODELS
 from .activity import ActivityProgress, mirror
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ from magicgui.widgets import (
 )
 
 from .. import viewer as api
-from .._session import SESSION_MODELS
 from ..config import TrainSettings, models_dir
 from ..engine import protocol as P
+from ..viewer.session import SESSION_MODELS
 from . import base
 from .base import LOAD_FROM_FILE
 from .plot import TrainingPlot

@@ -55,7 +55,7 @@ def add_blockwise_options(parser: argparse.ArgumentParser) -> None:
 
 def large_inputs(inputs: list[str]) -> list[Path]:
     """The inputs to segment blockwise; all or none (a mix is refused)."""
-    from ..inference.sources import is_large_source
+    from ..io.large import is_large_source
 
     paths = [Path(p) for p in inputs]
     large = [p for p in paths if is_large_source(p)]
@@ -136,8 +136,8 @@ def _labels_path(out: Path, args: argparse.Namespace) -> Path:
 def _finished(out: Path, args: argparse.Namespace, model: str, options: dict) -> bool:
     """``--skip-existing``: the store is marked complete (its last write) and its sidecar
     names the same model and settings; anything else is redone (or refused as existing)."""
-    from ..inference.label_store import open_labels
-    from ..inference.provenance import file_sha256, read_sidecar
+    from ..io.label_store import open_labels
+    from ..io.provenance import file_sha256, read_sidecar
 
     path = _labels_path(out, args)
     try:
@@ -152,7 +152,7 @@ def _finished(out: Path, args: argparse.Namespace, model: str, options: dict) ->
 
 def _write_provenance(result, source: Path, model: str, options: dict, where: str) -> None:
     """``<store>.json`` beside the finished labels store (see inference/provenance.py)."""
-    from ..inference.provenance import model_identity, provenance_record, write_sidecar
+    from ..io.provenance import model_identity, provenance_record, write_sidecar
 
     record = provenance_record(
         result.path,

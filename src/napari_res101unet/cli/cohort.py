@@ -102,7 +102,7 @@ def _resume(
     tasks: list[FileTask], options: CohortOptions, skip: bool, overwrite: bool
 ) -> tuple[list[FileTask], list[dict]]:
     """``(to do, skipped statuses)``; existing outputs refused unless one flag allows."""
-    from ..inference.provenance import file_sha256, is_complete
+    from ..io.provenance import file_sha256, is_complete
 
     todo, skipped, existing = [], [], []
     model = None
@@ -140,7 +140,7 @@ def _refuse_existing(existing: list[tuple[str, str]]) -> None:
 
 def run_local(tasks: list[FileTask], options: CohortOptions, bar: FileBar) -> list[dict]:
     """Each file in this process, the model loaded once."""
-    from ..inference.provenance import model_identity
+    from ..io.provenance import model_identity
     from .common import load_cli_model
 
     model = load_cli_model(options.model_source, options.settings["device"])

@@ -52,7 +52,7 @@ def outputs_of(task: FileTask) -> list[str]:
 def worker_task(task: FileTask, options: CohortOptions) -> dict:
     """One file on a dask worker: the worker's cached model, a small status back."""
     from ..inference.cluster import worker_device, worker_model
-    from ..inference.provenance import model_identity
+    from ..io.provenance import model_identity
 
     try:
         device = worker_device(options.settings["device"])  # its own GPU when several
@@ -119,7 +119,7 @@ def segment_file(
 
 def _write_sidecars(task: FileTask, identity: dict, options: CohortOptions, result) -> None:
     """Probabilities' sidecar, then the labels' (the mark that the input is finished)."""
-    from ..inference.provenance import provenance_record, write_sidecar
+    from ..io.provenance import provenance_record, write_sidecar
 
     run = {
         "device": result.device,

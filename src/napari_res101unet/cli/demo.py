@@ -98,7 +98,7 @@ def _budget(args: argparse.Namespace) -> tuple[int, int, float | None]:
 def run(args: argparse.Namespace) -> int:
     from ..config import models_dir
     from ..device import describe_device, resolve_device
-    from ..evaluation import evaluate
+    from ..evaluation.score_model import evaluate
     from ..samples import load_sample
     from ..training.run import train
 

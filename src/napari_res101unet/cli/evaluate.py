@@ -32,8 +32,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._atomic import atomic_target
-    from ..evaluation import evaluate
+    from ..evaluation.score_model import evaluate
+    from ..io.files import atomic_target
     from ..io.folders import read_pairs
 
     settings = settings_from(args, SegmentSettings, (*SETTINGS, "device"))

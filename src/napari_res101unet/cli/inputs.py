@@ -96,7 +96,7 @@ def _expand_match(path: Path, recursive: bool) -> list[Path]:
 def _an_output(path: Path) -> bool:
     """Whether ``path`` was written by ``segment`` (it has a provenance sidecar): the
     outputs of an earlier run in the same folder are not inputs."""
-    from ..inference.provenance import read_sidecar, sidecar_path
+    from ..io.provenance import read_sidecar, sidecar_path
 
     return sidecar_path(path).is_file() and read_sidecar(path) is not None
 

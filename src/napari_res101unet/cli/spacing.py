@@ -19,7 +19,7 @@ def add_pixel_size(p: argparse.ArgumentParser, what: str) -> None:
 def pixel_spacing(pixel_size: float | None, spacings: list) -> list | None:
     """``train``'s ``spacing``: the given pixel size for every pair, else the files'
     spacings (None when no file gives one). Raises ValueError for 0/NaN/negative sizes."""
-    from ..inference.spacing import check_pixel_size
+    from ..preprocess.spacing import check_pixel_size
 
     size = check_pixel_size(pixel_size, "--pixel-size")
     if size is not None:

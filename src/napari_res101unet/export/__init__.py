@@ -102,7 +102,7 @@ def _target(path: Path, format: str) -> Path:
 
 
 def _onnx(model: Any, path: Path, **options: Any) -> Path:
-    from .._atomic import atomic_target
+    from ..io.files import atomic_target
     from .onnx import export_onnx
 
     with atomic_target(path) as tmp:
@@ -111,7 +111,7 @@ def _onnx(model: Any, path: Path, **options: Any) -> Path:
 
 
 def _torchscript(model: Any, path: Path) -> Path:
-    from .._atomic import atomic_target
+    from ..io.files import atomic_target
     from ._network import export_torchscript
 
     with atomic_target(path) as tmp:

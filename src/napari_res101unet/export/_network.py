@@ -54,7 +54,7 @@ def resolved_normalization(spec, override: str | dict | None, sample) -> dict:
     ValueError
         For an unknown mode, or ``auto`` with no sample to decide from.
     """
-    from ..inference.data import resolve_mode
+    from ..preprocess.normalize import resolve_mode
 
     setting = dict(spec.normalization) if override is None else _as_setting(override)
     mode = setting.get("mode")

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io.bioimageio import CONFIG_KEY, RDF_NAMES
 from ._network import architecture_kwargs, checked_spec, resolved_normalization
-from ._read import CONFIG_KEY, RDF_NAMES
 from ._sample import prepare_sample, synthetic_sample
 
 WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
@@ -107,8 +107,8 @@ def _write_folder(folder, model, spec, setting, raw, formats, name, descr, autho
     import torch
 
     from .. import __version__
-    from ..inference.data import make_normalizer
     from ..model import ModelSpec
+    from ..preprocess.normalize import make_normalizer
     from . import _docs, _rdf
     from ._network import probability_network
 
@@ -241,7 +241,7 @@ def _validate(rdf: Path) -> None:
 
 
 def _move_into_place(tmp: Path, path: Path) -> None:
-    from .._atomic import atomic_target
+    from ..io.files import atomic_target
 
     if path.suffix.lower() == ".zip":
         with atomic_target(path) as target, zipfile.ZipFile(target, "w") as zf:
@@ -267,29 +267,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-# --- reading ----------------------------------------------------------------------------
-
-
-def is_package(path: Path) -> bool:
-    """Whether ``path`` is a bioimage.io package: a ``.zip``, or a folder with rdf.yaml."""
-    path = Path(path)
-    if path.is_dir():
-        return any((path / n).is_file() for n in RDF_NAMES)
-    return path.suffix.lower() == ".zip" or path.name in RDF_NAMES
-
-
-def read_package(path: str | os.PathLike):
-    """``(state_dict, ModelSpec)`` of a bioimage.io package holding a Res101_UNet.
-
-    Raises
-    ------
-    CheckpointError
-        When the package is unreadable, holds no ``pytorch_state_dict`` weights, or its
-        architecture is not smp's ``Unet`` with a ``resnet101`` encoder.
-    """
-    from ._read import read_package as _read
-
-    path = Path(path)
-    return _read(path.parent if path.name in RDF_NAMES else path)

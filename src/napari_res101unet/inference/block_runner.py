@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, summarize
+from ..io.label_store import write_block
+from ..io.large import LargeSource
 from .blending import blend_weights, extract_tile
-from .label_store import write_block
-from .sources import LargeSource
 from .tiling import TilePlan
 
 _FORWARDS: dict[tuple, Any] = {}
@@ -46,7 +46,7 @@ class BlockJob:
 
 def block_labels(job: BlockJob, index: tuple[int, int, int], raw: np.ndarray, predict) -> Any:
     """Labels of one block from its raw halo region ``(RY, RX, C)`` (see :func:`halo`)."""
-    from .data import adapt_channels
+    from ..preprocess.normalize import adapt_channels
 
     plan, (_, y0, x0) = job.plan, index
     (h, w), (ty, tx) = job.source.yx, plan.tile

@@ -25,9 +25,9 @@ import numpy as np
 
 from ..config import SegmentSettings
 from ..errors import summarize
-from . import label_store
+from ..io import label_store
+from ..io.large import LargeSource, describe, open_source
 from .block_runner import BlockJob, run_all
-from .sources import LargeSource, describe, open_source
 from .tiling import TilePlan, plan_tiles
 
 __all__ = ["BlockJob", "BlocksFailed", "BlockwiseResult", "block_indices", "segment_blocks"]
@@ -271,7 +271,7 @@ def _normalizer(source: LargeSource, spec) -> Any:
     """The whole-image normaliser, from the same strided sample as in-memory ``segment``."""
     import dask
 
-    from .data import adapt_channels, make_normalizer
+    from ..preprocess.normalize import adapt_channels, make_normalizer
 
     data, _ = adapt_channels(source.stack(), spec.in_channels)
     try:  # read here with threads: a TIFF's zarr view does not travel to workers

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import Normalizer
+from ..preprocess.normalize import Normalizer
 
 DEVICE_DTYPES = tuple(
     np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.int32, np.float16, np.float32)

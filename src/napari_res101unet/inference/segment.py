@@ -22,8 +22,8 @@ from ..device import (
 )
 from ..errors import DeviceFailure, device_failure, is_device_failure
 from ..model import ModelSpec
-from .adapt import adapt_input
-from .data import as_stack, make_normalizer
+from ..preprocess.adapt import adapt_input
+from ..preprocess.normalize import as_stack, make_normalizer
 from .forward import Forward, OutOfMemory, compiled_module, inference_module
 from .job import Job
 from .pipeline import transfers_for
@@ -109,7 +109,7 @@ def segment(
         ``memory_budget``, ``optimize``, ``compile_model`` and ``blend_on_device``;
         ``spacing`` (the image's, per spatial axis) and ``pixel_size`` (in-plane, a number
         or ``(y, x)``; wins over ``spacing``): an image whose spacing differs from the
-        model's is resampled to it and back (:mod:`~napari_res101unet.inference.spacing`).
+        model's is resampled to it and back (:mod:`~napari_res101unet.preprocess.spacing`).
 
     Returns
     -------

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_target
-from .._digest import file_sha256
+from .files import atomic_target, file_sha256
 
 __all__ = ["algorithm_identity", "source_series", "write_dicom_seg"]
 

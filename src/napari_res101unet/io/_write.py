@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_target
 from ._content import smallest_int_dtype
 from ._formats import ITK_VOLUMES, LABEL_WRITABLE, NIFTI, TIFF, WRITABLE, format_name, suffix
 from ._units import to_mm
+from .files import atomic_target
 
 _PLAIN_DTYPES = {".png": (np.uint8, np.uint16), ".bmp": (np.uint8,)}
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..preprocess.pairs import IGNORE
 from . import slice_cache
-from .pairs import IGNORE
 
 COORDS = 2048
 """Random pixels kept per foreground value and slice (the centres of oversampled patches)."""
@@ -35,7 +35,7 @@ class RawIndex:
         return self.yx[:0] if j is None else self.yx[self.starts[j] : self.starts[j + 1]]
 
     def save(self, path: Path, stamp: str) -> None:
-        from .._atomic import atomic_target
+        from ..io.files import atomic_target
 
         try:
             with atomic_target(path) as tmp, open(tmp, "wb") as f:
@@ -95,7 +95,7 @@ def scan(read, n: int, name: str) -> RawIndex:
 class LazyLabels:
     """``(N, Y, X)`` labels of a :class:`~napari_res101unet.training.lazy_pairs.Volume`
     with the label rules applied on read (``[s]``); ``counts``/``values`` as in
-    :class:`~napari_res101unet.training.pairs.CheckedPair`."""
+    :class:`~napari_res101unet.preprocess.pairs.CheckedPair`."""
 
     def __init__(self, volume, raw: RawIndex, ignore, sparse: bool, squash: bool) -> None:
         self.volume, self.raw, self.ignore = volume, raw, ignore

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ..preprocess.pairs import CheckedPair, Prepared, check_pairs, prepare
 from . import slice_cache
 from .lazy_index import LazyLabels, build_index
-from .pairs import CheckedPair, Prepared, check_pairs, prepare
 from .patches import PatchSampler, _normalised, _place, _Table
 from .slice_cache import CACHE_ENV, SliceCache  # noqa: F401 (re-exported)
 
@@ -144,7 +144,7 @@ def check_any(
     what: str = "pairs",
     mask_files: bool = False,
 ) -> list[CheckedPair]:
-    """:func:`~napari_res101unet.training.pairs.check_pairs`, or for pairs with data on
+    """:func:`~napari_res101unet.preprocess.pairs.check_pairs`, or for pairs with data on
     disk the same rules from headers and one pass over the labels (building the index)."""
     if not isinstance(pairs, Sequence) or isinstance(pairs, (str, np.ndarray)):
         return check_pairs(pairs, ignore_index=ignore_index, sparse=sparse, names=names, what=what)
@@ -206,7 +206,7 @@ class LazyImage:
         self.raw_channels, self.dtype = c, volume.dtype
 
     def __getitem__(self, s: int) -> np.ndarray:
-        from ..inference.data import adapt_channels
+        from ..preprocess.normalize import adapt_channels
 
         raw = self.volume[s]
         raw = raw if self.volume.channels else raw[..., None]
@@ -232,7 +232,7 @@ def prepare_any(checked: list, **kw) -> list[Prepared]:
 
 def prepare_lazy(c: CheckedPair, ignore_index, in_channels: int, normalization: dict):
     """A :class:`Prepared` whose data and labels stay on disk."""
-    from ..inference.data import make_normalizer
+    from ..preprocess.normalize import make_normalizer
 
     data = LazyImage(c.slices.volume, c.name, in_channels)
     labels = c.labels.with_ignore(ignore_index)

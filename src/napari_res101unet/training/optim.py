@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .._atomic import atomic_target
+from ..io.files import atomic_target
 
 MIN_LR_FACTOR = 0.01
 META_KEY = "napari_res101unet_optimizer"

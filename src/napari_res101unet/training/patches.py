@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ..inference.blending import reflect_indices
-from .intensity import BRIGHTNESS_RANGE, CONTRAST_RANGE, jitter_intensity  # noqa: F401
-from .pairs import IGNORE, Prepared
+from ..preprocess.pairs import IGNORE, Prepared
+from .intensity_augment import BRIGHTNESS_RANGE, CONTRAST_RANGE, jitter_intensity  # noqa: F401
 
 SCALE_RANGE = (0.8, 1.25)
 """Zoom factors drawn log-uniformly when augmenting (1.25: objects look 25 % larger)."""
@@ -48,7 +48,7 @@ class PatchSampler:
         patch lies anywhere on a slice (slices drawn by their labelled area).
     augment : bool
         Flips, 90-degree rotations, scale jitter (:data:`SCALE_RANGE`) and intensity
-        changes (:mod:`~napari_res101unet.training.intensity`), each with a probability
+        changes (:mod:`~napari_res101unet.training.intensity_augment`), each with a probability
         scaled by the ``strength`` of :meth:`batch` (the run's
         :class:`~napari_res101unet.training.recipe.Recipe` ramps it).
     """

@@ -16,10 +16,10 @@ import torch
 
 from ..config import TrainSettings
 from ..device import precision_name, resolve_device
-from ..inference.intensity import intensity_record
+from ..preprocess.intensity import intensity_record
+from ..preprocess.pair_spacing import fit_spacing
 from . import distributed as _dist
 from .patches import PatchSampler
-from .spacing import fit_spacing
 from .start import make_plan, prepare_data, start_model
 from .state import CheckpointPaths, TrainingEvent
 from .trainer import Trainer
@@ -96,7 +96,7 @@ def train(
         Label value of unlabelled pixels (sparse annotation); outside the classes.
     sparse : bool
         Labels painted as strokes: 0 = not annotated, 1 = background, 2.. = classes
-        (converted by :func:`~napari_res101unet.training.pairs.sparse_to_ignore`).
+        (converted by :func:`~napari_res101unet.preprocess.pairs.sparse_to_ignore`).
     classes, class_names
         Output classes (background included); None infers them from the labels (or keeps
         the model's).
@@ -129,7 +129,7 @@ def train(
         all or one per pair (None where unknown, e.g. PNG/JPEG). The model records the
         median per axis (a fine-tuned model keeps its own), pairs of another spacing are
         resampled to it, and inference resamples images to it
-        (:mod:`napari_res101unet.training.spacing`). The checkpoint also records the
+        (:mod:`napari_res101unet.preprocess.pair_spacing`). The checkpoint also records the
         intensity percentiles of the training inputs (``spec.intensity``).
     callback : callable, optional
         Called with each :class:`TrainingEvent` (``step``, ``epoch``, ``checkpoint``,

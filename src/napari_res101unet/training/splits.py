@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..config import TRAIN_LIMITS
-from .pairs import IGNORE, Prepared
+from ..preprocess.pairs import IGNORE, Prepared
 
 
 def has_foreground(item: Prepared, slices: list[int] | None = None) -> bool:

@@ -21,8 +21,8 @@ import torch
 
 from ..config import LEARNING_RATES, TRAIN_LIMITS, TrainSettings
 from ..model import ModelSpec, build_model, default_class_names, model_spec
+from ..preprocess.pairs import CheckedPair, check_label_bound, infer_in_channels, resolve_classes
 from .lazy_pairs import prepare_any
-from .pairs import CheckedPair, check_label_bound, infer_in_channels, resolve_classes
 from .recipe import warmup_steps as recipe_warmup
 from .splits import cap_slices, split
 

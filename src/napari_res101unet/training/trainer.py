@@ -17,15 +17,15 @@ from ..checkpoint import EXTRA_PREFIX, save_model
 from ..config import TrainSettings
 from ..device import amp_dtype, autocast
 from ..errors import Cancelled
-from ..evaluation import score_prepared
+from ..preprocess.pairs import IGNORE, Prepared
 from . import distributed as _dist
 from .losses import dice_ce_loss
 from .optim import has_optimizer, load_optimizer, make_optimizer, optimizer_payload
-from .pairs import IGNORE, Prepared
 from .patches import PatchSampler
 from .recipe import Recipe
 from .start import TrainPlan, record
 from .state import CheckpointPaths, TrainingEvent
+from .validation import score_prepared
 
 IMPROVEMENT = 1e-4
 """Validation IoU gain that counts as better (for the best checkpoint and early stopping)."""

@@ -79,7 +79,7 @@ def segment_request(
     ``pixel_size`` (in the layer's unit) overrides the layer's spacing; 0/None: the
     layer's scale when known (see :func:`~napari_res101unet.viewer.spacing.known_spacing`).
     """
-    from ..inference.spacing import check_pixel_size
+    from ..preprocess.spacing import check_pixel_size
     from .spacing import known_spacing
 
     if pixel_size is not None and pixel_size != 0:

@@ -103,7 +103,7 @@ def lazy_request(
 def layer_store(layer: Any, data: Any) -> str | None:
     """The store on disk holding ``data``: the file the layer was read from (a zarr / big
     TIFF whose level 0 is ``data``), or a zarr array's own store; else None."""
-    from ..inference.sources import is_large_source
+    from ..io.large import is_large_source
 
     path = getattr(getattr(layer, "source", None), "path", None)
     if path and is_large_source(path):

@@ -69,7 +69,7 @@ def train_request(
     model from ``"imagenet"`` or a ResNet-101 file. Raises ValueError/TypeError naming
     the pair (by its layer names) before anything runs.
     """
-    from ..training.pairs import check_pairs, resolve_classes
+    from ..preprocess.pairs import check_pairs, resolve_classes
     from .spacing import known_spacing
 
     settings = settings or TrainSettings()
@@ -121,7 +121,7 @@ def _taken(path: Path) -> bool:
 
 def apply_train_result(result: dict | None) -> Path | None:
     """Register a finished run's model for this session (the Segment list offers it)."""
-    from .._session import SESSION_MODELS
+    from .session import SESSION_MODELS
 
     if not result or not result.get("path"):
         return None

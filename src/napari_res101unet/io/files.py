@@ -1,4 +1,6 @@
-"""Durable atomic file writes: a temporary file beside the target, renamed over it.
+"""Files written safely and known by content: durable atomic writes, and SHA-256 digests.
+
+Writes go to a temporary file beside the target, renamed over it.
 
 What :func:`atomic_target` guarantees:
 
@@ -14,6 +16,7 @@ What :func:`atomic_target` guarantees:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -119,3 +122,18 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # exists (another user's) or cannot tell: leave its file alone
     return True
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file; a checkpoint of ~200 MB is read once per version."""
+    stat = os.stat(path)
+    return _digest(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)

@@ -11,12 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import TRAIN_LIMITS
-from .inference.segment import run_segmentation
-from .inference.tiling import round_up
-from .metrics import confusion_matrix, scores_from_confusion
-from .model import model_spec
-from .training.pairs import IGNORE, Prepared, check_label_bound, check_pairs
+from ..inference.segment import run_segmentation
+from ..model import model_spec
+from ..preprocess.pairs import check_label_bound, check_pairs
+from .pixel import confusion_matrix, scores_from_confusion
 
 
 def evaluate(
@@ -55,7 +53,7 @@ def evaluate(
     -------
     dict
         ``iou``, ``dice``, ``accuracy``: over all pixels of all images (from the summed
-        confusion matrix; foreground-class means as in :mod:`~napari_res101unet.metrics`).
+        confusion matrix; foreground-class means as in :mod:`~napari_res101unet.evaluation.pixel`).
         ``mean_iou``, ``mean_dice``, ``mean_accuracy``: means of the per-image scores.
         ``per_class``: ``[{"class", "name", "iou", "dice"}]`` for each foreground class.
         ``per_image``: ``[{"index", "iou", "dice", "accuracy", "pixels", "seconds"}]``.
@@ -63,7 +61,7 @@ def evaluate(
         ``n_images``.
     """
     if isinstance(model, (str, os.PathLike)):
-        from .checkpoint import load_model
+        from ..checkpoint import load_model
 
         model = load_model(Path(model))
     spec = model_spec(model)
@@ -125,54 +123,3 @@ def _summary(total: np.ndarray, per_image: list[dict], names: list[str]) -> dict
         "class_names": names,
         "n_images": len(per_image),
     }
-
-
-def score_prepared(
-    model: torch.nn.Module,
-    items: list[Prepared],
-    *,
-    device: torch.device,
-    batch_size: int,
-    mixed_precision: bool,
-    should_stop: Callable[[], bool] | None = None,
-    reduce: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> dict[str, Any]:
-    """Scores of ``model`` on the used slices of prepared images (validation in training).
-
-    ``reduce`` maps the ``(K, K)`` confusion matrix before scoring (distributed
-    training sums the ranks' shares).
-
-    Each whole slice is normalised with its image's normaliser (as in training and
-    inference) and predicted in one pass, or in tiles of ``TRAIN_LIMITS["val_tile"]`` for
-    large slices. The model is left in the train/eval mode it was in.
-    """
-    n = model_spec(model).n_labels
-    total = np.zeros((n, n), np.int64)
-    was_training = model.training
-    model.eval()
-
-    def predictor(x: torch.Tensor) -> torch.Tensor:
-        return model(x)
-
-    try:
-        for item in items:
-            for s in item.slices:
-                x = np.moveaxis(item.normalizer(item.data[s]), 0, -1)
-                tile = min(round_up(max(x.shape[:2])), TRAIN_LIMITS["val_tile"])
-                labels = run_segmentation(
-                    x,
-                    predictor,
-                    tile_size=tile,
-                    batch_size=batch_size,
-                    device=device,
-                    channel_axis=-1,
-                    normalization="none",
-                    should_stop=should_stop,
-                    mixed_precision=mixed_precision,
-                ).labels
-                total += confusion_matrix(labels, item.labels[s], n, ignore_index=IGNORE)
-    finally:
-        model.train(was_training)
-    if reduce is not None:
-        total = reduce(total)
-    return scores_from_confusion(total)

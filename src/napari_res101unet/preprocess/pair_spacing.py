@@ -3,7 +3,7 @@
 ``train(..., spacing=...)`` takes one spacing for every pair, or one per pair (None where
 unknown). The model's spacing is the one of the model being fine-tuned when it has one,
 else the median, per in-plane axis, of the known spacings; pairs whose spacing differs
-from it by more than :data:`~napari_res101unet.inference.spacing.SPACING_TOLERANCE` are
+from it by more than :data:`~napari_res101unet.preprocess.spacing.SPACING_TOLERANCE` are
 resampled to it in plane (images linearly, labels with nearest neighbour), so the network
 sees one pixel size. Pairs of unknown spacing are taken as they are. Without any known
 spacing the model records none, and inference never resamples for it (as before).
@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..inference.spacing import (
+from .pairs import CheckedPair, _counts
+from .spacing import (
     SPACING_TOLERANCE,
     check_pixel_size,
     nearest,
     resize_slices,
 )
-from .pairs import CheckedPair, _counts
 
 Spacing = tuple[float, float]
 

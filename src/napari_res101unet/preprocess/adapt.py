@@ -6,14 +6,16 @@ image as slices and normalising it; see :mod:`.spacing` and :mod:`.intensity`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..model import ModelSpec
-from .data import StackView, adapt_channels
 from .intensity import match_intensity
+from .normalize import StackView, adapt_channels
 from .spacing import Resampling, check_pixel_size, in_plane, plan_resampling
+
+if TYPE_CHECKING:
+    from ..model import ModelSpec
 
 
 def adapt_input(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..config import SPARSE_IGNORE, TRAIN_LIMITS
-from ..inference.data import Normalizer, adapt_channels, as_stack, make_normalizer
+from .normalize import Normalizer, adapt_channels, as_stack, make_normalizer
 
 IGNORE = -1
 _BINCOUNT_LIMIT = 1 << 16  # label values below this are counted densely (512 KiB at most)

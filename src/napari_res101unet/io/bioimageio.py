@@ -8,6 +8,7 @@ package ever runs.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -19,8 +20,27 @@ RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 CONFIG_KEY = "napari_res101unet"
 
 
-def read_package(path: Path):
-    """``(state_dict, ModelSpec)`` of the package at ``path`` (folder or ``.zip``)."""
+def is_package(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a bioimage.io package: a ``.zip``, or a folder with rdf.yaml."""
+    path = Path(path)
+    if path.is_dir():
+        return any((path / n).is_file() for n in RDF_NAMES)
+    return path.suffix.lower() == ".zip" or path.name in RDF_NAMES
+
+
+def read_package(path: str | os.PathLike):
+    """``(state_dict, ModelSpec)`` of a bioimage.io package (folder, its rdf.yaml, or a
+    ``.zip``) holding a Res101_UNet.
+
+    Raises
+    ------
+    CheckpointError
+        When the package is unreadable, holds no ``pytorch_state_dict`` weights, or its
+        architecture is not smp's ``Unet`` with a ``resnet101`` encoder.
+    """
+    path = Path(path)
+    if path.name in RDF_NAMES:
+        path = path.parent
     from ..errors import CheckpointError
 
     files = _Files(path)

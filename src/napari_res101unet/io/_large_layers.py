@@ -15,7 +15,7 @@ LayerData = tuple[Any, dict, str]
 
 def is_lazy_file(path: Any) -> bool:
     """Whether the reader opens ``path`` lazily (a zarr store, or a big TIFF)."""
-    from ..inference.sources import is_large_source
+    from .large import is_large_source
 
     try:
         return is_large_source(Path(path))
@@ -33,7 +33,7 @@ def read_lazy(path: str | Path) -> list[LayerData]:
     """
     import dask.array as da
 
-    from ..inference.sources import open_source
+    from .large import open_source
 
     path = Path(path)
     source = open_source(path)  # level 0, its axes and scale; clear errors

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .sources import LargeSource
+from .large import LargeSource
 
 __all__ = ["LabelTarget", "create_labels", "finish", "open_labels", "write_block"]
 

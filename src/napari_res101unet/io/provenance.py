@@ -21,8 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_target
-from .._digest import file_sha256
+from .files import atomic_target, file_sha256
 
 FORMAT = "napari-res101unet provenance 1"
 SIDECAR_SUFFIX = ".json"
@@ -73,11 +72,16 @@ def _relative(path: Path, start: Path) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of the plugin, torch and segmentation-models-pytorch."""
-    from ..checkpoint import provenance
+    import segmentation_models_pytorch as smp
+    import torch
 
-    found = provenance()
-    found.pop("saved", None)
-    return found
+    from .. import __version__
+
+    return {
+        "napari_res101unet": __version__,
+        "torch": torch.__version__,
+        "segmentation_models_pytorch": smp.__version__,
+    }
 
 
 def model_identity(model: Any, source: str | os.PathLike | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ offset keep the image's own contrasts between tissues: a slice holding more or l
 some tissue than the training average is not distorted, which full histogram matching
 (forcing the training histogram onto every image) would do, and which piecewise landmark
 matching does between its landmarks. Gamma and milder window changes are left to the
-training augmentation (:mod:`napari_res101unet.training.intensity`). The thresholds are
+training augmentation (:mod:`napari_res101unet.training.intensity_augment`). The thresholds are
 wide on purpose: on the 137 held-out MSD liver slices the gain fitted between a single
 slice and the pooled training slices stays within 0.69..1.44 (1st..99th percentile), and
 the same slices with contrast compressed to a third give 2.1..4.4 (136 of 137 mapped).
