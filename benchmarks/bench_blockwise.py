@@ -111,15 +111,16 @@ def crop_runs(args, image: Path) -> dict:
     import zarr
 
     from napari_res101unet.inference.blockwise import segment_blocks
-    from napari_res101unet.inference.cluster import open_client, worker_model
+    from napari_res101unet.inference.cluster import open_client
     from napari_res101unet.inference.segment import run_segmentation
     from napari_res101unet.io.label_store import open_labels
+    from napari_res101unet.registry import open_model
 
     crop = zarr.open_array(str(image), mode="r")[: args.crop, : args.crop]
     store = args.workdir / "crop.zarr"
     zarr.create_array(str(store), data=crop, chunks=(CHUNK, CHUNK, 3), overwrite=True)
     opts = {"tile_size": args.tile_size, "batch_size": args.batch_size, "device": args.device}
-    model = worker_model(args.model, args.device)
+    model = open_model(args.model, args.device)
     small = args.workdir / "warm.zarr"  # warm-up of both paths: fusing, first batch shapes
     side = 2 * args.tile_size
     zarr.create_array(str(small), data=crop[:side, :side], chunks=(CHUNK, CHUNK, 3),

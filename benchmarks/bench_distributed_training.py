@@ -95,7 +95,7 @@ def _train(pairs, kw: dict, threads: int) -> dict:
 
 def part_ddp(cfg: dict) -> dict:
     """2 Gloo ranks x 1 thread against 1 process x 2 threads, the same samples seen."""
-    from napari_res101unet.training.launch import launch
+    from napari_res101unet.training.local_ranks import launch
 
     size = cfg["image"]
     pairs = [tuple(a[0] for a in disks(i, (1, size, size))) for i in range(4)]

@@ -121,7 +121,7 @@ def _train(pairs, kw: dict) -> dict:
 
 
 def measure(cfg: dict, gpus: int) -> dict:
-    from napari_res101unet.training.launch import launch
+    from napari_res101unet.training.local_ranks import launch
 
     pairs = _pairs(8, 512)
     kw = {

@@ -52,12 +52,23 @@ def test_zero_patience_means_never_and_sparse_ignores_255():
 
 
 def test_api_defaults_come_from_the_settings():
-    train = inspect.signature(nr.train).parameters
+    """Entry points take a settings object whole, or its fields as keywords; none restates a
+    field (so no default is written twice) and the defaults they use are the dataclass's."""
+    from napari_res101unet.config import RefineSettings, settings_with
+    from napari_res101unet.inference.blockwise import segment_blocks
+
+    entries = ((nr.train, TrainSettings), (nr.run_segmentation, SegmentSettings),
+               (nr.segment, SegmentSettings), (nr.evaluate, SegmentSettings),
+               (nr.refine, RefineSettings), (segment_blocks, SegmentSettings))  # fmt: skip
+    for fn, cls in entries:
+        params = inspect.signature(fn).parameters
+        assert params["settings"].default is None, fn.__name__
+        assert any(p.kind is p.VAR_KEYWORD for p in params.values()), fn.__name__
+        assert not {f.name for f in dataclasses.fields(cls)} & set(params), fn.__name__
     for f in dataclasses.fields(TrainSettings):
-        assert train[f.name].default == f.default, f.name
-    run = inspect.signature(nr.run_segmentation).parameters
+        assert getattr(settings_with(TrainSettings), f.name) == f.default, f.name
     for f in dataclasses.fields(SegmentSettings):
-        assert run[f.name].default == f.default, f.name
+        assert getattr(settings_with(SegmentSettings), f.name) == f.default, f.name
     assert dict(TRAIN_DEFAULTS) == TrainSettings().as_dict()
     assert dict(SEGMENT_DEFAULTS) == SegmentSettings().as_dict()
 

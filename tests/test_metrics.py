@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from napari_res101unet.evaluation.pixel import (
     confusion_matrix,
     dice,

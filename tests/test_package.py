@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import napari_res101unet
 
@@ -116,3 +117,120 @@ def test_no_import_cycles_between_modules():
     for module in sorted(graph):
         if state.get(module) is None:
             visit(module, [module])
+
+
+PACKAGE = Path(napari_res101unet.__file__).parent
+PUBLIC_ENTRY_POINTS = {
+    "inference/segment.py": {"run_segmentation"},
+    "inference/blockwise.py": {"segment_blocks"},
+    "training/run.py": {"train"},
+    "training/refine.py": {"refine"},
+    "viewer/segment.py": {"segment_layer"},
+}
+"""Entry points that keep their keyword arguments for users (each builds its settings
+object once); every other function takes settings objects and at most 10 parameters."""
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "<package>"
+
+
+def test_no_cycle_between_packages():
+    """Each subpackage and top-level module is a unit; no unit imports another that imports
+    it back, lazy (function-level) imports included."""
+    graph: dict[str, set[str]] = {}
+    for module, targets in _module_imports(PACKAGE).items():
+        graph.setdefault(_unit(module), set()).update(
+            _unit(t) for t in targets if _unit(t) != _unit(module)
+        )
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError(f"package cycle: {' -> '.join([*stack, nxt])}")
+            if state.get(nxt) is None:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for unit in sorted(graph):
+        if state.get(unit) is None:
+            visit(unit, [unit])
+    assert "io" in graph["registry"] and "registry" not in graph["io"]
+
+
+def test_package_docstrings_list_their_modules():
+    import ast
+
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        modules = sorted(p.stem for p in init.parent.glob("*.py") if p.stem != "__init__")
+        missing = [m for m in modules if f".{m}`" not in doc]
+        assert not missing, f"{init.parent.name}/__init__.py does not name {missing}"
+
+
+def test_at_most_14_top_level_modules():
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= 14, modules
+
+
+def _parameters(node) -> int:
+    a = node.args
+    count = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
+    count += (a.vararg is not None) + (a.kwarg is not None)
+    return count - (1 if a.args and a.args[0].arg in ("self", "cls") else 0)
+
+
+def test_internal_functions_take_settings_whole_and_at_most_10_parameters():
+    import ast
+
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        allowed = PUBLIC_ENTRY_POINTS.get(rel, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if is_function and node.name not in allowed and _parameters(node) > 10:
+                found.append(f"{rel}:{node.name} ({_parameters(node)})")
+    assert not found, found
+
+
+def test_only_io_imports_the_format_libraries():
+    import ast
+
+    libraries = {"zarr", "tifffile", "ome_zarr", "SimpleITK", "nibabel", "pydicom", "highdicom"}
+    found = []
+    for package in ("inference", "training", "viewer", "engine", "cli", "_qt", "preprocess",
+                    "evaluation", "postprocess"):  # fmt: skip
+        for path in sorted((PACKAGE / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names = [node.module]
+                found += [f"{path.relative_to(PACKAGE)}: {n}" for n in names
+                          if n.split(".")[0] in libraries]  # fmt: skip
+    assert not found, found
+
+
+def test_the_scattered_defaults_live_in_config_only():
+    """The literals issue #22 found outside config/ (block, tile and batch defaults, the
+    foreground share, the overlap, the decoder widths, refine's values) stay there."""
+    import re
+
+    patterns = [
+        r"DEFAULT_BLOCK", r"DEFAULT_TILE", r"tile_size or 512", r"batch_size or 4",
+        r"foreground_fraction=0\.5", r"overlap: float = 0\.25", r"256, 128, 64, 32, 16",
+        r"learning_rate: float = 1e-4", r"margin: int = 32", r"timeout: float = 10\.0",
+        r"default=10\.0", r"minutes: float \| None = 1\.0", r'CACHE_ENV, "512"',
+    ]  # fmt: skip
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "config":
+            continue
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.relative_to(PACKAGE)}: {p}" for p in patterns if re.search(p, text)]
+    assert not found, found

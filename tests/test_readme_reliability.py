@@ -9,9 +9,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_reliability_section_states_what_the_code_does():
-    from napari_res101unet.evaluation.pixel import MAX_CLASSES
-
     from napari_res101unet.engine import client
+    from napari_res101unet.evaluation.pixel import MAX_CLASSES
     from napari_res101unet.io import _limits
     from napari_res101unet.model import SPEC_LIMITS
 

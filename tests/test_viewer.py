@@ -93,7 +93,7 @@ def test_current_slice_follows_the_viewer(viewer):
     viewer.dims.set_point(0, 9.0)  # world z 9 = translate 5 + 2 * slice 2
     request = api.segment_request(viewer, image, "untrained", current_slice=True)
     assert request.slice_index == 2 and request.data.shape == (40, 48)
-    assert request.payload()["options"]["threshold"] == SegmentSettings().threshold
+    assert request.payload()["settings"].threshold == SegmentSettings().threshold
 
 
 def test_segment_layer_in_process_gives_labels_with_geometry(viewer):
@@ -135,7 +135,7 @@ def test_sparse_strokes_are_checked_like_everywhere_else(viewer):
     strokes[10:14, 10:14] = 2
     viewer.add_labels(strokes, name="strokes")
     request = api.train_request(viewer, [("img", "strokes")], TrainSettings(sparse=True))
-    assert request.payload()["settings"]["sparse"] is True
+    assert request.payload()["settings"].sparse is True
     assert request.options["spacing"] == [0.3, 0.3]
     assert request.pairs[0][1] is not None  # the raw strokes travel; the engine converts
     viewer.add_labels(np.zeros((32, 32), np.uint8), name="nothing")

@@ -39,8 +39,8 @@ def guarded(monkeypatch):
 
 @pytest.mark.slow
 def test_dask_layer_is_segmented_blockwise_into_a_zarr_backed_layer(guarded, tmp_path):
-    from napari_res101unet.inference.cluster import worker_model
     from napari_res101unet.inference.segment import segment
+    from napari_res101unet.registry import open_model
 
     stack = np.random.default_rng(0).random((2, 64, 80)).cumsum(axis=2).astype(np.float32)
     lazy = da.from_array(stack, chunks=(1, 32, 40))
@@ -59,7 +59,7 @@ def test_dask_layer_is_segmented_blockwise_into_a_zarr_backed_layer(guarded, tmp
     assert labels.metadata["napari_res101unet"]["store"] == str(out)
     assert labels.data.shape == stack.shape and np.allclose(labels.scale, (2.0, 0.5, 0.5))
     assert [m["total"] for m in seen] == [4] * 4 and seen[-1]["done"] == 4  # in blocks
-    model = worker_model("untrained", "cpu")
+    model = open_model("untrained", "cpu")
     expected = segment(stack, model, tile_size=64, batch_size=1, device="cpu")
     np.testing.assert_array_equal(labels.data[:], expected)
     assert zarr.open_group(str(out)).attrs["napari_res101unet"]["complete"] is True

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ARCHITECTURE, CHECKPOINT_FORMAT, ENCODER_NAME
+from .config import ARCHITECTURE, CHECKPOINT_FORMAT, DECODER_CHANNELS, ENCODER_NAME
 from .errors import CheckpointError, summarize
 from .io import bioimageio as _bioimageio
 from .io.files import atomic_target
@@ -257,7 +257,7 @@ def _load_directory(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
         spec = ModelSpec(
             in_channels=int(config.get("in_channels", 3)),
             classes=int(config.get("classes", 1)),
-            decoder_channels=list(config.get("decoder_channels", [256, 128, 64, 32, 16])),
+            decoder_channels=list(config.get("decoder_channels", DECODER_CHANNELS)),
             encoder_weights=str(config.get("encoder_weights")),
             name=path.name,
         )
@@ -290,7 +290,7 @@ def infer_spec(state: dict[str, torch.Tensor], path: Path) -> ModelSpec:
     return ModelSpec(
         in_channels=int(first.shape[1]),
         classes=int(head.shape[0]),
-        decoder_channels=decoder or [256, 128, 64, 32, 16],
+        decoder_channels=decoder or list(DECODER_CHANNELS),
         encoder_weights="unknown",
         name=path.stem,
     )

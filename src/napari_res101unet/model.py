@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .config import ARCHITECTURE, ENCODER_NAME, NORMALIZATIONS
+from .config import ARCHITECTURE, DECODER_CHANNELS, ENCODER_NAME, NORMALIZATIONS
 from .errors import summarize
 from .weights import (
     ENCODER_WEIGHTS_HELP,
@@ -65,7 +65,7 @@ class ModelSpec:
     spacing: list[float] | None = None
     intensity: dict | None = None
     encoder_weights: str = "random"
-    decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
+    decoder_channels: list[int] = field(default_factory=lambda: list(DECODER_CHANNELS))
     training: dict | None = None
     name: str = "Res101_UNet"
     architecture: str = ARCHITECTURE

@@ -1,18 +1,36 @@
-"""The user's model folder: which models exist and finding one by name (no torch needed)."""
+"""Models: the user's model folder, finding one by name, and :func:`open_model`, the one
+way every part of the plugin (the engine, dask workers, the CLI, :func:`segment`) opens a
+model: loaded once per process, cached by the file's SHA-256 and the device.
+
+Listing and finding models imports no torch (napari's process calls them); opening one
+imports torch when first called.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .checkpoint import read_header
 from .config import models_dir
 from .errors import summarize
+from .io.files import file_sha256
 
 UNTRAINED = "untrained"
 """Model name for a randomly initialised Res101_UNet (for trying the pipeline only)."""
+UNTRAINED_SEED = 0
+"""The seed of every untrained model: the same random weights in every process."""
+OPEN_MODELS = 1
+"""Models kept in memory per process by :func:`open_model` (each can take hundreds of MB)."""
+
+_OPEN: OrderedDict[tuple, Any] = OrderedDict()
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -103,3 +121,83 @@ def find_model(name: str | os.PathLike, folder: str | os.PathLike | None = None)
         f"no model {str(name)!r}: not a file, and not in the model folder {root} "
         f"(models there: {known})"
     )
+
+
+def open_model(source: str | os.PathLike, device: Any = "cpu", *, in_channels: int = 3) -> Any:
+    """The model ``source`` names, loaded once per process and shared.
+
+    Parameters
+    ----------
+    source : str or path
+        A checkpoint file or folder (anything :func:`~napari_res101unet.load_model` reads),
+        a name in the model folder, or ``"untrained"`` (a Res101_UNet with random weights
+        seeded by :data:`UNTRAINED_SEED`, the same in every process).
+    device : str or torch.device
+        Where the weights go (``"auto"`` resolves here).
+    in_channels : int
+        Input channels of an untrained model.
+
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode. Shared with every caller in this process that names the same file
+        content and device: never change it in place (training copies it).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder searched and the models it has.
+    CheckpointError
+        For a file that is not a usable Res101_UNet.
+    """
+    from .device import resolve_device
+
+    found = find_model(source)
+    dev = str(resolve_device(device))
+    key = (_content_key(found, in_channels), dev)
+    with _LOCK:
+        if key in _OPEN:
+            _OPEN.move_to_end(key)
+            return _OPEN[key]
+        while len(_OPEN) >= OPEN_MODELS:
+            _OPEN.popitem(last=False)
+        model = untrained_model(in_channels) if found == UNTRAINED else _load(found)
+        _OPEN[key] = model.to(dev).eval()
+        return _OPEN[key]
+
+
+def untrained_model(in_channels: int = 3) -> Any:
+    """A Res101_UNet with random weights seeded by :data:`UNTRAINED_SEED` (for trying the
+    pipeline only: its labels are meaningless)."""
+    import torch
+
+    from .model import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(UNTRAINED_SEED)
+        model = build_model(in_channels=in_channels)
+    model.spec.name = "untrained Res101_UNet"
+    return model
+
+
+def _load(path: Path) -> Any:
+    from .checkpoint import load_model
+
+    return load_model(path)
+
+
+def _content_key(found: Path | str, in_channels: int) -> str:
+    """The SHA-256 of a model file; of the names, sizes and times of a folder's files."""
+    if found == UNTRAINED:
+        return f"{UNTRAINED}:{in_channels}"
+    path = Path(found)
+    if path.is_dir():
+        parts = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir())
+        return "dir:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+    return file_sha256(path)
+
+
+def forget_models() -> None:
+    """Drop the models :func:`open_model` keeps (tests; freeing memory)."""
+    with _LOCK:
+        _OPEN.clear()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from napari_res101unet.cli import main
-from napari_res101unet.training.launch import free_port
+from napari_res101unet.training.local_ranks import free_port
 
 nib = pytest.importorskip("nibabel")
 

@@ -19,9 +19,9 @@ import tifffile
 
 from napari_res101unet import save_model
 from napari_res101unet.cli import main
-from napari_res101unet.cli.inputs import expand_inputs, parse_part, select_part
 from napari_res101unet.config import SegmentSettings
 from napari_res101unet.io import read_image, write_image
+from napari_res101unet.io.inputs import expand_inputs, parse_part, select_part
 from napari_res101unet.io.provenance import is_complete
 
 FAST = ["--device", "cpu", "--tile-size", "64"]
@@ -47,16 +47,16 @@ def saved(ckpt_path) -> tuple[Path, object]:
 def _serve(monkeypatch, path: Path, model) -> Path:
     """In-process runs of ``-m path`` get ``model``; each run must ask for it once,
     however many files it segments."""
-    from napari_res101unet.cli import common
+    from napari_res101unet import registry
 
     loads.clear()
 
-    def load(name: str, device: str):
+    def load(name: str, device: str = "cpu", *, in_channels: int = 3):
         assert name == str(path)
         loads.append(name)
         return model
 
-    monkeypatch.setattr(common, "load_cli_model", load)
+    monkeypatch.setattr(registry, "open_model", load)
     return path
 
 

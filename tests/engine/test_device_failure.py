@@ -10,7 +10,7 @@ import torch
 
 from napari_res101unet.engine import ops
 from napari_res101unet.engine import protocol as P
-from napari_res101unet.engine.client import Job
+from napari_res101unet.engine.client import EngineJob as Job
 from napari_res101unet.engine.server import Server
 from napari_res101unet.errors import DeviceFailure, EngineError
 

@@ -164,7 +164,7 @@ def test_stop_during_training_lets_it_save_as_cancelled(tmp_path):
         job = client.submit(
             P.TRAIN,
             pairs=[_disks(), _disks()],
-            settings=settings.as_dict(),
+            settings=settings,
             options={"output": str(output), "device": "cpu"},
         )
         messages = iter(job)  # kept alive: closing it would cancel the job the usual way

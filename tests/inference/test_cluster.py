@@ -1,4 +1,5 @@
-"""The dask.distributed plumbing: which client, and one model per worker process."""
+"""The dask.distributed plumbing: which client, and one model per worker process
+(:func:`napari_res101unet.registry.open_model`, the one way a model is opened)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from napari_res101unet.inference.cluster import (  # noqa: E402
     SchedulerUnreachable,
     open_client,
     worker_device,
-    worker_model,
 )
+from napari_res101unet.registry import open_model  # noqa: E402
 
 
 def _closed_port() -> int:
@@ -29,7 +30,7 @@ def test_scheduler_that_does_not_answer_fails_within_the_timeout():
     start = time.perf_counter()
     with (
         pytest.raises(SchedulerUnreachable, match="127.0.0.1") as info,
-        open_client(scheduler=address, timeout=2),
+        open_client(scheduler=address, scheduler_timeout=2),
     ):
         pass
     assert isinstance(info.value, ConnectionError)
@@ -51,7 +52,7 @@ def test_no_cluster_asked_and_none_running_yields_none():
 def _pid_and_model_id(path: str) -> tuple[int, int]:
     import os
 
-    return os.getpid(), id(worker_model(path, device="cpu"))
+    return os.getpid(), id(open_model(path, device="cpu"))
 
 
 @pytest.mark.slow
@@ -79,11 +80,11 @@ def test_model_cache_is_keyed_by_content_not_path(small_model, tmp_path):
     first = save_model(small_model, tmp_path / "a.safetensors")
     copy = tmp_path / "b.safetensors"
     shutil.copy(first, copy)
-    model = worker_model(str(first), device="cpu")
-    assert worker_model(str(copy), device="cpu") is model
+    model = open_model(str(first), device="cpu")
+    assert open_model(str(copy), device="cpu") is model
     assert next(model.parameters()).device.type == "cpu"
     with pytest.raises(FileNotFoundError, match="missing"):
-        worker_model(str(tmp_path / "missing.safetensors"))
+        open_model(str(tmp_path / "missing.safetensors"))
 
 
 def test_worker_device_outside_a_worker():

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from napari_res101unet.cli import main
-from napari_res101unet.cli.spacing import file_spacing, pixel_spacing
+from napari_res101unet.cli.common import pixel_spacing
 from napari_res101unet.io import read_image, write_image
 
 napari = pytest.importorskip("napari")
 from napari.components import ViewerModel  # noqa: E402
 
 from napari_res101unet import viewer as api  # noqa: E402
-from napari_res101unet.viewer.spacing import known_spacing  # noqa: E402
+from napari_res101unet.viewer.layers import known_spacing  # noqa: E402
 
 
 def test_layer_spacing_is_known_from_the_reader_unit_or_a_scale():
@@ -53,8 +53,8 @@ def test_cli_pixel_size_checks_and_file_spacing(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_image(tmp_path / "x.png", np.zeros((40, 40), np.uint8))
     write_image(tmp_path / "x.nii.gz", np.zeros((2, 40, 40), np.int16), spacing=(3.0, 0.8, 0.8))
-    assert file_spacing(read_image(tmp_path / "x.png")) is None
-    assert file_spacing(read_image(tmp_path / "x.nii.gz")) == pytest.approx([3.0, 0.8, 0.8])
+    assert read_image(tmp_path / "x.png").known_spacing is None
+    assert read_image(tmp_path / "x.nii.gz").known_spacing == pytest.approx([3.0, 0.8, 0.8])
     assert pixel_spacing(0.5, [None]) == [0.5, 0.5]
     assert pixel_spacing(None, [None, None]) is None
     for bad in ("0", "nan", "-2"):

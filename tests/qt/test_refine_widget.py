@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_res101unet.config import RefineSettings
 from napari_res101unet.viewer.session import SESSION_MODELS
 
 ENGINE_TIMEOUT_MS = 180_000
@@ -55,7 +56,9 @@ def test_uncertainty_paint_and_fine_tune_keep_the_painted_pixels(
     labels.paint((1, 20, 20), value)  # the user's correction on slice 1
     painted = labels.data.copy()
     panel._minutes.value = 0.1
-    panel.train_options = {"epochs": 1, "steps_per_epoch": 1, "patch_size": 64, "batch_size": 1}
+    panel.refine_settings = RefineSettings(
+        epochs=1, steps_per_epoch=1, patch_size=64, batch_size=1
+    )
     panel._button.clicked.emit()
     _finish(widget, qtbot)
     assert "Fine-tuned" in widget._status.value, widget._status.value

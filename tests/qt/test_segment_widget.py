@@ -142,3 +142,25 @@ def test_a_crashed_engine_is_reported_and_restarted(segment_widget, qtbot, error
     widget._image.value = viewer.add_image(np.zeros((40, 40), np.uint8), name="after")
     run_and_wait(widget)
     assert "after labels" in viewer.layers
+
+
+def test_every_setting_travels_from_the_controls_to_the_engine(segment_widget, run_and_wait):
+    """Each SegmentSettings field set in the widget reaches the engine whole and is what
+    the labels layer records (tests/test_settings_travel.py covers the other paths)."""
+    import dataclasses
+
+    from napari_res101unet.config import SegmentSettings
+
+    viewer, widget = segment_widget
+    every = SegmentSettings(tile_size=64, overlap=0.3, batch_size=2, device="cpu", tta=True,
+                            threshold=0.3, blending="constant", mixed_precision=False)  # fmt: skip
+    for f in dataclasses.fields(SegmentSettings):
+        assert getattr(every, f.name) != f.default, f.name
+    widget._tile.value, widget._overlap.value, widget._batch.value = 64, 0.3, 2
+    widget._device.value, widget._tta.value, widget._threshold.value = "cpu", True, 0.3
+    widget._blending.value, widget._mixed.value = "constant", False
+    assert widget.settings() == every
+    widget._image.value = viewer.add_image(np.zeros((48, 56), np.uint8), name="flat")
+    run_and_wait(widget)
+    labels = viewer.layers["flat labels"]
+    assert labels.metadata["napari_res101unet"]["settings"] == every.as_dict()

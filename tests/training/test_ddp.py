@@ -10,7 +10,7 @@ from ddp_helpers import StopAfter, die_after, digest, disks, train_rank
 
 import napari_res101unet as nr
 from napari_res101unet.checkpoint import load_model
-from napari_res101unet.training.launch import RankFailed, check_nproc, free_port, launch
+from napari_res101unet.training.local_ranks import RankFailed, check_nproc, free_port, launch
 
 TINY = {"patch_size": 64, "batch_size": 2, "steps_per_epoch": 2, "device": "cpu"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_res101unet.io import volumes as slice_cache
 from napari_res101unet.preprocess.pairs import check_pairs
-from napari_res101unet.training import slice_cache
 from napari_res101unet.training.lazy_pairs import (
     LazySampler,
     SliceCache,

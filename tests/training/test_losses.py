@@ -77,3 +77,36 @@ def test_module_and_argument_checks():
         dice_ce_loss(logits, target[:, :4])
     with pytest.raises(ValueError, match="dice_weight must be >= 0"):
         DiceCELoss(dice_weight=-1)
+
+
+def test_a_loss_is_a_setting_named_from_a_table():
+    from napari_res101unet.config import LOSSES, TrainSettings
+    from napari_res101unet.training.losses import make_loss
+
+    assert {"dice_ce", "dice", "focal", "tversky"} <= set(LOSSES)
+    with pytest.raises(ValueError, match="loss must be one of dice_ce, dice, focal, tversky"):
+        TrainSettings(loss="hinge")
+    with pytest.raises(ValueError, match="loss must be one of"):
+        make_loss("hinge", 2, IGNORE)
+    import segmentation_models_pytorch as smp
+
+    kinds = {"dice": smp.losses.DiceLoss, "focal": smp.losses.FocalLoss,
+             "tversky": smp.losses.TverskyLoss, "dice_ce": DiceCELoss}  # fmt: skip
+    for name, kind in kinds.items():
+        assert isinstance(make_loss(name, 2, IGNORE), kind), name
+
+
+@pytest.mark.parametrize("name", ["dice", "focal", "tversky"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_every_loss_leaves_ignored_pixels_out(name, k):
+    from napari_res101unet.training.losses import make_loss
+
+    logits, target, ignored = _case(max(k, 2))
+    if k == 1:
+        target = target.clamp(max=1).masked_fill(ignored, IGNORE)
+    logits = logits[:, :k].clone().requires_grad_(True)
+    loss = make_loss(name, k, IGNORE)(logits, target)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.all(logits.grad.permute(0, 2, 3, 1)[ignored] == 0)
+    assert logits.grad.abs().sum() > 0

@@ -299,3 +299,12 @@ def test_sparse_strokes_train_through_the_api_with_pair_names():
         nr.train(
             [(image, np.zeros_like(strokes))], **TINY, sparse=True, pair_names=["scan + strokes"]
         )
+
+
+def test_the_chosen_loss_trains_and_the_checkpoint_records_it(tmp_path):
+    from napari_res101unet.checkpoint import read_header
+
+    image, labels = disks()
+    nr.train([(image, labels)], **TINY, epochs=1, loss="tversky", output=tmp_path / "t")
+    record = read_header(tmp_path / "t.safetensors")["spec"]["training"]["settings"]
+    assert record["loss"].startswith("tversky: Tversky index")

@@ -72,6 +72,6 @@ def test_refine_request_rejects_bad_input_before_anything_runs(viewer):
     labels.paint((0, 5, 5), 1)
     request = api.refine_request(viewer, labels, "untrained", minutes=0.5)
     assert request.edited[0].any() and not request.edited[1:].any()
-    assert request.options["minutes"] == 0.5 and "-refined-" in request.options["output"]
+    assert request.settings.minutes == 0.5 and "-refined-" in request.output
     _img, target = request.correction_pair()
     assert target.shape == (3, 64, 64) and (target[1:] == 255).all() and (target[0] < 255).all()

@@ -180,7 +180,7 @@ class EngineRunner:
         self.unit = "tiles"
 
     def start(self, op: str, payload: dict, on_done, unit: str = "tiles") -> None:
-        """Run ``op``; ``on_done(job)`` gets the finished Job (None if cancelled first);
+        """Run ``op``; ``on_done(job)`` gets the finished EngineJob (None if cancelled first);
         ``unit`` names what the job's progress messages count (tiles, blocks)."""
         self.cancel_requested, self.job, self.unit = False, None, unit
         self.on_running(True)

@@ -19,11 +19,11 @@ from magicgui.widgets import (
 )
 
 from .. import viewer as api
-from ..config import SegmentSettings
+from ..config import BLENDINGS, SegmentSettings
 from ..engine import protocol as P
 from . import base
 from .base import LOAD_FROM_FILE
-from .refine import RefinePanel
+from .review_panel import RefinePanel
 
 if TYPE_CHECKING:
     import napari
@@ -55,6 +55,15 @@ class SegmentWidget(base.EngineWidget):
         self._overlap = FloatSpinBox(label="Overlap", value=d.overlap, min=0.0, max=0.9, step=0.05)
         self._batch = base.optional_int("Batch size", "auto", 512, 1, auto_tip)
         self._tta = CheckBox(text="Test-time augmentation (flips; 4x slower)", value=d.tta)
+        self._blending = ComboBox(label="Blending", choices=list(BLENDINGS), value=d.blending)
+        self._blending.tooltip = (
+            "How overlapping tiles are merged: gaussian weights the tile centres (no seams), "
+            "constant averages them"
+        )
+        self._mixed = CheckBox(
+            text="Mixed precision on the GPU (faster, less memory)", value=d.mixed_precision
+        )
+        self._mixed.tooltip = "Autocast to half precision on CUDA devices; the CPU ignores it"
         self._current_slice = CheckBox(text="Current slice only (3D)", value=False)
         self._show_probs = CheckBox(text="Add a probability layer", value=False)
         self._show_unc = CheckBox(text="Show uncertainty (review list)", value=False)
@@ -79,6 +88,7 @@ class SegmentWidget(base.EngineWidget):
                 self._tile,
                 self._overlap,
                 self._batch,
+                self._blending,
                 self._threshold,
                 self._pixel_size,
             ],
@@ -87,6 +97,7 @@ class SegmentWidget(base.EngineWidget):
             [
                 form,
                 self._tta,
+                self._mixed,
                 self._current_slice,
                 self._show_probs,
                 self._show_unc,
@@ -115,6 +126,8 @@ class SegmentWidget(base.EngineWidget):
             device=self._device.value,
             tta=bool(self._tta.value),
             threshold=float(self._threshold.value),
+            blending=str(self._blending.value),
+            mixed_precision=bool(self._mixed.value),
         )
 
     def run(self) -> None:

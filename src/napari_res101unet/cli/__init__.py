@@ -1,9 +1,13 @@
 """Command line: ``napari-res101unet info | segment | train | evaluate | demo | export``.
 
-One module per command; each has ``add_parser(subparsers)``, which registers the command
-with ``set_defaults(func=run)``. Errors print one line (``error: ...``) and exit non-zero;
-``--debug`` shows tracebacks. Options and their defaults come from the settings
-dataclasses in :mod:`napari_res101unet.config`.
+One module per command (:mod:`.info`, :mod:`.segment`, :mod:`.train`, :mod:`.evaluate`,
+:mod:`.demo`, :mod:`.export`), argument parsing and printing only: each calls the library
+the same way Python users do. Each has ``add_parser(subparsers)``, which registers the
+command with ``set_defaults(func=run)``. :mod:`.common` holds what they share (options made
+from the settings dataclasses of :mod:`napari_res101unet.config`, opening ``-m`` models,
+Ctrl-C); :mod:`.progress` draws training and file bars; :mod:`.train_ddp` is ``train
+--nproc N``; :mod:`.__main__` is ``python -m napari_res101unet.cli``. Errors print one line
+(``error: ...``) and exit non-zero; ``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations

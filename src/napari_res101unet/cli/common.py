@@ -49,21 +49,16 @@ def settings_from(args: argparse.Namespace, cls: type, names: Sequence[str]) -> 
 
 
 def load_cli_model(name: str, device: str):
-    """The model ``-m`` names (a path, a folder name, or ``untrained``)."""
-    from ..registry import UNTRAINED, find_model
+    """The model ``-m`` names (a path, a folder name, or ``untrained``), opened with
+    :func:`~napari_res101unet.registry.open_model`."""
+    from .. import registry
 
-    found = find_model(name)
-    if found == UNTRAINED:
-        from ..model import build_model
-
+    if registry.find_model(name) == registry.UNTRAINED:
         print(
             "warning: using an untrained (random) Res101_UNet; its labels are meaningless",
             file=sys.stderr,
         )
-        return build_model()
-    from ..checkpoint import load_model
-
-    return load_model(found, device=device)
+    return registry.open_model(name, device)
 
 
 def start_model(name: str | None):
@@ -111,3 +106,25 @@ def graceful_interrupt() -> Iterator[Callable[[], bool]]:
         yield lambda: bool(asked)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def add_pixel_size(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="SIZE",
+        help=f"in-plane pixel size (e.g. mm) {what}; resampled to the model's when they "
+        "differ by more than 10%%",
+    )
+
+
+def pixel_spacing(pixel_size: float | None, spacings: list) -> list | None:
+    """``train``'s ``spacing``: the given pixel size for every pair, else the files'
+    spacings (None when no file gives one). Raises ValueError for 0/NaN/negative sizes."""
+    from ..preprocess.spacing import check_pixel_size
+
+    size = check_pixel_size(pixel_size, "--pixel-size")
+    if size is not None:
+        return list(size)
+    return spacings if any(s is not None for s in spacings) else None

@@ -1,20 +1,38 @@
-"""``napari-res101unet segment INPUT... -m MODEL -o OUT``: label files with the geometry."""
+"""``napari-res101unet segment INPUT... -m MODEL -o OUT``: label files with the geometry.
+
+Argument parsing and terminal output only: the work is
+:func:`~napari_res101unet.inference.cohort.segment_files`, which Python and napari users
+call the same way.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..config import SegmentSettings
-from .blockwise import add_blockwise_options, maybe_run_blockwise
-from .cohort_file import DICOM_SEG
-from .common import add_settings, settings_from
-from .inputs import add_cohort_options
-from .spacing import add_pixel_size, pixel_spacing
+from ..config import (
+    DICOM_SEG,
+    BlockwiseSettings,
+    ClusterSettings,
+    CohortSettings,
+    SegmentSettings,
+)
+from .common import add_pixel_size, add_settings, pixel_spacing, settings_from
+from .progress import FileBar
 
-SETTINGS = ("device", "tile_size", "overlap", "batch_size", "tta", "threshold")
+SETTINGS = (
+    "device",
+    "tile_size",
+    "overlap",
+    "batch_size",
+    "tta",
+    "threshold",
+    "blending",
+    "mixed_precision",
+)
+CLUSTER = ("workers", "scheduler", "scheduler_timeout")
 
 
 def add_parser(sub) -> None:
@@ -28,7 +46,9 @@ def add_parser(sub) -> None:
         "OUT/b/imaging_labels.nii.gz). Every output is checked before any work: two inputs "
         "with the same output, or an existing file, stop the command with the list. A file "
         "that fails is reported and skipped; a summary ends the run (exit 1 if any failed). "
-        "Every output gets a provenance sidecar <output>.json.",
+        "Every output gets a provenance sidecar <output>.json. Large zarr / OME-Zarr / TIFF "
+        "images are segmented block by block into OME-Zarr (-o ending in .zarr names the "
+        "store of a single input).",
         epilog="example: napari-res101unet segment scan.nii.gz -m liver -o out/ ; a cohort: "
         "napari-res101unet segment slides/ --recursive -m glas -o out/ --skip-existing "
         "--part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
@@ -49,112 +69,155 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     add_settings(p, SegmentSettings, SETTINGS)
     add_pixel_size(p, "of the inputs, for files that give none (PNG/JPEG) or to override theirs")
-    p.add_argument("--axis", type=int, default=0, help="slice axis of 3D volumes")
-    p.add_argument(
-        "--probabilities",
-        action="store_true",
-        help="also write the probability map (<name>_probabilities.tif)",
-    )
+    add_settings(p, CohortSettings, ("axis", "probabilities"))
     p.add_argument(
         "--format",
-        default=None,
+        default=CohortSettings.format,
         help="output suffix, e.g. .nii.gz, .tif, .png (default: like the input), or "
         f"'{DICOM_SEG}' for a DICOM Segmentation of a DICOM input (<name>_seg.dcm)",
     )
+    add_settings(p, CohortSettings, ("overwrite",))
     p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace existing output files (never an input, nor another input's output)",
+        "--from-list",
+        action="append",
+        metavar="FILE",
+        help="a text file of input paths, one a line (# comments); like @FILE; repeatable",
     )
-    add_cohort_options(p)
-    add_blockwise_options(p)
+    p.add_argument("-r", "--recursive", action="store_true", help="also take images in subfolders")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="resume a run: skip inputs whose outputs exist with a matching provenance "
+        "sidecar (same input, model and settings); redo the others (an output without its "
+        "sidecar is unfinished and is replaced)",
+    )
+    p.add_argument(
+        "--part",
+        metavar="K/N",
+        help="only part K of N (1-based) of the sorted inputs, for job arrays "
+        "(SLURM: --part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with --array=1-N)",
+    )
+    add_settings(p, ClusterSettings, CLUSTER, none="none")
+    add_settings(p, BlockwiseSettings, ("block_size",))
+    add_settings(p, CohortSettings, ("labels_name",), none="none")
     p.set_defaults(func=run)
 
 
-def output_path(folder: Path, source: Path, tag: str, fmt: str | None) -> Path:
-    """``folder/<source stem>_<tag><ext>``: the input's format unless ``fmt`` is given;
-    DICOM becomes NIfTI and JPEG becomes PNG (labels are never stored lossily)."""
-    from ..io import suffix
-
-    ext = "" if source.is_dir() else suffix(source)
-    stem = source.name[: len(source.name) - len(ext)]
-    if fmt:
-        ext = fmt if fmt.startswith(".") else f".{fmt}"
-    elif ext in ("", ".dcm"):
-        ext = ".nii.gz"
-    elif ext in (".jpg", ".jpeg"):
-        ext = ".png"
-    return folder / f"{stem}_{tag}{ext}"
-
-
 def run(args: argparse.Namespace) -> int:
-    from .cohort import run_cohort
+    from ..inference.cohort import segment_files
+    from ..io.outputs import OutputsRefused
 
+    _check_flags(args)
     settings = settings_from(args, SegmentSettings, SETTINGS)
     pixel_spacing(args.pixel_size, [])  # a bad --pixel-size fails before any work
-    if (code := maybe_run_blockwise(args, settings)) is not None:
-        return code  # large zarr / TIFF images: block by block (cli/blockwise.py)
-    return run_cohort(args, settings, plan_outputs)
+    cohort = CohortSettings(
+        format=args.format, probabilities=args.probabilities, axis=args.axis,
+        pixel_size=args.pixel_size, overwrite=args.overwrite,
+        skip_existing=args.skip_existing, recursive=args.recursive, part=args.part,
+        labels_name=args.labels_name,
+    )  # fmt: skip
+    cluster = settings_from(args, ClusterSettings, CLUSTER)
+    blockwise = settings_from(args, BlockwiseSettings, ("block_size",))
+    inputs = [*args.inputs, *(f"@{f}" for f in args.from_list or ())]
+    with Terminal() as shown:
+        try:
+            result = segment_files(
+                inputs, args.model, args.output, settings, cohort, cluster,
+                blockwise=blockwise, progress=shown,
+            )  # fmt: skip
+        except OutputsRefused as exc:
+            shown.refused(exc.problems)
+            raise
+    return summary(result)
 
 
-def plan_outputs(
-    sources: list[Path],
-    folder: Path,
-    fmt: str | None,
-    *,
-    probabilities: bool = False,
-    overwrite: bool = False,
-) -> list[tuple[Path, Path, Path | None]]:
-    """``(input, labels file, probabilities file or None)`` per input, all checked first.
+def _check_flags(args: argparse.Namespace) -> None:
+    """Options that exclude each other, and the numbers, in the options' own words."""
+    if args.skip_existing and args.overwrite:
+        raise ValueError("--skip-existing and --overwrite exclude each other: pick one")
+    if args.workers is not None and args.scheduler is not None:
+        raise ValueError("--workers and --scheduler exclude each other: pick one")
+    if not args.inputs and not args.from_list:
+        raise ValueError("no input: give files, folders, globs, @list.txt or --from-list")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
 
-    An input's output goes to ``folder`` / (its folder relative to the common folder of
-    all inputs) / ``<stem>_labels<ext>``: one input, or inputs of one folder, write flat
-    into ``folder``.
 
-    Raises
-    ------
-    FileNotFoundError
-        For a missing input.
-    ValueError
-        Listing (also on stderr, one line each) every output that two inputs would share,
-        that is an input, or that exists (unless ``overwrite``).
-    """
-    for source in sources:
-        if not source.exists():
-            raise FileNotFoundError(f"{source} does not exist")
-    base = Path(os.path.commonpath([str(s.resolve().parent) for s in sources]))
-    plans, owners = [], {}
-    for source in sources:
-        where = folder / source.resolve().parent.relative_to(base)
-        if fmt == DICOM_SEG:
-            labels = output_path(where, source, "seg", ".dcm")
-        else:
-            labels = output_path(where, source, "labels", fmt)
-        probs = output_path(where, source, "probabilities", ".tif") if probabilities else None
-        plans.append((source, labels, probs))
-        for target in filter(None, (labels, probs)):
-            owners.setdefault(target.resolve(), []).append(source)
-    problems = _conflicts(owners, {s.resolve() for s in sources}, overwrite)
-    if problems:
+class Terminal:
+    """:class:`~napari_res101unet.inference.cohort.CohortProgress` on a terminal: a bar
+    of files and tiles (stderr, when it is a terminal), one line per file."""
+
+    def __init__(self) -> None:
+        self.bar: FileBar | None = None
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__()
+
+    def planned(self, files: int) -> None:
+        self.bar = FileBar(files).__enter__()
+
+    def started(self, source: str) -> None:
+        if self.bar is not None:
+            self.bar.start(Path(source).name)
+
+    def tiles(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.tiles(done, total)
+
+    def finished(self, status: dict[str, Any]) -> None:
+        line, stream = describe(status)
+        if self.bar is None:
+            print(line, file=stream, flush=True)
+            return
+        self.bar.line(line, stream)
+        self.bar.advance()
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def refused(self, problems: list[str]) -> None:
         print("refusing to write (nothing was written):", file=sys.stderr)
         for line in problems:
             print(f"  {line}", file=sys.stderr)
-        hint = "" if overwrite else "; pass --overwrite to replace existing files"
-        raise ValueError(
-            f"{len(problems)} output(s) would collide or overwrite (listed above){hint}; "
-            "inputs sharing an output go to separate -o folders"
-        )
-    return plans
 
 
-def _conflicts(owners: dict[Path, list[Path]], inputs: set[Path], overwrite: bool) -> list[str]:
-    problems = []
-    for target, sources in owners.items():
-        names = " and ".join(str(s) for s in sources)
-        if len(sources) > 1:
-            problems.append(f"{target}: the output of both {names}")
-        elif target in inputs:
-            problems.append(f"{target}: the output of {names} is an input")
-        elif target.exists() and not overwrite:
-            problems.append(f"{target}: the output of {names} already exists")
-    return problems
+def describe(status: dict[str, Any]) -> tuple[str, Any]:
+    """The line for one file's status and its stream (failures on stderr)."""
+    if status["status"] == "done":
+        if status.get("pixels"):
+            detail = (
+                f"{status['seconds']:.1f} s; {status['summary']}; label pixels {status['pixels']}"
+            )
+        else:
+            detail = status["summary"]
+        return f"{status['source']} -> {status['target']}  ({detail})", sys.stdout
+    if status["status"] == "skipped":
+        why = status.get("summary") or "its outputs are complete"
+        return f"{status['source']}: skipped, {why}", sys.stdout
+    return f"failed: {status['source']}: {status['reason']}", sys.stderr
+
+
+def summary(result: Any) -> int:
+    """Print ``done D, skipped S, failed F of N files in T s``; 1 when any failed."""
+    if result.note:
+        print(result.note)
+        return 0
+    done, seconds, total = result.count("done"), result.seconds, len(result.statuses)
+    rate = f", {done / seconds:.2f} files/s" if done and seconds > 0 else ""
+    print(
+        f"done {done}, skipped {result.count('skipped')}, failed {len(result.failed)} of "
+        f"{total} file(s) in {seconds:.1f} s{rate}",
+        flush=True,
+    )
+    if not result.failed:
+        return 0
+    print(
+        f"error: {len(result.failed)} of {total} file(s) failed (listed above); the first: "
+        f"{result.failed[0]['reason']}",
+        file=sys.stderr,
+    )
+    return 1

@@ -8,8 +8,15 @@ import sys
 from pathlib import Path
 
 from ..config import TrainSettings
-from .common import add_settings, fmt, graceful_interrupt, settings_from, start_model
-from .spacing import add_pixel_size, pixel_spacing
+from .common import (
+    add_pixel_size,
+    add_settings,
+    fmt,
+    graceful_interrupt,
+    pixel_spacing,
+    settings_from,
+    start_model,
+)
 
 SETTINGS = (
     "epochs",
@@ -32,6 +39,7 @@ SETTINGS = (
     "mixed_precision",
     "sync_bn",
     "workers",
+    "loss",
 )
 
 
@@ -95,7 +103,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..io.folders import read_pairs
-    from ..training.run import check_output, fit
+    from ..training.run import TrainRun, check_output, fit
 
     settings = settings_from(args, TrainSettings, SETTINGS)
     check_output(args.output, args.resume, args.overwrite)  # before reading any data
@@ -119,21 +127,12 @@ def run(args: argparse.Namespace) -> int:
     if args.val_images is not None:
         val_pairs, _ = read(args.val_images, args.val_masks, binary=args.binary)
     with graceful_interrupt() as stop:
-        model = fit(
-            pairs,
-            settings,
-            val_pairs=val_pairs,
-            pair_names=names,
-            model=start_model(args.model),
-            encoder_weights=args.encoder_weights,
-            output=args.output,
-            overwrite=args.overwrite,
-            resume=args.resume,
-            device=args.device,
-            spacing=spacing,
-            callback=_printer(),
-            should_stop=stop,
-        )
+        job = TrainRun(
+            pairs, val_pairs, names, start_model(args.model), args.encoder_weights,
+            spacing=spacing, output=args.output, overwrite=args.overwrite,
+            resume=args.resume, device=args.device, callback=_printer(), should_stop=stop,
+        )  # fmt: skip
+        model = fit(job, settings)
     record = model.spec.training
     if os.environ.get("RANK", "0") != "0":
         return 0  # under torchrun only rank 0 reports

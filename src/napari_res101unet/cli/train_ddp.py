@@ -12,8 +12,8 @@ def launch_ranks(args: argparse.Namespace, run: Callable[[argparse.Namespace], i
     then run ``train`` (``run``: ``cli.train.run``, given so that this module does not
     import it back) in ``args.nproc`` ranks with torch's launcher."""
     from ..training.distributed import env_world
-    from ..training.launch import check_nproc, launch
     from ..training.lazy_pairs import folder_pairs, open_pairs
+    from ..training.local_ranks import check_nproc, launch
 
     if env_world() is not None:
         raise ValueError(

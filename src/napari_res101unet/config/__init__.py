@@ -11,10 +11,12 @@ the widget, the CLI or the API to the code that uses it:
 - :class:`TrainSettings`: what a training run is asked to do;
 - :class:`RefineSettings`: one turn of correct-and-retrain.
 
-Each field's ``metadata["help"]`` is the text the CLI shows and the API reference prints.
-:func:`settings_with` is how an entry point builds its settings object from a given one and
-keyword arguments. Nothing here imports torch or Qt, so widgets read the defaults while
-napari starts.
+Modules: :mod:`.segment` and :mod:`.train` (the dataclasses), :mod:`.constants` (the
+architecture, formats and the bounds of automatic choices) and :mod:`.checks` (field
+validation, and :func:`settings_with`: how an entry point builds its settings object from
+a given one and keyword arguments). Each field's ``metadata["help"]`` is the text the CLI
+shows and the API reference prints. Nothing here imports torch or Qt, so widgets read the
+defaults while napari starts.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .checks import settings_with
+from .checks import settings_with, split_fields
 from .constants import *  # noqa: F403  (the constants are part of this package's API)
 from .constants import __all__ as _CONSTANTS
 from .segment import (
@@ -46,6 +48,7 @@ __all__ = [
     "TrainSettings",
     "models_dir",
     "settings_with",
+    "split_fields",
 ]
 
 

@@ -79,3 +79,29 @@ def _is_integer(value: Any) -> bool:
         return int(value) == value and not isinstance(value, float)
     except (TypeError, ValueError):
         return False
+
+
+def split_fields(fields: dict[str, Any], *classes: type) -> list[dict[str, Any]]:
+    """``fields`` divided among settings classes: each name goes to the first class that
+    has it (so ``tile_size`` given with ``(SegmentSettings, BlockwiseSettings)`` is the
+    segmentation's).
+
+    Raises
+    ------
+    TypeError
+        For a name none of the classes has (the message lists the known ones).
+    """
+    parts: list[dict[str, Any]] = [{} for _ in classes]
+    names = [[f.name for f in dataclasses.fields(cls)] for cls in classes]
+    for key, value in fields.items():
+        for part, known in zip(parts, names):
+            if key in known:
+                part[key] = value
+                break
+        else:
+            every = sorted({n for known in names for n in known})
+            raise TypeError(
+                f"unknown setting {key!r}; known: {', '.join(every)} (see "
+                f"{', '.join(cls.__name__ for cls in classes)})"
+            )
+    return parts

@@ -23,6 +23,7 @@ __all__ = [
     "NORMALIZATIONS",
     "PERCENTILES",
     "REFINE_EPOCHS_WITH_BUDGET",
+    "SLICE_CACHE_MB",
     "SPARSE_IGNORE",
     "TRAIN_LIMITS",
 ]
@@ -104,3 +105,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 REFINE_EPOCHS_WITH_BUDGET = 10_000
 """Epochs of a refinement with a time budget: the budget, not the epochs, ends it."""
+
+SLICE_CACHE_MB = 512
+"""Megabytes of decoded slices a process keeps of training data read from disk (unless
+``$NAPARI_RES101UNET_CACHE_MB`` says otherwise)."""

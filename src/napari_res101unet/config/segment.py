@@ -51,9 +51,9 @@ class BlockwiseSettings:
     """How an image larger than memory is cut into blocks (:func:`~napari_res101unet.
     inference.blockwise.segment_blocks`; the CLI's ``segment`` of a zarr/TIFF, lazy layers).
 
-    The blocks share one global tile grid, so a tile size cannot be planned from free
-    memory as for in-memory images: ``tile_size`` and ``batch_size`` here are used where
-    :class:`SegmentSettings` leaves them automatic.
+    The blocks share one global tile grid, so its tile cannot be planned from free memory
+    as for an image in memory: where :class:`SegmentSettings` leaves the tile size or the
+    batch size automatic, ``auto_tile_size`` and ``auto_batch_size`` are used.
     """
 
     block_size: int = field(
@@ -63,17 +63,17 @@ class BlockwiseSettings:
             "with (block + tile)^2"
         ),
     )
-    tile_size: int = field(default=512, metadata=_help("tile side when the tile size is auto"))
-    batch_size: int = field(default=4, metadata=_help("tiles per forward pass when auto"))
+    auto_tile_size: int = field(default=512, metadata=_help("tile side when the tile is auto"))
+    auto_batch_size: int = field(default=4, metadata=_help("tiles per pass when batch is auto"))
 
     def __post_init__(self) -> None:
         _int("block_size", self.block_size, NETWORK_MULTIPLE)
-        _int("tile_size", self.tile_size, NETWORK_MULTIPLE)
-        _int("batch_size", self.batch_size, 1)
+        _int("auto_tile_size", self.auto_tile_size, NETWORK_MULTIPLE)
+        _int("auto_batch_size", self.auto_batch_size, 1)
 
     def grid(self, segment: SegmentSettings) -> tuple[int, int]:
         """``(tile side, batch size)`` of the global grid under ``segment``'s settings."""
-        return segment.tile_size or self.tile_size, segment.batch_size or self.batch_size
+        return segment.tile_size or self.auto_tile_size, segment.batch_size or self.auto_batch_size
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,10 +98,15 @@ class ClusterSettings:
     )
 
     def __post_init__(self) -> None:
-        _int("workers", self.workers, 1, none_ok=True)
+        workers = self.workers
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):  # fmt: skip
+            raise ValueError(f"workers must be a positive integer (or None); got {workers!r}")
         _number("scheduler_timeout", self.scheduler_timeout, 0.0, math.inf, open_low=True)
         if self.workers is not None and self.scheduler is not None:
-            raise ValueError("workers and scheduler exclude each other: give one")
+            raise ValueError(
+                "give either workers (a local cluster) or scheduler (an address), not both"
+            )
         if self.scheduler is not None and (
             not isinstance(self.scheduler, str) or not self.scheduler.strip()
         ):
@@ -145,6 +150,10 @@ class CohortSettings:
     recursive: bool = field(default=False, metadata=_help("also take images in subfolders"))
     part: str | None = field(
         default=None, metadata=_help("only part K/N of the sorted inputs", none="all")
+    )
+    labels_name: str | None = field(
+        default=None,
+        metadata=_help("write the labels of an OME-Zarr input into its labels/NAME group"),
     )
 
     def __post_init__(self) -> None:

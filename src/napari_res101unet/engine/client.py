@@ -24,8 +24,8 @@ from typing import Any
 
 from ..errors import Cancelled, EngineBusy, EngineCrashed, EngineError
 from . import protocol as P
-from .launch import Launch
 from .protocol import safe_loads
+from .spawn import Launch
 
 START_TIMEOUT = 300.0
 """Seconds to wait for a new engine process to import torch and connect."""
@@ -33,7 +33,7 @@ SHUTDOWN_GRACE = 120.0
 """Seconds a cancelled job gets to finish (save) when the engine is stopped."""
 
 
-class Job:
+class EngineJob:
     """One request to the engine; iterate it for progress messages, then read ``result``.
 
     Iterating yields the job's ``PROGRESS`` and ``EVENT`` replies (see :mod:`.protocol`).
@@ -159,14 +159,14 @@ class EngineClient:
             self._launch = None
         launch.done.set()
 
-    def submit(self, op: str, **payload: Any) -> Job:
-        """Send a job; iterate the returned :class:`Job` to follow it."""
+    def submit(self, op: str, **payload: Any) -> EngineJob:
+        """Send a job; iterate the returned :class:`EngineJob` to follow it."""
         self.start()
         with self._state_lock:
             if self._busy:
                 raise EngineBusy(f"the {self.name} engine is already running a job")
             self._busy = True
-        job = Job(self, next(self._ids))
+        job = EngineJob(self, next(self._ids))
         try:
             self._send(P.request(op, job.id, **payload))
         except BaseException:

@@ -37,37 +37,11 @@ def hello() -> dict[str, Any]:
     return {"pid": os.getpid(), "torch": str(torch.__version__), "devices": devices}
 
 
-_MODELS: dict[tuple, Any] = {}
-
-
 def get_model(source: str, in_channels: int = 3):
-    """A model by path (cached until the file changes) or ``untrained``."""
-    from ..registry import UNTRAINED
+    """The job's model: a path (cached by content until it changes) or ``untrained``."""
+    from ..registry import open_model
 
-    if source == UNTRAINED:
-        key: tuple = (UNTRAINED, in_channels)
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"model file {source} does not exist")
-        stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _MODELS:
-        _MODELS.clear()  # one model in memory at a time
-        if source == UNTRAINED:
-            import torch
-
-            from ..model import build_model
-
-            torch.manual_seed(0)
-            model = build_model(in_channels=in_channels)
-            model.spec.name = "untrained Res101_UNet"
-        else:
-            from ..checkpoint import load_model
-
-            model = load_model(source)
-        _MODELS[key] = model
-    return _MODELS[key]
+    return open_model(source, "cpu", in_channels=in_channels)
 
 
 def model_label(source: str, model) -> str:
@@ -88,7 +62,12 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
     options = dict(msg.get("options") or {})
     model = get_model(msg["model"], int(msg.get("in_channels", 3)))
     result = run_segmentation(
-        msg["image"], model, progress=job.progress, should_stop=job.should_stop, **options
+        msg["image"],
+        model,
+        msg.get("settings"),
+        progress=job.progress,
+        should_stop=job.should_stop,
+        **options,
     )
     probs, unc = result.probabilities, result.uncertainty
     return {
@@ -103,16 +82,18 @@ def op_segment(msg: dict, job: JobContext) -> dict[str, Any]:
         "class_names": result.class_names,
         "model_name": model_label(msg["model"], model),
         "algorithm": list(algorithm_identity(model)),
+        "settings": result.settings.as_dict(),
     }
 
 
 def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
-    """Fine-tune from ``msg["pairs"]`` with ``msg["settings"]`` (a TrainSettings as a
-    dict); events stream back; the best model is saved to ``options["output"]``."""
-    from ..config import ALL_GPUS, TrainSettings
-    from ..training.run import fit
+    """Fine-tune from ``msg["pairs"]`` with ``msg["settings"]`` (a TrainSettings);
+    ``msg["options"]``: the other :class:`~napari_res101unet.training.run.TrainRun` fields
+    (output, device, model, encoder_weights, spacing). Events stream back; the best model
+    is saved to ``options["output"]``."""
+    from ..config import ALL_GPUS
+    from ..training.run import TrainRun, fit
 
-    settings = TrainSettings(**msg["settings"])
     done: dict[str, Any] = {}
 
     def callback(event) -> None:
@@ -121,17 +102,15 @@ def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
             done.update(data)
         job.event(data)
 
+    options = dict(msg.get("options") or {})
+    run = TrainRun(
+        [tuple(p) for p in msg["pairs"]], pair_names=msg.get("names"), callback=callback,
+        should_stop=job.should_stop, **options,
+    )  # fmt: skip
     runner = fit
-    if (msg.get("options") or {}).get("device") == ALL_GPUS:
+    if options.get("device") == ALL_GPUS:
         from ..training.multi_gpu import fit_all_gpus as runner
-    model = runner(
-        [tuple(p) for p in msg["pairs"]],
-        settings,
-        pair_names=msg.get("names"),
-        callback=callback,
-        should_stop=job.should_stop,
-        **dict(msg.get("options") or {}),
-    )
+    model = runner(run, msg["settings"])
     training = model.spec.training or {}
     return {
         "path": done.get("path"),
@@ -141,6 +120,7 @@ def op_train(msg: dict, job: JobContext) -> dict[str, Any]:
         "epochs_done": training.get("epochs_done"),
         "class_names": list(model.spec.class_names),
         "seconds": done.get("seconds"),
+        "settings": msg["settings"].as_dict(),
     }
 
 
@@ -158,10 +138,13 @@ def op_ping(msg: dict, job: JobContext) -> dict[str, Any]:
 
 def op_segment_blocks(msg: dict, job: JobContext) -> dict[str, Any]:
     """Segment the store at ``msg["source"]`` block by block into ``msg["output"]``."""
+    from ..registry import UNTRAINED
     from .ops_blocks import segment_store
 
-    reply, model = segment_store(msg, job)
-    return {**reply, "model_name": model_label(msg["model"], model)}
+    reply = segment_store(msg, job)
+    if msg["model"] != UNTRAINED:
+        reply["model_name"] = model_label(msg["model"], None)
+    return reply
 
 
 OPS: dict[str, Callable[[dict, JobContext], Any]] = {

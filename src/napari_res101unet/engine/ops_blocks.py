@@ -9,29 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 
-def segment_store(msg: dict, job: Any) -> tuple[dict[str, Any], Any]:
-    """Run :func:`~..inference.blockwise.segment_blocks` for a ``SEGMENT_BLOCKS`` request:
-    ``(reply without the model's name, the model)``."""
+def segment_store(msg: dict, job: Any) -> dict[str, Any]:
+    """Run :func:`~..inference.blockwise.segment_blocks` for a ``SEGMENT_BLOCKS`` request
+    (``source``, ``output``, ``model``, ``settings``, ``blockwise``, ``axes``)."""
     from ..inference.blockwise import segment_blocks
-    from ..inference.cluster import worker_model
-    from ..io import algorithm_identity
 
-    options = dict(msg.get("options") or {})
     result = segment_blocks(
         msg["source"],
         msg["model"],
         msg["output"],
+        msg.get("settings"),
+        msg.get("blockwise"),
+        axes=msg.get("axes"),
         progress=job.progress,
         should_stop=job.should_stop,
-        **options,
     )
-    model = worker_model(msg["model"], options.get("device", "auto"))
     return {
         "path": result.path,
         "blocks": result.blocks,
         "summary": f"{result.blocks} blocks, {result.plan.describe()}, {result.seconds:.1f} s",
         "plan": result.plan.describe(),
         "seconds": result.seconds,
-        "class_names": list(model.spec.class_names),
-        "algorithm": list(algorithm_identity(model)),
-    }, model
+        "class_names": result.class_names,
+        "algorithm": list(result.algorithm),
+        "settings": result.settings.as_dict(),
+        "blockwise": result.blockwise.as_dict(),
+        "model_name": result.algorithm[0],
+    }

@@ -13,8 +13,8 @@ def run_refine(msg: dict, job: Any, model: Any, label: str) -> dict[str, Any]:
     re-segment.
 
     ``msg``: ``image``, ``labels``, ``edited`` (bool mask), ``pairs`` (earlier pairs),
-    ``options`` (keyword arguments of ``refine``: ``minutes``, ``output``, ``device``...),
-    ``segment_options`` (of ``run_segmentation``).
+    ``settings`` (a RefineSettings), ``segment_settings`` (a SegmentSettings: how the rest
+    is segmented again, and the device) and ``output``.
     """
     from ..training.refine import refine
 
@@ -26,16 +26,19 @@ def run_refine(msg: dict, job: Any, model: Any, label: str) -> dict[str, Any]:
             done.update(data)
         job.event(data)
 
+    seg = msg["segment_settings"]
     result = refine(
         model,
         msg["image"],
         msg["labels"],
+        msg["settings"],
         edited=msg["edited"],
         pairs=[tuple(p) for p in msg.get("pairs") or []],
+        output=msg.get("output"),
+        device=seg.device,
         callback=callback,
         should_stop=job.should_stop,
-        segment_options=dict(msg.get("segment_options") or {}),
-        **dict(msg.get("options") or {}),
+        segment_settings=seg,
     )
     labels = result.labels
     return {
@@ -46,4 +49,6 @@ def run_refine(msg: dict, job: Any, model: Any, label: str) -> dict[str, Any]:
         "seconds": result.seconds,
         "class_names": list(result.model.spec.class_names),
         "model_name": label,
+        "settings": msg["settings"].as_dict(),
+        "segment_settings": seg.as_dict(),
     }

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..config import SegmentSettings, settings_with
 from ..inference.segment import run_segmentation
 from ..model import model_spec
 from ..preprocess.pairs import check_label_bound, check_pairs
@@ -20,12 +20,12 @@ from .pixel import confusion_matrix, scores_from_confusion
 def evaluate(
     model: Any,
     pairs: Any,
+    settings: SegmentSettings | None = None,
     *,
-    device: str | torch.device = "auto",
     ignore_index: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    **segment_options: Any,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Segment each image with ``model`` and score it against its labels.
 
@@ -38,52 +38,53 @@ def evaluate(
         ``image`` ``(Y, X[, C])`` or ``(Z, Y, X[, C])``; ``labels`` integer class indices
         with the image's spatial shape (a trailing image axis is channels when the image
         has one axis more than the labels).
-    device : str
-        ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    settings : SegmentSettings, optional
+        How to segment (tiles, TTA, device...); its fields may also be given as keyword
+        arguments (``device="cpu"``), which win.
     ignore_index : int, optional
         Label value of pixels left out of every score.
     progress : callable, optional
         ``progress(done, total)`` after each image.
     should_stop : callable, optional
         Checked between tiles; :class:`~napari_res101unet.Cancelled` is raised when True.
-    **segment_options
-        Passed to :func:`run_segmentation` (``tile_size``, ``overlap``, ``tta``, ...).
+    **fields
+        :class:`~napari_res101unet.config.SegmentSettings` fields.
 
     Returns
     -------
     dict
         ``iou``, ``dice``, ``accuracy``: over all pixels of all images (from the summed
-        confusion matrix; foreground-class means as in :mod:`~napari_res101unet.evaluation.pixel`).
-        ``mean_iou``, ``mean_dice``, ``mean_accuracy``: means of the per-image scores.
-        ``per_class``: ``[{"class", "name", "iou", "dice"}]`` for each foreground class.
-        ``per_image``: ``[{"index", "iou", "dice", "accuracy", "pixels", "seconds"}]``.
-        ``confusion_matrix`` (rows: truth, columns: prediction), ``class_names``,
-        ``n_images``.
+        confusion matrix; foreground-class means as in
+        :mod:`~napari_res101unet.evaluation.pixel`). ``mean_iou``, ``mean_dice``,
+        ``mean_accuracy``: means of the per-image scores. ``per_class``: ``[{"class",
+        "name", "iou", "dice"}]`` for each foreground class. ``per_image``: ``[{"index",
+        "iou", "dice", "accuracy", "pixels", "seconds"}]``. ``confusion_matrix`` (rows:
+        truth, columns: prediction), ``class_names``, ``n_images``, ``settings``.
     """
+    if isinstance(fields.get("device"), torch.device):
+        fields["device"] = str(fields["device"])
+    s = settings_with(SegmentSettings, settings, fields)
     if isinstance(model, (str, os.PathLike)):
-        from ..checkpoint import load_model
+        from ..registry import open_model
 
-        model = load_model(Path(model))
+        model = open_model(model)
     spec = model_spec(model)
     n = spec.n_labels
     checked = check_pairs(pairs, ignore_index=ignore_index)
     check_label_bound(checked, n)
-    options = {k: v for k, v in segment_options.items() if k != "channel_axis"}
     total = np.zeros((n, n), np.int64)
     per_image = []
     for done, c in enumerate(checked, start=1):
         started = time.perf_counter()
         image = c.slices[0] if c.slices.shape[0] == 1 and c.labels.shape[0] == 1 else c.slices
-        result = run_segmentation(
-            image, model, device=device, should_stop=should_stop, channel_axis=-1, **options
-        )
+        result = run_segmentation(image, model, s, should_stop=should_stop, channel_axis=-1)
         cm = confusion_matrix(result.labels.reshape(c.labels.shape), c.labels, n, ignore_index)
         total += cm
         scores = scores_from_confusion(cm)
         per_image.append(_image_entry(c.index, scores, cm, time.perf_counter() - started))
         if progress is not None:
             progress(done, len(checked))
-    return _summary(total, per_image, list(spec.class_names))
+    return {**_summary(total, per_image, list(spec.class_names)), "settings": s.as_dict()}
 
 
 def _image_entry(index: int, scores: dict, cm: np.ndarray, seconds: float) -> dict:

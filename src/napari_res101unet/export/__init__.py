@@ -4,6 +4,11 @@
 calls it). Importing this package is light; torch, onnx and bioimageio are imported by the
 functions that need them (they live in the ``export`` extra).
 
+Modules: :mod:`._network` (the exported network: normalised input to probabilities),
+:mod:`.onnx`, :mod:`.bioimageio` (the package writer; reading one is
+:mod:`napari_res101unet.io.bioimageio`), :mod:`._rdf` (its description), :mod:`._docs` (its
+documentation page) and :mod:`._sample` (its test image).
+
 Every format outputs **probabilities** ``(B, K, Y, X)``: softmax over the classes
 (background first), or a sigmoid for a one-class head; see :mod:`._network`.
 """

@@ -1,7 +1,7 @@
 """Running the blocks of :func:`~.blockwise.segment_blocks`: here, or on dask.distributed.
 
 :func:`run_block` is the task: it reads the block's halo (or gets it from a dask array),
-predicts with the process's cached model (:func:`~.cluster.worker_model`), blends, and
+predicts with the process's model (:func:`~napari_res101unet.registry.open_model`), blends, and
 writes the labels into the store itself; it returns only the block index. On a cluster
 the scheduler recomputes the blocks of a worker that dies (dask's own rescheduling, up
 to ``distributed.scheduler.allowed-failures`` times); a block that still fails is
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import SegmentSettings
 from ..errors import Cancelled, summarize
 from ..io.label_store import write_block
 from ..io.large import LargeSource
@@ -26,40 +27,37 @@ _FORWARDS: dict[tuple, Any] = {}
 
 
 @dataclass(frozen=True)
-class BlockJob:
-    """Everything a worker needs for one block (small and picklable)."""
+class BlockTask:
+    """Everything a worker needs for the blocks of one image (small and picklable)."""
 
     source: LargeSource
-    predictor: Any  # a checkpoint path / "untrained" (see worker_model) or a callable
-    device: str
+    predictor: Any  # a checkpoint path / "untrained" (see registry.open_model) or a callable
+    settings: SegmentSettings  # device, threshold, TTA, precision (tiles: in ``plan``)
     normalizer: Any
     in_channels: int
     plan: TilePlan
     block: tuple[int, int]
-    threshold: float
-    tta: bool
-    mixed_precision: bool
     target: str
     stacked: bool
     dtype: str
 
 
-def block_labels(job: BlockJob, index: tuple[int, int, int], raw: np.ndarray, predict) -> Any:
+def block_labels(task: BlockTask, index: tuple[int, int, int], raw: np.ndarray, predict) -> Any:
     """Labels of one block from its raw halo region ``(RY, RX, C)`` (see :func:`halo`)."""
     from ..preprocess.normalize import adapt_channels
 
-    plan, (_, y0, x0) = job.plan, index
-    (h, w), (ty, tx) = job.source.yx, plan.tile
-    y1, x1 = min(y0 + job.block[0], h), min(x0 + job.block[1], w)
+    plan, (_, y0, x0) = task.plan, index
+    (h, w), (ty, tx) = task.source.yx, plan.tile
+    y1, x1 = min(y0 + task.block[0], h), min(x0 + task.block[1], w)
     ys, xs, (r0, c0) = _touching(plan, y0, y1, x0, x1)
-    data, _ = adapt_channels(raw, job.in_channels)
+    data, _ = adapt_channels(raw, task.in_channels)
     weights = blend_weights(plan)
     windows = [(y, x) for y in ys for x in xs]
     acc, wsum = None, np.zeros((y1 - y0, x1 - x0), np.float32)
     for n in range(0, len(windows), plan.batch_size):
         batch = windows[n : n + plan.batch_size]
         tiles = np.stack([extract_tile(data, y - r0, x - c0, (ty, tx)) for y, x in batch])
-        out = predict(job.normalizer(tiles))
+        out = predict(task.normalizer(tiles))
         if acc is None:
             acc = np.zeros((out.shape[1], y1 - y0, x1 - x0), np.float32)
         for (y, x), o in zip(batch, out):
@@ -69,8 +67,8 @@ def block_labels(job: BlockJob, index: tuple[int, int, int], raw: np.ndarray, pr
             acc[(slice(None), *inside)] += o[:, a0 - y : a1 - y, b0 - x : b1 - x] * wt
             wsum[inside] += wt
     p = acc / wsum
-    labels = (p[0] > job.threshold) if p.shape[0] == 1 else np.argmax(p, axis=0)
-    return labels.astype(job.dtype)
+    labels = (p[0] > task.settings.threshold) if p.shape[0] == 1 else np.argmax(p, axis=0)
+    return labels.astype(task.dtype)
 
 
 def _touching(plan: TilePlan, y0: int, y1: int, x0: int, x1: int):
@@ -81,52 +79,49 @@ def _touching(plan: TilePlan, y0: int, y1: int, x0: int, x1: int):
     return ys, xs, (ys[0], xs[0])
 
 
-def halo(job: BlockJob, index: tuple[int, int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+def halo(task: BlockTask, index: tuple[int, int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
     """``((row0, row1), (col0, col1))`` of the source the block's tiles read."""
-    plan, (_, y0, x0) = job.plan, index
-    (h, w), (ty, tx) = job.source.yx, plan.tile
-    y1, x1 = min(y0 + job.block[0], h), min(x0 + job.block[1], w)
+    plan, (_, y0, x0) = task.plan, index
+    (h, w), (ty, tx) = task.source.yx, plan.tile
+    y1, x1 = min(y0 + task.block[0], h), min(x0 + task.block[1], w)
     ys, xs, _ = _touching(plan, y0, y1, x0, x1)
     return (ys[0], min(ys[-1] + ty, h)), (xs[0], min(xs[-1] + tx, w))
 
 
-def run_block(job: BlockJob, index: tuple[int, int, int], raw: Any = None) -> tuple:
+def run_block(task: BlockTask, index: tuple[int, int, int], raw: Any = None) -> tuple:
     """Compute and write one block; returns ``index``.
 
     ``raw`` is the halo region when the source is a dask array (computed by dask as this
     task's dependency); store sources are read here, by the process running the task.
     """
-    rows, cols = halo(job, index)
-    raw = job.source.read(index[0], rows, cols) if raw is None else job.source.arrange(raw)
+    rows, cols = halo(task, index)
+    raw = task.source.read(index[0], rows, cols) if raw is None else task.source.arrange(raw)
     from ..device import fixed_shape_kernels
 
-    forward = _forward(job)
+    forward = _forward(task)
     with fixed_shape_kernels(forward.device):  # cuDNN autotuning for the tile, as segment()
-        labels = block_labels(job, index, raw, forward)
+        labels = block_labels(task, index, raw, forward)
     s, y0, x0 = index
     sel = (slice(y0, y0 + labels.shape[0]), slice(x0, x0 + labels.shape[1]))
-    write_block(job.target, ((s,) if job.stacked else ()) + sel, labels)
+    write_block(task.target, ((s,) if task.stacked else ()) + sel, labels)
     return index
 
 
-def _forward(job: BlockJob):
+def _forward(task: BlockTask):
     """``predict(batch) -> probabilities`` numpy, built once per process and predictor."""
     import torch
 
     from .forward import Forward, inference_module
 
-    key = (
-        _predictor_key(job.predictor),
-        job.device,
-        job.tta,
-        job.mixed_precision,
-    )
+    s = task.settings
+    key = (_predictor_key(task.predictor), s.device, s.tta, s.mixed_precision)
     if key not in _FORWARDS:
-        predictor = job.predictor
+        predictor = task.predictor
         if isinstance(predictor, str):
-            from .cluster import worker_model
+            from ..registry import open_model
+            from .cluster import worker_device
 
-            model = worker_model(predictor, job.device)
+            model = open_model(predictor, worker_device(s.device))
             dev = next(model.parameters()).device
             predictor = inference_module(model, dev, True)
         elif isinstance(predictor, torch.nn.Module):
@@ -134,8 +129,8 @@ def _forward(job: BlockJob):
             predictor = inference_module(predictor, dev, True)
         else:
             dev = torch.device("cpu")
-        mixed = job.mixed_precision and dev.type == "cuda"
-        _FORWARDS[key] = Forward(predictor, dev, mixed, job.tta)
+        mixed = s.mixed_precision and dev.type == "cuda"
+        _FORWARDS[key] = Forward(predictor, dev, mixed, s.tta)
     return _FORWARDS[key]
 
 
@@ -151,7 +146,7 @@ def _predictor_key(predictor: Any) -> Any:
 
 
 def run_all(
-    job: BlockJob,
+    task: BlockTask,
     source: LargeSource,
     indices: list[tuple[int, int, int]],
     client: Any,
@@ -160,26 +155,26 @@ def run_all(
 ) -> list[tuple[tuple[int, int, int], str]]:
     """Run every block; ``[(index, reason)]`` of the blocks that were not written."""
     if client is None:
-        return _run_here(job, source, indices, progress, should_stop)
-    return _run_on_cluster(job, source, indices, client, progress, should_stop)
+        return _run_here(task, source, indices, progress, should_stop)
+    return _run_on_cluster(task, source, indices, client, progress, should_stop)
 
 
-def _region(job: BlockJob, source: LargeSource, index) -> Any:
+def _region(task: BlockTask, source: LargeSource, index) -> Any:
     """The dask array of a block's halo (dask sources), else None (read by the task)."""
     if source.kind != "dask":
         return None
-    rows, cols = halo(job, index)
+    rows, cols = halo(task, index)
     return source.dask_array[source.selection(index[0], rows, cols)]
 
 
-def _run_here(job, source, indices, progress, should_stop) -> list:
+def _run_here(task, source, indices, progress, should_stop) -> list:
     failed = []
     for done, index in enumerate(indices, 1):
         if should_stop is not None and should_stop():
             raise Cancelled("segmentation cancelled")
-        region = _region(job, source, index)
+        region = _region(task, source, index)
         try:
-            run_block(job, index, None if region is None else region.compute())
+            run_block(task, index, None if region is None else region.compute())
         except (MemoryError, Cancelled):
             raise
         except Exception as exc:
@@ -189,14 +184,14 @@ def _run_here(job, source, indices, progress, should_stop) -> list:
     return failed
 
 
-def _run_on_cluster(job, source, indices, client, progress, should_stop) -> list:
+def _run_on_cluster(task, source, indices, client, progress, should_stop) -> list:
     from distributed import as_completed
 
     futures = {}
     for index in indices:
-        region = _region(job, source, index)
+        region = _region(task, source, index)
         arg = None if region is None else client.compute(region)
-        future = client.submit(run_block, job, index, arg, pure=False, key=_key(index))
+        future = client.submit(run_block, task, index, arg, pure=False, key=_key(index))
         futures[future] = index
     failed, done = [], 0
     try:

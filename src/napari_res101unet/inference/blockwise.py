@@ -23,23 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import SegmentSettings
+from ..config import BlockwiseSettings, SegmentSettings, settings_with, split_fields
 from ..errors import summarize
 from ..io import label_store
 from ..io.large import LargeSource, describe, open_source
-from .block_runner import BlockJob, run_all
+from .block_runner import BlockTask, run_all
 from .tiling import TilePlan, plan_tiles
 
-__all__ = ["BlockJob", "BlocksFailed", "BlockwiseResult", "block_indices", "segment_blocks"]
-
-_S = SegmentSettings()
-DEFAULT_BLOCK = 4096
-"""Tiles that straddle a block edge are computed by each block they touch (that keeps the
-labels exact without moving tile outputs between workers): about ``((n + 1) / n)**2``
-times the tiles of the in-memory path for ``n`` tile strides per block side (1.2x with
-4096-pixel blocks and 512-pixel tiles at 25 % overlap). Memory per block: about
-``(block + tile)**2`` input pixels plus 9 bytes per block pixel, besides the network."""
-DEFAULT_TILE = 512
+__all__ = ["BlockTask", "BlocksFailed", "BlockwiseResult", "block_indices", "segment_blocks"]
 
 
 class BlocksFailed(RuntimeError):
@@ -62,6 +53,10 @@ class BlockwiseResult:
     seconds: float
     complete: bool = True
     tiles: int = 0  # tile forwards run (edge tiles once per block they touch)
+    settings: SegmentSettings | None = None
+    blockwise: BlockwiseSettings | None = None
+    class_names: list[str] = dataclasses.field(default_factory=list)
+    algorithm: tuple[str, str] = ("", "")  # (name, version) of the model, as DICOM names it
 
     @property
     def tile_overhead(self) -> float:
@@ -73,16 +68,9 @@ def segment_blocks(
     image: Any,
     model: Any,
     output: str | os.PathLike,
+    settings: SegmentSettings | None = None,
+    blockwise: BlockwiseSettings | None = None,
     *,
-    block_size: int = DEFAULT_BLOCK,
-    tile_size: int = DEFAULT_TILE,
-    overlap: float = _S.overlap,
-    batch_size: int = 4,
-    threshold: float = _S.threshold,
-    blending: str = _S.blending,
-    tta: bool = _S.tta,
-    device: str = _S.device,
-    mixed_precision: bool = _S.mixed_precision,
     normalization: str | dict | None = None,
     client: Any = None,
     label_name: str | None = None,
@@ -91,8 +79,15 @@ def segment_blocks(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     limit_blocks: int | None = None,
+    **fields: Any,
 ) -> BlockwiseResult:
     """Segment a large image block by block into an OME-Zarr labels store.
+
+    Tiles that straddle a block edge are computed by each block they touch (that keeps the
+    labels exact without moving tile outputs between workers): about ``((n + 1) / n)**2``
+    times the tiles of the in-memory path for ``n`` tile strides per block side (1.2x with
+    4096-pixel blocks and 512-pixel tiles at 25 % overlap). Memory per block: about
+    ``(block + tile)**2`` input pixels plus 9 bytes per block pixel, besides the network.
 
     Parameters
     ----------
@@ -100,16 +95,17 @@ def segment_blocks(
         A zarr / OME-Zarr store (level 0), a big TIFF (read through tifffile's zarr view)
         or a dask array; ``(Y, X)``, ``(Y, X, C)``, ``(Z, Y, X[, C])`` or as ``axes`` say.
     model : str, torch.nn.Module or callable
-        A checkpoint path or ``"untrained"`` (each process loads it once, see
-        :func:`~.cluster.worker_model`; the form to use on a cluster), a loaded model (in
-        this process only), or a picklable callable from ``(B, C, TY, TX)`` tensors to
-        ``(B, K, TY, TX)`` logits.
+        A checkpoint path or ``"untrained"`` (each process opens it once with
+        :func:`~napari_res101unet.registry.open_model`; the form to use on a cluster), a
+        loaded model (in this process only), or a picklable callable from
+        ``(B, C, TY, TX)`` tensors to ``(B, K, TY, TX)`` logits.
     output : path
         The labels store to create; with ``label_name``, an OME-Zarr image that receives
         ``labels/label_name``.
-    block_size : int
-        Side of the output blocks (and chunks); memory per block grows with
-        ``(block_size + tile_size)**2``.
+    settings, blockwise : SegmentSettings, BlockwiseSettings, optional
+        How to segment and how to cut blocks (defaults when None). Their fields may also
+        be given as keyword arguments (``block_size=2048``, ``tta=True``), which win; a
+        name both have (``tile_size``, ``batch_size``) is the segmentation's.
     client : distributed.Client, optional
         Run the blocks on this cluster; default: the current client if there is one, else
         one block after another in this process.
@@ -130,8 +126,9 @@ def segment_blocks(
         Blocks failed (listed); nothing is left at ``output``.
     """
     start = time.perf_counter()
-    if not isinstance(block_size, int) or block_size < 32:
-        raise ValueError(f"block_size must be an int >= 32; got {block_size!r}")
+    seg_fields, block_fields = split_fields(fields, SegmentSettings, BlockwiseSettings)
+    s = settings_with(SegmentSettings, settings, seg_fields)
+    b = settings_with(BlockwiseSettings, blockwise, block_fields)
     source = image if isinstance(image, LargeSource) else open_source(image, axes)
     out = Path(output) / "labels" / label_name if label_name else Path(output)
     label_store.check_free(out, overwrite)  # before any model is loaded
@@ -139,14 +136,15 @@ def segment_blocks(
         from .cluster import current_client
 
         client = current_client()
-    predictor, spec = _predictor_and_spec(model, source, normalization, client, device)
+    predictor, spec, algorithm = _predictor_and_spec(model, source, normalization, client, s)
     normalizer = _normalizer(source, spec)
+    tile, batch = b.grid(s)
     plan = plan_tiles(  # the global grid: tile and batch fixed, so no memory budget
         source.yx, source.n_slices, budget_bytes=float(1 << 40), bytes_per_pixel=1.0,
-        tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending,
+        tile_size=tile, overlap=s.overlap, batch_size=batch, blending=s.blending,
     )  # fmt: skip
     stacked = "z" in source.axes
-    block = (min(block_size, source.yx[0]), min(block_size, source.yx[1]))
+    block = (min(b.block_size, source.yx[0]), min(b.block_size, source.yx[1]))
     dtype = "uint8" if spec.n_labels <= 256 else "uint16"
     target = label_store.create_labels(
         source,
@@ -155,28 +153,31 @@ def segment_blocks(
         dtype=np.dtype(dtype),
         label_name=label_name,
         overwrite=overwrite,
-        attrs={"tile": list(plan.tile), "overlap": overlap, "block": list(block)},
+        attrs={"tile": list(plan.tile), "overlap": s.overlap, "block": list(block)},
     )
-    job = BlockJob(
-        dataclasses.replace(source, dask_array=None), predictor, device, normalizer,
-        spec.in_channels, plan, block, threshold, tta, mixed_precision, target.path,
-        stacked, dtype,
+    task = BlockTask(
+        dataclasses.replace(source, dask_array=None), predictor, s, normalizer,
+        spec.in_channels, plan, block, target.path, stacked, dtype,
     )  # fmt: skip
     indices = block_indices(source, block)[:limit_blocks]
-    run = _execute(job, source, target, indices, client, progress, should_stop)
+    run = _execute(task, source, target, indices, client, progress, should_stop)
     shape = tuple(source.shape[source.axes.index(a)] for a in source.spatial_axes)
-    norm, tiles = normalizer.describe(), tiles_run(plan, block, indices)
+    made = {"settings": s, "blockwise": b, "class_names": list(spec.class_names),
+            "algorithm": algorithm, "tiles": tiles_run(plan, block, indices)}  # fmt: skip
+    norm = normalizer.describe()
     if limit_blocks is not None:
         label_store.abandon(target)
-        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False, tiles)
-    path = label_store.finish(target, {"normalization": norm, "blocks": run})
-    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start), True, tiles)
+        return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False, **made)
+    record = {"normalization": norm, "blocks": run, "settings": s.as_dict(),
+              "blockwise": b.as_dict()}  # fmt: skip
+    path = label_store.finish(target, record)
+    return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start), **made)
 
 
-def _execute(job, source, target, indices, client, progress, should_stop) -> int:
+def _execute(task, source, target, indices, client, progress, should_stop) -> int:
     """Run the blocks; on any failure remove the hidden store (and list failed blocks)."""
     try:
-        failed = run_all(job, source, indices, client, progress, should_stop)
+        failed = run_all(task, source, indices, client, progress, should_stop)
     except BaseException:  # cancelled, out of memory, interrupted: nothing is left behind
         label_store.abandon(target)
         raise
@@ -220,19 +221,26 @@ def block_indices(source: LargeSource, block: tuple[int, int]) -> list[tuple[int
     ]
 
 
-def _predictor_and_spec(model, source: LargeSource, normalization, client, device):
-    """``(what the workers call, ModelSpec)``; paths stay paths (loaded in each worker)."""
+def _predictor_and_spec(model, source: LargeSource, normalization, client, settings):
+    """``(what the workers call, ModelSpec, (name, version))``; paths stay paths (each
+    process opens them)."""
+    from types import SimpleNamespace
+
+    from ..io import algorithm_identity
     from ..model import ModelSpec
 
     if isinstance(model, (str, os.PathLike)):
         model = str(model)
         spec = _checkpoint_spec(model) if client is not None else None
         if spec is None:  # in this process: the model the blocks will use (cached)
-            from .cluster import worker_model
+            from ..registry import open_model
+            from .cluster import worker_device
 
-            spec = worker_model(model, device if client is None else "cpu").spec
+            device = worker_device(settings.device) if client is None else "cpu"
+            spec = open_model(model, device).spec
+        identity = algorithm_identity(SimpleNamespace(spec=spec, checkpoint_path=model))
     elif isinstance(getattr(model, "spec", None), ModelSpec):
-        spec = model.spec
+        spec, identity = model.spec, algorithm_identity(model)
         if client is not None:
             path = getattr(model, "checkpoint_path", None)
             if path is None:
@@ -244,7 +252,7 @@ def _predictor_and_spec(model, source: LargeSource, normalization, client, devic
     elif callable(model):
         mode = normalization or "none"
         spec = ModelSpec(in_channels=source.channels, normalization={"mode": mode})
-        return model, spec
+        return model, spec, algorithm_identity(None)
     else:
         raise TypeError(
             f"model must be a checkpoint path, a Res101_UNet or a callable; got "
@@ -253,7 +261,7 @@ def _predictor_and_spec(model, source: LargeSource, normalization, client, devic
     if normalization is not None:
         mode = {"mode": normalization} if isinstance(normalization, str) else normalization
         spec = ModelSpec.from_dict({**spec.to_dict(), "normalization": dict(mode)})
-    return model, spec
+    return model, spec, identity
 
 
 def _checkpoint_spec(path: str) -> Any:

@@ -1,27 +1,22 @@
-"""dask.distributed plumbing: which cluster to run on, and one model per worker process.
+"""dask.distributed plumbing: which cluster to run on, and which GPU a worker uses.
 
 :func:`open_client` picks the cluster (a scheduler address, a ``LocalCluster`` it starts
-and stops, or the current client); :func:`worker_model` loads a model once per process,
-keyed by the checkpoint's sha256 and the device, on the worker's own GPU when there are
-several. dask and torch are imported when used, not on import.
+and stops, or the current client) from :class:`~napari_res101unet.config.ClusterSettings`;
+:func:`worker_device` gives each worker its own GPU when there are several. Workers open
+their model with :func:`~napari_res101unet.registry.open_model` (once per process).
+dask and torch are imported when used, not on import.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
-import threading
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-__all__ = ["SchedulerUnreachable", "open_client", "worker_device", "worker_model"]
+from ..config import ClusterSettings, settings_with
 
-_MODELS: dict[tuple, Any] = {}
-_HASHES: dict[tuple, str] = {}
-_LOCK = threading.Lock()
+__all__ = ["SchedulerUnreachable", "open_client", "worker_device"]
 
 
 class SchedulerUnreachable(ConnectionError):
@@ -30,23 +25,20 @@ class SchedulerUnreachable(ConnectionError):
 
 @contextlib.contextmanager
 def open_client(
-    workers: int | None = None,
-    scheduler: str | None = None,
-    threads_per_worker: int = 1,
-    timeout: float = 10.0,
+    cluster: ClusterSettings | None = None, *, threads_per_worker: int = 1, **fields: Any
 ) -> Iterator[Any]:
     """The ``distributed.Client`` to run on, closed (with any cluster it started) on exit.
 
     Parameters
     ----------
-    workers : int, optional
-        Start a ``LocalCluster`` of this many worker processes (stopped on exit).
-    scheduler : str, optional
-        Connect to an existing cluster, e.g. ``"tcp://10.0.0.5:8786"``.
+    cluster : ClusterSettings, optional
+        ``workers``: start a ``LocalCluster`` of this many worker processes (stopped on
+        exit); ``scheduler``: connect to an existing cluster, e.g. ``"tcp://10.0.0.5:8786"``,
+        waiting ``scheduler_timeout`` seconds for it to answer.
     threads_per_worker : int
         Threads of each local worker (1: one model call at a time per process).
-    timeout : float
-        Seconds to wait for ``scheduler`` to answer.
+    **fields
+        :class:`~napari_res101unet.config.ClusterSettings` fields, overriding ``cluster``.
 
     Yields
     ------
@@ -60,31 +52,28 @@ def open_client(
     ValueError
         Both ``workers`` and ``scheduler`` given, or ``workers`` < 1.
     SchedulerUnreachable (a ConnectionError)
-        ``scheduler`` did not answer within ``timeout`` seconds.
+        ``scheduler`` did not answer within ``scheduler_timeout`` seconds.
     """
-    if workers is not None and scheduler is not None:
-        raise ValueError("give either workers (a local cluster) or scheduler (an address)")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    c = settings_with(ClusterSettings, cluster, fields)
     from distributed import Client
 
-    if scheduler is not None:
-        client = _connect(scheduler, timeout)
+    if c.scheduler is not None:
+        client = _connect(c.scheduler, c.scheduler_timeout)
         try:
             yield client
         finally:
             client.close()
-    elif workers is not None:
+    elif c.workers is not None:
         from distributed import LocalCluster
 
         with (
             LocalCluster(
-                n_workers=workers,
+                n_workers=c.workers,
                 threads_per_worker=threads_per_worker,
                 processes=True,
                 dashboard_address=":0",  # any free port, never a clash
-            ) as cluster,
-            Client(cluster) as client,
+            ) as local,
+            Client(local) as client,
         ):
             yield client
     else:
@@ -147,71 +136,3 @@ def _worker_index() -> int:
     if isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
         return int(name)
     return zlib.crc32(str(name).encode())
-
-
-def worker_model(source: str, device: str = "auto") -> Any:
-    """A model loaded once per process, keyed by the checkpoint's sha256 and the device.
-
-    Parameters
-    ----------
-    source : str
-        A checkpoint path (anything :func:`~napari_res101unet.checkpoint.load_model`
-        reads) or ``"untrained"`` (a seeded, randomly initialised Res101_UNet, 3 channels).
-    device : str
-        ``"auto"`` (this worker's GPU, see :func:`worker_device`), ``"cpu"``, ``"cuda:1"``...
-
-    Returns
-    -------
-    model : torch.nn.Module
-        In eval mode, on the device; shared by every task of this process.
-    """
-    dev = worker_device(device)
-    key = (_source_key(source), dev)
-    with _LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = _load(source, dev)
-        return _MODELS[key]
-
-
-def _source_key(source: str) -> str:
-    from ..registry import UNTRAINED
-
-    if source == UNTRAINED:
-        return UNTRAINED
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"model file {source} does not exist")
-    if path.is_dir():  # an smp folder: hash its files' names, sizes and times
-        parts = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir())
-        return "dir:" + hashlib.sha256(repr(parts).encode()).hexdigest()
-    stat = path.stat()
-    cache = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if cache not in _HASHES:
-        _HASHES[cache] = file_sha256(path)
-    return _HASHES[cache]
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """The sha256 hex digest of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _load(source: str, device: str) -> Any:
-    from ..registry import UNTRAINED
-
-    if source == UNTRAINED:
-        import torch
-
-        from ..model import build_model
-
-        torch.manual_seed(0)
-        model = build_model(in_channels=3)
-        model.spec.name = "untrained Res101_UNet"
-        return model.to(device).eval()
-    from ..checkpoint import load_model
-
-    return load_model(source, device=device)

@@ -6,13 +6,12 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..config import SegmentSettings
+from ..config import SegmentSettings, settings_with
 from ..device import (
     describe_device,
     fixed_shape_kernels,
@@ -25,8 +24,8 @@ from ..model import ModelSpec
 from ..preprocess.adapt import adapt_input
 from ..preprocess.normalize import as_stack, make_normalizer
 from .forward import Forward, OutOfMemory, compiled_module, inference_module
-from .job import Job
 from .pipeline import transfers_for
+from .tile_loop import TileLoop
 from .tiling import CPU_COST, GPU_COST, MIN_TILE, TilePlan, plan_tiles
 from .uncertainty import entropy_map
 
@@ -63,6 +62,8 @@ class SegmentationResult:
     class_names: list[str]
     notes: list[str] = field(default_factory=list)
     uncertainty: np.ndarray | None = None
+    settings: SegmentSettings | None = None
+    """The settings the labels were made with."""
 
     def summary(self) -> str:
         """One line for logs and the widget: device, precision, plan, time."""
@@ -72,12 +73,10 @@ class SegmentationResult:
         )
 
 
-_S = SegmentSettings()
-
-
 def segment(
     image: Any,
     model: Any,
+    settings: SegmentSettings | None = None,
     *,
     return_probabilities: bool = False,
     return_uncertainty: bool = False,
@@ -92,6 +91,10 @@ def segment(
     model : torch.nn.Module, path or callable
         A model from :func:`build_model`/:func:`load_model`, a checkpoint path, or any
         callable mapping a ``(B, C, Y, X)`` float tensor to ``(B, K, Y, X)`` logits.
+    settings : SegmentSettings, optional
+        How to segment (tiles, overlap, device, TTA, threshold, blending, precision); the
+        defaults when None. Its fields may also be given as keyword arguments
+        (``segment(image, model, tile_size=512)``), which override ``settings``.
     return_probabilities : bool
         Also return probabilities (see :class:`SegmentationResult`).
     return_uncertainty : bool
@@ -102,10 +105,9 @@ def segment(
         The keyword arguments of :func:`run_segmentation`: the
         :class:`~napari_res101unet.config.SegmentSettings` fields (``tile_size``,
         ``overlap``, ``batch_size``, ``device``, ``tta``, ``threshold``, ``blending``,
-        ``mixed_precision``; ``segment(image, model, **settings.as_dict())`` passes a whole
-        one), ``axis`` (slice axis of 3D stacks, default 0), ``progress(done, total)``
-        (after each batch of tiles), ``should_stop()`` (checked between batches; True
-        raises :class:`Cancelled`), ``channel_axis``, ``normalization``,
+        ``mixed_precision``), ``axis`` (slice axis of 3D stacks, default 0),
+        ``progress(done, total)`` (after each batch of tiles), ``should_stop()`` (checked
+        between batches; True raises :class:`Cancelled`), ``channel_axis``, ``normalization``,
         ``memory_budget``, ``optimize``, ``compile_model`` and ``blend_on_device``;
         ``spacing`` (the image's, per spatial axis) and ``pixel_size`` (in-plane, a number
         or ``(y, x)``; wins over ``spacing``): an image whose spacing differs from the
@@ -121,6 +123,7 @@ def segment(
     result = run_segmentation(
         image,
         model,
+        settings,
         return_probabilities=return_probabilities,
         return_uncertainty=return_uncertainty,
         **options,
@@ -136,47 +139,36 @@ def segment(
 def run_segmentation(
     image: Any,
     model: Any,
+    settings: SegmentSettings | None = None,
     *,
-    tile_size: int | None = _S.tile_size,
-    overlap: float = _S.overlap,
-    batch_size: int | None = _S.batch_size,
-    device: str | torch.device = _S.device,
-    tta: bool = _S.tta,
     return_probabilities: bool = False,
     return_uncertainty: bool = False,
     axis: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    threshold: float = _S.threshold,
-    blending: str = _S.blending,
     channel_axis: int | str | None = "auto",
     normalization: str | dict | None = None,
-    memory_budget: float | None = None,
-    optimize: bool = True,
-    mixed_precision: bool = _S.mixed_precision,
-    compile_model: bool = False,
-    blend_on_device: bool | None = None,
     spacing: Any = None,
     pixel_size: Any = None,
+    memory_budget: float | None = None,
+    optimize: bool = True,
+    compile_model: bool = False,
+    blend_on_device: bool | None = None,
+    **fields: Any,
 ) -> SegmentationResult:
     """:func:`segment`, returning a :class:`SegmentationResult` with what was used.
 
+    ``settings`` and ``**fields`` (its fields as keywords, which win) make the one
+    :class:`~napari_res101unet.config.SegmentSettings` of the run; the result keeps it.
     Two options are for benchmarks and tests: ``compile_model`` runs the network through
     ``torch.compile`` (off by default: unmeasured on GPUs); ``blend_on_device`` blends the
     tiles on the model's device (True), on the CPU (False) or, by default (None), on the
     device when it is CUDA and the slice fits in its free memory.
     """
     start = time.perf_counter()
-    s = SegmentSettings(
-        tile_size=tile_size,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=str(device),
-        tta=tta,
-        threshold=threshold,
-        blending=blending,
-        mixed_precision=mixed_precision,
-    )
+    if isinstance(fields.get("device"), torch.device):
+        fields["device"] = str(fields["device"])
+    s = settings_with(SegmentSettings, settings, fields)
     dev = resolve_device(s.device)
     model, spec, predictor = _resolve_model(model, image, channel_axis, normalization)
     view = as_stack(
@@ -206,11 +198,11 @@ def run_segmentation(
     )
     forward = Forward(predictor, dev, mixed, s.tta)
     want_probs = return_probabilities or return_uncertainty
-    job = Job(data, normalizer, forward, spec, s.threshold, want_probs, transfers_for(dev))
-    job.blend_on_device, job.free_bytes = blend_on_device, _blend_budget(dev, blend_on_device)
+    loop = TileLoop(data, normalizer, forward, spec, s.threshold, want_probs, transfers_for(dev))
+    loop.blend_on_device, loop.free_bytes = blend_on_device, _blend_budget(dev, blend_on_device)
     notes = [*adapted, "tta" if s.tta else "", _nan_note(view.nan_count)]
     with fixed_shape_kernels(dev):
-        labels, probs, plan = _run(job, plan, budget, bpp, progress, should_stop, notes, dev)
+        labels, probs, plan = _run(loop, plan, budget, bpp, progress, should_stop, notes, dev)
     if grid is not None:  # back to the input's pixel grid
         labels = grid.labels(labels)
         probs = None if probs is None else grid.probabilities(probs)
@@ -231,6 +223,7 @@ def run_segmentation(
         class_names=list(spec.class_names),
         notes=[n for n in notes if n],
         uncertainty=uncertainty,
+        settings=s,
     )
 
 
@@ -241,9 +234,9 @@ def _nan_note(count: int) -> str:
 def _resolve_model(model, image, channel_axis, normalization) -> tuple[Any, ModelSpec, Any]:
     """``(module or None, spec, predictor)`` for a module, a checkpoint path or a callable."""
     if isinstance(model, (str, os.PathLike)):
-        from ..checkpoint import load_model
+        from ..registry import open_model
 
-        model = load_model(Path(model))
+        model = open_model(model)
     spec = getattr(model, "spec", None)
     if isinstance(model, torch.nn.Module) and isinstance(spec, ModelSpec):
         if normalization is not None:
@@ -277,13 +270,13 @@ def _blend_budget(dev: torch.device, blend_on_device: bool | None) -> float:
     return 0.0
 
 
-def _run(job: Job, plan: TilePlan, budget, bpp, progress, should_stop, notes, dev):
-    """Run the job, retrying with smaller plans while the device runs out of memory; a
+def _run(loop: TileLoop, plan: TilePlan, budget, bpp, progress, should_stop, notes, dev):
+    """Run the tile loop, retrying with smaller plans while the device runs out of memory; a
     failing GPU becomes a :class:`~napari_res101unet.errors.DeviceFailure`."""
     first = plan
     while True:
         try:
-            labels, probs = job.run(plan, progress, should_stop)
+            labels, probs = loop.run(plan, progress, should_stop)
             break
         except OutOfMemory:
             plan = _smaller(plan, budget, bpp)
@@ -296,8 +289,8 @@ def _run(job: Job, plan: TilePlan, budget, bpp, progress, should_stop, notes, de
                 raise
             # out of memory outside the forward pass (copies, blending on the device):
             # retry smaller, and blend on the CPU unless told otherwise
-            if job.blend_on_device is None:
-                job.blend_on_device = False
+            if loop.blend_on_device is None:
+                loop.blend_on_device = False
             plan = _smaller(plan, budget, bpp)
     if plan != first:
         notes.append(f"out of device memory with {first.tile[0]}x{first.tile[1]} tiles in "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..config import BLENDINGS, NETWORK_MULTIPLE
+from ..config import BLENDINGS, NETWORK_MULTIPLE, SEGMENT_DEFAULTS
 
 MIN_TILE = 128
 
@@ -128,9 +128,9 @@ def plan_tiles(
     budget_bytes: float,
     bytes_per_pixel: float,
     tile_size: int | tuple[int, int] | None = None,
-    overlap: float = 0.25,
+    overlap: float = SEGMENT_DEFAULTS["overlap"],
     batch_size: int | None = None,
-    blending: str = "gaussian",
+    blending: str = SEGMENT_DEFAULTS["blending"],
     cost: CostModel = CPU_COST,
     max_batch: int = 16,
 ) -> TilePlan:

@@ -1,8 +1,25 @@
-"""Reading and writing the image formats of the field (engine side: no napari, Qt or torch).
+"""Every file format of the plugin (engine side: no napari, Qt or torch).
 
 ``read_image(path) -> ImageData`` and ``write_image(path, data, ...)`` /
 ``write_labels(path, labels, ...)`` are the contract that the CLI, the Python API and the
-napari reader/writer share.
+napari reader/writer share. No other package imports a format library.
+
+Modules
+-------
+Images: :mod:`._read` and :mod:`._write` (the entry points), :mod:`._formats` (suffixes),
+:mod:`._image` (:class:`ImageData`), :mod:`._content` (label maps, windows),
+:mod:`._units`, :mod:`._limits` (sizes checked before reading), :mod:`._nifti`,
+:mod:`._itk` (NRRD, MHA, PNG/JPEG/BMP), :mod:`._tiff`; DICOM: :mod:`._dicom`,
+:mod:`._dicom_file`, :mod:`._dicom_header`, :mod:`._dicom_series`,
+:mod:`._dicom_geometry`, :mod:`._dicom_seg` (writing SEG) and :mod:`._dicom_segread`.
+Larger than memory: :mod:`.large` (zarr / OME-Zarr / big TIFF / dask sources),
+:mod:`._large_layers` (them as napari layers), :mod:`.label_store` (OME-Zarr labels
+written atomically) and :mod:`.volumes` (stacks read slice by slice through a bounded
+cache). Many files: :mod:`.inputs` (files, folders, globs, lists, parts),
+:mod:`.outputs` (where outputs go; refused collisions), :mod:`.folders` (image and mask
+folders paired by name) and :mod:`.provenance` (the sidecar of every output). Models:
+:mod:`.bioimageio` (reading a bioimage.io package). :mod:`.files`: atomic durable writes
+and SHA-256 digests.
 
 Libraries
 ---------

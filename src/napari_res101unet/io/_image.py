@@ -48,6 +48,14 @@ class ImageData:
         """Number of axes of ``data`` that are not colour."""
         return self.data.ndim - 1 if self.rgb else self.data.ndim
 
+    @property
+    def known_spacing(self) -> list[float] | None:
+        """The spacing per spatial axis, or None when the file gives no unit (PNG/JPEG/BMP:
+        their 1s are not a physical size)."""
+        from ._units import UNITLESS
+
+        return list(self.spacing) if self.metadata.get("unit") not in UNITLESS else None
+
 
 def unit_spacing(data: np.ndarray, rgb: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """``(spacing, origin)`` of 1s and 0s for ``data``'s spatial axes."""

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..config import ENCODER_NAME
+from ..config import DECODER_CHANNELS, ENCODER_NAME
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 CONFIG_KEY = "napari_res101unet"
@@ -135,7 +135,7 @@ def _foreign_spec(rdf: dict, kwargs: dict, path: Path):
         in_channels=int(kwargs.get("in_channels", 3)),
         classes=int(kwargs.get("classes", 1)),
         class_names=names or [],
-        decoder_channels=list(kwargs.get("decoder_channels", [256, 128, 64, 32, 16])),
+        decoder_channels=list(kwargs.get("decoder_channels", DECODER_CHANNELS)),
         encoder_weights="unknown",
         name=str(rdf.get("name") or path.stem),
     )

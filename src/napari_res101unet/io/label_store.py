@@ -158,11 +158,12 @@ def _list_label(parent: Path, name: str, fmt: int) -> None:
         group.attrs["ome"] = ome
 
 
-def open_labels(path: str | os.PathLike) -> Any:
-    """The labels array of a finished store (a zarr array), or ValueError if incomplete."""
+def open_labels(path: str | os.PathLike, *, writable: bool = False) -> Any:
+    """The labels array of a finished store (a zarr array; ``writable`` for a napari Labels
+    layer the user paints on), or ValueError if incomplete."""
     import zarr
 
-    group = zarr.open_group(str(path), mode="r")
+    group = zarr.open_group(str(path), mode="r+" if writable else "r")
     if not group.attrs.get(MARK, {}).get("complete", False):
         raise ValueError(f"{path} is not a complete labels store (its run did not finish)")
     return group["0"]

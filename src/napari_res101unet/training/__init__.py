@@ -1,11 +1,19 @@
 """Training: fine-tune Res101_UNet on labelled pairs (see :func:`train`).
 
-Modules, in the order a run uses them: :mod:`.pairs` (data rules, numpy only),
-:mod:`.start` (model, data preparation and the :class:`~.start.TrainPlan`), :mod:`.splits`
-(validation hold-out), :mod:`.patches` (sampling and augmentation), :mod:`.losses`,
-:mod:`.optim` (AdamW, schedule, optimizer state), :mod:`.trainer` (the epoch loop),
-:mod:`.state` (events and checkpoint paths) and :mod:`.run` (:func:`train`, :func:`fit`).
-``pairs`` imports no torch, so napari's process can check pairs with it.
+Modules, in the order a run uses them: :mod:`.run` (:func:`train`, :func:`fit` and
+:class:`~.run.TrainRun`), :mod:`.start` (model, data preparation and the
+:class:`~.start.TrainPlan`), :mod:`.splits` (validation hold-out), :mod:`.patches` (sampling
+and augmentation) with :mod:`.intensity_augment` (window, gamma, contrast), :mod:`.losses`
+(the loss table), :mod:`.optim` (AdamW, optimizer state), :mod:`.recipe` (warm-up, cosine,
+augmentation ramp and freezing fitted to a time budget), :mod:`.trainer` (the epoch loop),
+:mod:`.validation` (scoring the held-out slices) and :mod:`.state` (events and checkpoint
+paths). Data left on disk: :mod:`.lazy_pairs` and :mod:`.lazy_index` (foreground index),
+read in DataLoader workers by :mod:`.dataset`. Several processes: :mod:`.distributed`
+(torchrun world, process group, stop flags), :mod:`.local_ranks` (ranks started here) and
+:mod:`.multi_gpu` (the widget's "all GPUs"). Correct and retrain: :mod:`.corrected`
+(corrections as training data) and :mod:`.refine` (:func:`~.refine.refine`). The pair
+rules are :mod:`napari_res101unet.preprocess.pairs` (no torch: napari's process checks
+pairs with them).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import SPARSE_IGNORE
+from ..config import CONFIRM_MODES, SPARSE_IGNORE, RefineSettings
 
-CONFIRM = ("auto", "slice", "region")
+CONFIRM = CONFIRM_MODES
+REFINE_DEFAULTS = RefineSettings().as_dict()
 NO_EDITS = (
     "no corrections to learn from: paint the fixes on the labels layer first (its edits "
     "are tracked), or pass edited= (a mask of the painted pixels or the slices corrected)"
@@ -75,7 +76,11 @@ def _slice_mask(indices: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return mask
 
 
-def confirmed_area(mask: np.ndarray, confirm: str = "auto", margin: int = 32) -> np.ndarray:
+def confirmed_area(
+    mask: np.ndarray,
+    confirm: str = REFINE_DEFAULTS["confirm"],
+    margin: int = REFINE_DEFAULTS["margin"],
+) -> np.ndarray:
     """The pixels trained on: whole painted slices, or painted regions plus ``margin``."""
     if confirm not in CONFIRM:
         raise ValueError(f"confirm must be one of {CONFIRM}, got {confirm!r}")

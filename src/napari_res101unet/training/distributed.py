@@ -2,7 +2,7 @@
 
 A run is distributed when the environment names a world (``WORLD_SIZE``, ``RANK``,
 ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``: what ``torchrun``, ``srun torchrun`` and
-:func:`napari_res101unet.training.launch.launch` set). :func:`session` then joins the
+:func:`napari_res101unet.training.local_ranks.launch` set). :func:`session` then joins the
 process group (NCCL on CUDA, Gloo on the CPU) with a timeout, so a rank that dies or a
 rendezvous that cannot be reached ends the others with an error instead of a hang.
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io import volumes
 from ..preprocess.pairs import IGNORE
-from . import slice_cache
 
 COORDS = 2048
 """Random pixels kept per foreground value and slice (the centres of oversampled patches)."""
@@ -93,7 +93,7 @@ def scan(read, n: int, name: str) -> RawIndex:
 
 
 class LazyLabels:
-    """``(N, Y, X)`` labels of a :class:`~napari_res101unet.training.lazy_pairs.Volume`
+    """``(N, Y, X)`` labels of a :class:`~napari_res101unet.io.volumes.Volume`
     with the label rules applied on read (``[s]``); ``counts``/``values`` as in
     :class:`~napari_res101unet.preprocess.pairs.CheckedPair`."""
 
@@ -140,7 +140,7 @@ class LazyLabels:
             table[self.mapping == _DROP] = IGNORE
             return table[np.minimum(raw, len(table) - 1)]
 
-        return slice_cache.CACHE.get(
+        return volumes.CACHE.get(
             (self.volume.key, "labels", int(s), self.sparse, self.ignore), load
         )
 

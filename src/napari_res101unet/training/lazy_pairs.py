@@ -22,99 +22,20 @@ from typing import Any
 
 import numpy as np
 
+from ..config import TRAIN_DEFAULTS
+from ..io.volumes import (  # noqa: F401 (CACHE_ENV, SliceCache: re-exported)
+    CACHE_ENV,
+    SliceCache,
+    Volume,
+    open_path,
+    open_volume,
+)
 from ..preprocess.pairs import CheckedPair, Prepared, check_pairs, prepare
-from . import slice_cache
 from .lazy_index import LazyLabels, build_index
 from .patches import PatchSampler, _normalised, _place, _Table
-from .slice_cache import CACHE_ENV, SliceCache  # noqa: F401 (re-exported)
 
 _LAZY = (".zarr", ".nii", ".nii.gz", ".tif", ".tiff")
 COORDS_PER_CLASS = 2048
-
-
-class Volume:
-    """A ``(N, Y, X[, C])`` stack on disk (or any sliceable array), read one slice at a time.
-
-    ``shape`` is the stack's (a 2D image is one slice); ``volume[s]`` the decoded slice.
-    """
-
-    def __init__(
-        self, source: Any, name: str, key: str, transpose: bool = False, path: Path | None = None
-    ) -> None:
-        self.source, self.name, self.key, self.transpose = source, name, key, transpose
-        self.path = path
-        shape = tuple(int(v) for v in source.shape)
-        if transpose:  # nibabel (X, Y, Z) -> (Z, Y, X)
-            shape = (shape[2], shape[1], shape[0])
-        self.shape = shape
-        self.dtype = np.dtype(source.dtype)
-        self.stack, self.channels = len(shape) >= 3, False  # set by check_shapes
-        self.cast: np.dtype | None = None
-
-    def spatial(self, with_channels: bool) -> tuple[int, ...]:
-        shape = self.shape[:-1] if with_channels else self.shape
-        return shape if len(shape) == 3 else (1, *shape)
-
-    def __getitem__(self, s: int) -> np.ndarray:
-        return slice_cache.CACHE.get((self.key, int(s)), lambda: self._read(int(s)))
-
-    def _read(self, s: int) -> np.ndarray:
-        if self.transpose:
-            out = np.swapaxes(np.asarray(self.source[:, :, s]), 0, 1)
-        elif not self.stack:
-            out = np.asarray(self.source[...])
-        else:
-            out = np.asarray(self.source[s])
-        if not out.dtype.isnative:
-            out = out.astype(out.dtype.newbyteorder("="))
-        return out if self.cast is None else out.astype(self.cast)
-
-
-def open_volume(item: Any, name: str) -> Volume | None:
-    """A :class:`Volume` for a path or array-like on disk; None for an in-memory array."""
-    if isinstance(item, Volume):
-        return item
-    if isinstance(item, (str, os.PathLike)):
-        return _open_path(Path(item), name)
-    if isinstance(item, np.ndarray) or not hasattr(item, "shape") or not hasattr(item, "dtype"):
-        return None
-    return Volume(item, name, f"{name}@{id(item)}")
-
-
-def _open_path(path: Path, name: str) -> Volume:
-    if not path.exists():
-        raise ValueError(f"{name}: {path} does not exist")
-    key = f"{path.resolve()}@{path.stat().st_mtime_ns}"
-    text = path.name.lower()
-    if text.endswith(".zarr") or (path.is_dir() and (path / "zarr.json").exists()):
-        try:
-            import zarr
-        except ImportError:
-            raise ImportError("reading .zarr training data needs zarr: pip install zarr") from None
-        return Volume(zarr.open_array(str(path), mode="r"), name, key, path=path)
-    if text.endswith((".nii", ".nii.gz")):
-        import nibabel as nib
-
-        img = nib.load(str(path))
-        if len(img.shape) == 3:
-            vol = Volume(img.dataobj, name, key, transpose=True, path=path)
-            slope, inter = img.header.get_slope_inter()
-            if slope not in (None, 1.0) or inter not in (None, 0.0):
-                # as the reader: scaled integral values (CT) become int16, others float32
-                whole = float(slope or 1).is_integer() and float(inter or 0).is_integer()
-                vol.cast = np.dtype(np.int16 if whole and vol.dtype.kind in "iu" else np.float32)
-                vol.dtype = vol.cast
-            return vol
-    if text.endswith((".tif", ".tiff")):
-        import tifffile
-
-        try:
-            return Volume(tifffile.memmap(str(path), mode="r"), name, key, path=path)
-        except (ValueError, OSError):
-            pass  # compressed or not contiguous: read whole below
-    from ..io import read_image
-
-    return Volume(read_image(path).data, name, key, path=path)
 
 
 def is_lazy(x: Any) -> bool:
@@ -245,7 +166,15 @@ class LazySampler(PatchSampler):
     """:class:`PatchSampler` over lazy items: tables and foreground centres from the index
     (the slices themselves are read only when a patch is cut from them)."""
 
-    def __init__(self, items, patch_size, batch_size, *, foreground_fraction=0.5, augment=True):
+    def __init__(
+        self,
+        items,
+        patch_size,
+        batch_size,
+        *,
+        foreground_fraction=TRAIN_DEFAULTS["foreground_fraction"],
+        augment=TRAIN_DEFAULTS["augment"],
+    ):
         from .lazy_index import index_of
 
         self.items, self.patch, self.batch_size = items, patch_size, batch_size
@@ -292,11 +221,11 @@ def folder_pairs(images: Path, masks: Path, *, binary: bool = False):
     pairs, names = [], []
     for path, mask in match_masks(images, masks, also=_zarrs):
         if mask.name.lower().endswith(_LAZY):
-            labels = _open_path(mask, f"'{path.name}'")
+            labels = open_path(mask, f"'{path.name}'")
             labels.mask_rule = "binary" if binary else "file"
         else:  # PNG/JPEG/... masks are small: read whole with the folder rules
             labels = Volume(read_mask(mask, binary=binary), path.name, f"{mask}@mask", path=mask)
-        pairs.append((_open_path(path, f"'{path.name}'"), labels))
+        pairs.append((open_path(path, f"'{path.name}'"), labels))
         names.append(path.name)
     return pairs, names
 

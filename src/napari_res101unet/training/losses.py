@@ -1,8 +1,12 @@
-"""Dice + cross-entropy loss that leaves unlabelled pixels out of both terms.
+"""Training losses, chosen by name (``TrainSettings.loss``, table :data:`~napari_res101unet.
+config.LOSSES`): ours, ``dice_ce``, and segmentation-models-pytorch's where smp has one.
 
-Sparse annotations (a few strokes painted in napari) mark the pixels nobody labelled
-with ``ignore_index``; those pixels contribute nothing to the loss and receive no
-gradient, whatever the network predicts there.
+Every loss leaves unlabelled pixels out: sparse annotations (a few strokes painted in
+napari) mark the pixels nobody labelled with ``ignore_index``; those pixels contribute
+nothing to the loss and receive no gradient, whatever the network predicts there.
+:func:`make_loss` builds a loss for a head of ``K`` outputs: ``K == 1`` is a sigmoid head
+(smp's binary mode), ``K >= 2`` a softmax head over classes (smp's multiclass mode, Dice
+and Tversky over the foreground classes as ``dice_ce``'s Dice is).
 """
 
 from __future__ import annotations
@@ -122,3 +126,37 @@ class DiceCELoss(torch.nn.Module):
             ce_weight=self.ce_weight,
             smooth=self.smooth,
         )
+
+
+TVERSKY_ALPHA, TVERSKY_BETA = 0.3, 0.7
+"""Weights of false positives and false negatives in the Tversky index (beta > alpha: a
+missed pixel costs more, which favours small structures; 0.5/0.5 is the Dice loss)."""
+FOCAL_GAMMA = 2.0
+
+
+def make_loss(name: str, outputs: int, ignore_index: int | None) -> torch.nn.Module:
+    """The loss ``name`` for a head of ``outputs`` channels.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`~napari_res101unet.config.LOSSES` (the message lists them).
+    """
+    from ..config import LOSSES
+
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {name!r}")
+    if name == "dice_ce":
+        return DiceCELoss(ignore_index=ignore_index)
+    from segmentation_models_pytorch import losses
+
+    mode = losses.BINARY_MODE if outputs == 1 else losses.MULTICLASS_MODE
+    classes = None if outputs == 1 else list(range(1, outputs))
+    if name == "focal":
+        return losses.FocalLoss(mode, gamma=FOCAL_GAMMA, ignore_index=ignore_index)
+    if name == "tversky":
+        return losses.TverskyLoss(
+            mode, classes=classes, alpha=TVERSKY_ALPHA, beta=TVERSKY_BETA,
+            ignore_index=ignore_index,
+        )  # fmt: skip
+    return losses.DiceLoss(mode, classes=classes, ignore_index=ignore_index)

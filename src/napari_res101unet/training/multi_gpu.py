@@ -1,7 +1,7 @@
 """Training on every local GPU from one process (the Train widget's "all GPUs" choice).
 
 :func:`fit_all_gpus` starts one rank per CUDA device with
-:func:`~napari_res101unet.training.launch.launch` and runs
+:func:`~napari_res101unet.training.local_ranks.launch` and runs
 :func:`~napari_res101unet.training.run.fit` in each; rank 0's events come back through a
 queue to ``callback`` here, and ``should_stop`` here reaches rank 0 (which stops every
 rank together) through a shared flag.
@@ -9,35 +9,29 @@ rank together) through a shared flag.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
 
 from ..config import TrainSettings
+from .run import TrainRun
 from .state import TrainingEvent
 
 
-def fit_all_gpus(
-    pairs: list,
-    settings: TrainSettings,
-    *,
-    callback: Callable[[TrainingEvent], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    **options: Any,
-) -> SimpleNamespace:
+def fit_all_gpus(run: TrainRun, settings: TrainSettings) -> SimpleNamespace:
     """:func:`fit` in one rank per CUDA device; returns an object whose ``spec`` is the
-    trained model's (the weights are in ``options["output"]``)."""
+    trained model's (the weights are in ``run.output``)."""
     import multiprocessing
 
     import torch
 
-    from .launch import launch
+    from .local_ranks import launch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count < 2:
         raise ValueError(f"'all GPUs' needs at least 2 CUDA devices; this machine has {count}")
-    options = {**options, "device": "cuda"}
+    callback, should_stop = run.callback, run.should_stop
+    run = dataclasses.replace(run, device="cuda", callback=None, should_stop=None)
     manager = multiprocessing.Manager()
     events, stop = manager.Queue(), manager.Event()
     done = threading.Event()
@@ -56,7 +50,7 @@ def fit_all_gpus(
     thread = threading.Thread(target=relay, daemon=True)
     thread.start()
     try:
-        results = launch(_rank, (pairs, settings, options, events, stop), nproc=count)
+        results = launch(_rank, (run, settings, events, stop), nproc=count)
     finally:
         done.set()
         thread.join(5)
@@ -66,14 +60,8 @@ def fit_all_gpus(
     return SimpleNamespace(spec=results[0])
 
 
-def _rank(pairs, settings, options, events, stop):
+def _rank(run: TrainRun, settings: TrainSettings, events, stop):
     from .run import fit
 
-    model = fit(
-        pairs,
-        settings,
-        callback=lambda event: events.put(event.as_dict()),
-        should_stop=stop.is_set,
-        **options,
-    )
-    return model.spec
+    hooks = {"callback": lambda event: events.put(event.as_dict()), "should_stop": stop.is_set}
+    return fit(dataclasses.replace(run, **hooks), settings).spec

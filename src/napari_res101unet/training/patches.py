@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import TRAIN_DEFAULTS, TrainSettings
 from ..inference.blending import reflect_indices
 from ..preprocess.pairs import IGNORE, Prepared
 from .intensity_augment import BRIGHTNESS_RANGE, CONTRAST_RANGE, jitter_intensity  # noqa: F401
@@ -59,13 +60,25 @@ class PatchSampler:
         patch_size: int,
         batch_size: int,
         *,
-        foreground_fraction: float = 0.5,
-        augment: bool = True,
+        foreground_fraction: float = TRAIN_DEFAULTS["foreground_fraction"],
+        augment: bool = TRAIN_DEFAULTS["augment"],
     ) -> None:
         self.items, self.patch, self.batch_size = items, patch_size, batch_size
         self.foreground_fraction, self.augment = foreground_fraction, augment
         self.channels = items[0].data.shape[-1]
         self.anywhere, self.by_class = _tables(items)
+
+    @classmethod
+    def from_settings(cls, items: list[Prepared], settings: TrainSettings) -> PatchSampler:
+        """The sampler of a training run: its patch and batch size, foreground share and
+        augmentation."""
+        return cls(
+            items,
+            settings.patch_size,
+            settings.batch_size,
+            foreground_fraction=settings.foreground_fraction,
+            augment=settings.augment,
+        )
 
     @property
     def pixels(self) -> int:

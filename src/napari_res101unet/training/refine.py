@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import SPARSE_IGNORE, TrainSettings
+from ..config import RefineSettings, SegmentSettings, settings_with
 from ..model import model_spec
 from .corrected import (
     check_shapes,
@@ -68,24 +68,16 @@ def refine(
     model: torch.nn.Module | str | os.PathLike,
     image: Any,
     labels: Any,
+    settings: RefineSettings | None = None,
     *,
     edited: Any = None,
-    minutes: float | None = 1.0,
     pairs: Sequence[tuple[Any, Any]] | None = None,
     output: str | os.PathLike | bool | None = None,
-    confirm: str = "auto",
-    margin: int = 32,
-    learning_rate: float = 1e-4,
-    epochs: int | None = None,
-    patch_size: int = 256,
-    batch_size: int = 4,
-    steps_per_epoch: int | None = None,
-    augment: bool = True,
     device: str | torch.device = "auto",
-    seed: int = 0,
     callback: Callable[[Any], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    segment_options: dict | None = None,
+    segment_settings: SegmentSettings | None = None,
+    **fields: Any,
 ) -> RefineResult:
     """Fine-tune ``model`` on corrected labels and re-segment what was not corrected.
 
@@ -97,28 +89,29 @@ def refine(
         The image that was segmented (channels last).
     labels : (Y, X) or (Z, Y, X) int array
         Its labels after the user's corrections.
+    settings : RefineSettings, optional
+        The turn's budget (``minutes``; None trains ``epochs``), what counts as checked
+        (``confirm``, ``margin``: see the module) and the training values (a small
+        learning rate, no frozen encoder, no validation split); every field is documented
+        in :class:`~napari_res101unet.config.RefineSettings`. Its fields may also be given
+        as keyword arguments, which win.
     edited : bool array, sequence of int, or Corrections
         What the user painted: a mask of the labels' shape, the indices of the corrected
         slices of a stack, or a :class:`~napari_res101unet.viewer.corrections.Corrections`.
-    minutes : float or None
-        Training budget (wall clock). None trains ``epochs`` epochs.
     pairs : sequence of (image, labels), optional
         Earlier training pairs, trained on together with the corrections.
     output : path, False or None
         Where the refined model goes; None: a new file in the model folder
         (``res101unet-<name>-refined-<date-time>``). An existing file is never replaced.
         False saves nothing.
-    confirm : {"auto", "slice", "region"}
-        The confirmed area (see the module): auto is slice for stacks, region for 2D.
-    margin : int
-        Pixels around the painted pixels of a 2D image that count as confirmed.
-    learning_rate, epochs, patch_size, batch_size, steps_per_epoch, augment, device, seed
-        Training settings (see :func:`~napari_res101unet.train`): a small learning rate,
-        no frozen encoder, no validation split (the corrections are too few to split).
+    device : str
+        Where to train and re-segment.
     callback, should_stop
         As in :func:`~napari_res101unet.train`.
-    segment_options : dict, optional
-        Keyword arguments of :func:`~napari_res101unet.run_segmentation` for re-segmenting.
+    segment_settings : SegmentSettings, optional
+        How to re-segment (default: the defaults, on ``device``).
+    **fields
+        :class:`~napari_res101unet.config.RefineSettings` fields.
 
     Raises
     ------
@@ -126,44 +119,28 @@ def refine(
         With no edits, or labels/edits of another shape than the image.
     """
     start = time.perf_counter()
+    s = settings_with(RefineSettings, settings, fields)
     lab, channel_axis = check_shapes(image, labels)
     mask, edits = edited_mask(edited, lab.shape)
-    confirmed = confirmed_area(mask, confirm, margin)
+    confirmed = confirmed_area(mask, s.confirm, s.margin)
     path = _output_path(output, model)
     target = training_target(lab, confirmed)
-    settings = TrainSettings(
-        epochs=epochs or (10_000 if minutes else 10),
-        patch_size=patch_size,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        freeze_encoder_epochs=0,
-        val_fraction=0.0,
-        steps_per_epoch=steps_per_epoch,
-        augment=augment,
-        early_stopping=None,
-        max_minutes=minutes,
-        ignore_index=SPARSE_IGNORE,
-        seed=seed,
-    )
-    from .run import fit
+    from .run import TrainRun, fit
 
     base = model if isinstance(model, torch.nn.Module) else _load(model)
-    refined = fit(
-        [*(pairs or []), (image, target)],
-        settings,
-        model=base,
-        pair_names=[*(f"pairs[{i}]" for i in range(len(pairs or []))), "the corrected labels"],
-        device=device,
-        spacing=model_spec(base).spacing,
-        callback=callback,
-        should_stop=should_stop,
-    )
+    names = [*(f"pairs[{i}]" for i in range(len(pairs or []))), "the corrected labels"]
+    run = TrainRun(
+        [*(pairs or []), (image, target)], pair_names=names, model=base, device=device,
+        spacing=model_spec(base).spacing, callback=callback, should_stop=should_stop,
+    )  # fmt: skip
+    refined = fit(run, s.train_settings())
     if should_stop is not None and should_stop():
         from ..errors import Cancelled
 
         raise Cancelled("refine cancelled: no model was saved")
-    record = _record(base, mask, edits, confirmed, minutes, len(pairs or []), refined)
-    out = _resegment(refined, image, lab, confirmed, channel_axis, device, segment_options)
+    record = _record(base, mask, edits, confirmed, s.minutes, len(pairs or []), refined)
+    seg = segment_settings or SegmentSettings(device=str(device))
+    out = _resegment(refined, image, lab, confirmed, channel_axis, seg)
     if path is not None:
         from ..checkpoint import save_model
 
@@ -172,9 +149,9 @@ def refine(
 
 
 def _load(path: Any) -> torch.nn.Module:
-    from ..checkpoint import load_model
+    from ..registry import open_model
 
-    return load_model(Path(path))
+    return open_model(path)
 
 
 def _output_path(output: Any, model: Any) -> Path | None:
@@ -225,19 +202,19 @@ def _record(base, mask, edits, confirmed, minutes, n_pairs, refined) -> dict:
     return record
 
 
-def _resegment(model, image, labels, confirmed, channel_axis, device, options) -> np.ndarray:
+def _resegment(model, image, labels, confirmed, channel_axis, settings) -> np.ndarray:
     """Segment what is not confirmed with the refined model; keep the user's labels."""
     from ..inference.segment import run_segmentation
 
     out = labels.copy()
-    opts = {"device": device, "channel_axis": channel_axis, **(options or {})}
     if labels.ndim == 3:
         todo = np.flatnonzero(~confirmed.reshape(len(confirmed), -1).all(axis=1))
         if len(todo):
-            new = run_segmentation(np.asarray(image)[todo], model, **opts).labels
+            part = np.asarray(image)[todo]
+            new = run_segmentation(part, model, settings, channel_axis=channel_axis).labels
             out[todo] = np.where(confirmed[todo], labels[todo], new)
         return out
     if confirmed.all():
         return out
-    new = run_segmentation(image, model, **opts).labels
+    new = run_segmentation(image, model, settings, channel_axis=channel_axis).labels
     return np.where(confirmed, labels, new).astype(labels.dtype)

@@ -19,14 +19,13 @@ from typing import Any
 
 import torch
 
-from ..config import LEARNING_RATES, TRAIN_LIMITS, TrainSettings
+from ..config import LEARNING_RATES, LOSSES, TRAIN_LIMITS, TrainSettings
 from ..model import ModelSpec, build_model, default_class_names, model_spec
 from ..preprocess.pairs import CheckedPair, check_label_bound, infer_in_channels, resolve_classes
 from .lazy_pairs import prepare_any
 from .recipe import warmup_steps as recipe_warmup
 from .splits import cap_slices, split
 
-LOSS = "cross-entropy + soft Dice (foreground classes), ignore-aware"
 SCHEDULE = (
     "linear warmup + cosine to 1% of learning_rate at the planned step (training.recipe: "
     "refitted to a time budget)"
@@ -63,7 +62,7 @@ class TrainPlan:
     device: str
     precision: str
     world_size: int = 1
-    loss: str = LOSS
+    loss: str = f"dice_ce: {LOSSES['dice_ce']}"  # the name, and what it computes
     optimizer: str = "AdamW"
     schedule: str = SCHEDULE
 
@@ -184,6 +183,7 @@ def make_plan(
         device=str(dev),
         precision=precision,
         world_size=world,
+        loss=f"{settings.loss}: {LOSSES[settings.loss]}",
     )
 
 

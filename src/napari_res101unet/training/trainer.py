@@ -17,9 +17,10 @@ from ..checkpoint import EXTRA_PREFIX, save_model
 from ..config import TrainSettings
 from ..device import amp_dtype, autocast
 from ..errors import Cancelled
+from ..model import model_spec
 from ..preprocess.pairs import IGNORE, Prepared
 from . import distributed as _dist
-from .losses import dice_ce_loss
+from .losses import make_loss
 from .optim import has_optimizer, load_optimizer, make_optimizer, optimizer_payload
 from .patches import PatchSampler
 from .recipe import Recipe
@@ -67,6 +68,7 @@ class Trainer:
             plan.encoder_learning_rate_factor,
             settings.weight_decay,
         )
+        self.loss = make_loss(settings.loss, model_spec(model).classes, IGNORE)
         self.epochs, self.steps = settings.epochs, plan.steps_per_epoch
         self.recipe = Recipe.plan(settings, plan.steps_per_epoch, plan.freeze_encoder_epochs)
         self.record = record(settings, plan)
@@ -250,7 +252,7 @@ class Trainer:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.amp):
             logits = (self.net or self.model)(x)
-        loss = dice_ce_loss(logits, y, ignore_index=IGNORE)
+        loss = self.loss(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)

@@ -16,6 +16,14 @@ carries its scale, translate and orientation metadata; a layer the user painted 
 never overwritten (a new one is made); re-thresholding reuses kept probabilities.
 Preparing a job (``*_request``) and applying its result (``apply_*``) are separate
 functions so the widgets can run the job in a worker thread between the two.
+
+Modules: :mod:`.segment` (segment_layer, re-threshold), :mod:`.segment_lazy` (dask, zarr
+and multiscale layers, block by block from their store), :mod:`.train`
+(train_from_layers), :mod:`.refine_layers` (fine-tune on painted corrections),
+:mod:`.corrections` (edits tracked from a Labels layer's paint events), :mod:`.review`
+(uncertainty layer, review list), :mod:`.layers` (names, geometry, painted layers kept,
+spacing), :mod:`.jobs` (an engine operation run in the engine process or here) and
+:mod:`.session` (the models this napari session knows).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from .layers import (
     spatial_geometry,
     spatial_shape,
 )
-from .refine import (
+from .refine_layers import (
     RefineOutcome,
     RefineRequest,
     apply_refine_result,

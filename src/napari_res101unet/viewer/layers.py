@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io._units import UNITLESS
+
 TAG = "napari_res101unet"
 """Key of this plugin's entry in a layer's metadata (``source``, ``edited``...)."""
 GEOMETRY_KEYS = ("direction", "unit", "units", "spacing", "origin", "nifti")
@@ -121,3 +123,26 @@ def put_map(
         **display,
         **spatial_geometry(image),
     )
+
+
+def known_spacing(layer: Any) -> list[float] | None:
+    """The in-plane ``[y, x]`` spacing of ``layer``, or None when it is unknown."""
+    scale = [float(s) for s in np.asarray(layer.scale).ravel()]
+    if len(scale) < 2:
+        return None
+    unit = (getattr(layer, "metadata", None) or {}).get("unit")
+    if unit not in UNITLESS or any(s != 1.0 for s in scale[-2:]):
+        return scale[-2:]
+    return None
+
+
+RECORDED = ("class_names", "algorithm", "settings", "blockwise")
+"""What a result layer keeps of its run: the model's class names and identity (a DICOM SEG
+names them) and the settings that made it."""
+
+
+def record_model(layer: Any, result: dict) -> None:
+    """Keep the model's class names and identity and the run's settings on ``layer``."""
+    meta = dict(layer.metadata.get(TAG) or {})
+    meta.update({k: result[k] for k in RECORDED if result.get(k)})
+    layer.metadata[TAG] = meta

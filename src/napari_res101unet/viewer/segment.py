@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..config import SegmentSettings
+from ..config import BlockwiseSettings, SegmentSettings, settings_with, split_fields
 from ..engine import protocol as P
 from .corrections import track_corrections
 from .jobs import Progress, model_reference, run_job
@@ -21,6 +22,7 @@ from .layers import (
     mark_edited,
     own_layer,
     put_map,
+    record_model,
     spatial_geometry,
     spatial_shape,
 )
@@ -43,14 +45,14 @@ class SegmentRequest:
 
     def payload(self) -> dict[str, Any]:
         options = {
-            **self.settings.as_dict(),
             "channel_axis": self.channel_axis,
             "return_probabilities": True,
             "return_uncertainty": self.uncertainty,
             "spacing": self.spacing,
             "pixel_size": self.pixel_size,
         }
-        return {"image": self.data, "model": self.model, "options": options, "in_channels": 3}
+        return {"image": self.data, "model": self.model, "settings": self.settings,
+                "options": options, "in_channels": 3}  # fmt: skip
 
 
 @dataclass
@@ -77,10 +79,10 @@ def segment_request(
 
     ``uncertainty`` also asks for the uncertainty map (see :mod:`.review`);
     ``pixel_size`` (in the layer's unit) overrides the layer's spacing; 0/None: the
-    layer's scale when known (see :func:`~napari_res101unet.viewer.spacing.known_spacing`).
+    layer's scale when known (see :func:`~napari_res101unet.viewer.layers.known_spacing`).
     """
     from ..preprocess.spacing import check_pixel_size
-    from .spacing import known_spacing
+    from .layers import known_spacing
 
     if pixel_size is not None and pixel_size != 0:
         check_pixel_size(pixel_size)
@@ -164,13 +166,6 @@ def put_labels(viewer: Any, image: Any, labels: np.ndarray, index: int | None) -
     return layer
 
 
-def record_model(layer: Any, result: dict) -> None:
-    """Keep the model's class names and identity on ``layer`` (a DICOM SEG names them)."""
-    meta = dict(layer.metadata.get(TAG) or {})
-    meta.update({k: result[k] for k in ("class_names", "algorithm") if result.get(k)})
-    layer.metadata[TAG] = meta
-
-
 def put_probabilities(viewer: Any, image: Any, probs: np.ndarray, index: int | None) -> Any:
     """A foreground-probability image layer over ``image`` (binary models)."""
     return put_map(viewer, image, probs, index, "probability", opacity=0.5, blending="additive")
@@ -197,6 +192,7 @@ def segment_layer(
     viewer: Any,
     layer: Any,
     model: Any = "untrained",
+    settings: SegmentSettings | None = None,
     *,
     current_slice: bool = False,
     show_probabilities: bool = False,
@@ -204,7 +200,8 @@ def segment_layer(
     in_process: bool = False,
     progress: Progress | None = None,
     pixel_size: float | None = None,
-    **settings: Any,
+    output: str | Path | None = None,
+    **fields: Any,
 ) -> Any:
     """Segment an image layer and return the Labels layer (created or updated).
 
@@ -214,6 +211,9 @@ def segment_layer(
     layer : Image layer or its name
     model : str or path
         A model file, a name in the model folder, or ``"untrained"``.
+    settings : SegmentSettings, optional
+        How to segment (the defaults when None); its fields may also be given as keyword
+        arguments, which win.
     current_slice : bool
         For 3D stacks: only the slice the viewer shows.
     show_probabilities : bool
@@ -228,26 +228,30 @@ def segment_layer(
     pixel_size : float, optional
         In-plane pixel size of the image (for PNG/JPEG, whose spacing is unknown); the
         image is resampled to the model's spacing when they differ.
-    **settings
-        :class:`~napari_res101unet.config.SegmentSettings` fields.
+    output : path, optional
+        Lazy (dask, zarr, multiscale) layers only: the zarr labels store to write (default:
+        a new temporary folder).
+    **fields
+        :class:`~napari_res101unet.config.SegmentSettings` fields, and for lazy layers
+        :class:`~napari_res101unet.config.BlockwiseSettings` fields (``block_size``).
     """
     from .segment_lazy import is_lazy_layer, segment_lazy_layer
 
+    segment_fields, block_fields = split_fields(fields, SegmentSettings, BlockwiseSettings)
+    s = settings_with(SegmentSettings, settings, segment_fields)
     if not current_slice and is_lazy_layer(get_layer(viewer, layer, "image")):
         return segment_lazy_layer(  # block by block, never loaded whole (segment_lazy.py)
-            viewer,
-            layer,
-            model,
-            in_process=in_process,
-            progress=progress,
-            show_probabilities=show_probabilities,
-            **settings,
-        )  # settings may also hold output= and block_size=
+            viewer, layer, model, s, BlockwiseSettings(**block_fields), output=output,
+            in_process=in_process, progress=progress, show_probabilities=show_probabilities,
+        )  # fmt: skip
+    if block_fields or output is not None:
+        given = ", ".join([*block_fields, *(["output"] if output is not None else [])])
+        raise TypeError(f"{given} apply to lazy (dask, zarr, multiscale) layers only")
     request = segment_request(
         viewer,
         layer,
         model,
-        SegmentSettings(**settings),
+        s,
         current_slice=current_slice,
         uncertainty=show_uncertainty,
         pixel_size=pixel_size,

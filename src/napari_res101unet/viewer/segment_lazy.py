@@ -16,13 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import SegmentSettings
+from ..config import BlockwiseSettings, SegmentSettings, settings_with, split_fields
 from ..engine import protocol as P
 from .jobs import Progress, model_reference, run_job
-from .layers import TAG, derived_metadata, free_name, get_layer, mark_edited, spatial_geometry
+from .layers import (
+    derived_metadata,
+    free_name,
+    get_layer,
+    mark_edited,
+    record_model,
+    spatial_geometry,
+)
 
 STAGE_CHUNK = 1024
-DEFAULT_BLOCK = 4096  # the same as inference.blockwise.DEFAULT_BLOCK
 
 
 def is_lazy_layer(layer: Any) -> bool:
@@ -43,23 +49,12 @@ class LazyRequest:
     output: str
     model: str
     settings: SegmentSettings
-    block_size: int
+    blockwise: BlockwiseSettings
 
     def payload(self) -> dict[str, Any]:
-        s = self.settings
-        options = {
-            "tile_size": s.tile_size or 512,
-            "overlap": s.overlap,
-            "batch_size": s.batch_size or 4,
-            "threshold": s.threshold,
-            "tta": s.tta,
-            "device": s.device,
-            "mixed_precision": s.mixed_precision,
-            "block_size": self.block_size,
-            "axes": self.axes,
-        }
         return {"source": self.source, "output": self.output, "model": self.model,
-                "options": options}  # fmt: skip
+                "settings": self.settings, "blockwise": self.blockwise,
+                "axes": self.axes}  # fmt: skip
 
 
 def lazy_request(
@@ -67,9 +62,9 @@ def lazy_request(
     layer: Any,
     model: Any,
     settings: SegmentSettings | None = None,
+    blockwise: BlockwiseSettings | None = None,
     *,
     output: str | Path | None = None,
-    block_size: int = DEFAULT_BLOCK,
 ) -> LazyRequest:
     """Build the job of a lazy layer; stages a temporary zarr when it has no store on disk.
 
@@ -96,8 +91,9 @@ def lazy_request(
         source = stage(data, axes, folder / f"{safe}_input.zarr")
     out = str(output) if output is not None else str(folder / f"{safe}_labels.zarr")
     return LazyRequest(
-        image, source, axes, out, reference, settings or SegmentSettings(), block_size
-    )
+        image, source, axes, out, reference, settings or SegmentSettings(),
+        blockwise or BlockwiseSettings(),
+    )  # fmt: skip
 
 
 def layer_store(layer: Any, data: Any) -> str | None:
@@ -129,9 +125,9 @@ def stage(data: Any, axes: str, path: Path) -> str:
 
 def apply_lazy_result(viewer: Any, request: LazyRequest, result: dict) -> Any:
     """A Labels layer over the image, backed by the engine's on-disk zarr labels."""
-    import zarr
+    from ..io.label_store import open_labels
 
-    labels = zarr.open_group(result["path"], mode="r+")["0"]
+    labels = open_labels(result["path"], writable=True)
     image = request.image
     layer = viewer.add_labels(
         labels,
@@ -140,9 +136,7 @@ def apply_lazy_result(viewer: Any, request: LazyRequest, result: dict) -> Any:
         **spatial_geometry(image),
     )
     layer.events.paint.connect(lambda event=None: mark_edited(layer))
-    layer.metadata[TAG].update(
-        {k: result[k] for k in ("class_names", "algorithm") if result.get(k)}
-    )  # as segment.record_model does (a DICOM SEG names them)
+    record_model(layer, result)
     return layer
 
 
@@ -150,23 +144,27 @@ def segment_lazy_layer(
     viewer: Any,
     layer: Any,
     model: Any = "untrained",
+    settings: SegmentSettings | None = None,
+    blockwise: BlockwiseSettings | None = None,
     *,
     output: str | Path | None = None,
-    block_size: int = DEFAULT_BLOCK,
     in_process: bool = False,
     progress: Progress | None = None,
     show_probabilities: bool = False,
-    **settings: Any,
+    **fields: Any,
 ) -> Any:
     """Segment a lazy image layer block by block; returns the zarr-backed Labels layer.
 
+    ``settings``, ``blockwise`` and ``**fields`` (fields of either; a name both have is
+    the segmentation's) as in :func:`~napari_res101unet.inference.blockwise.segment_blocks`.
     ``progress`` gets the engine's ``PROGRESS`` messages, counting blocks.
     """
     if show_probabilities:
         raise ValueError("probabilities are not kept for lazy layers (segmented block by block)")
-    request = lazy_request(
-        viewer, layer, model, SegmentSettings(**settings), output=output, block_size=block_size
-    )
+    segment_fields, block_fields = split_fields(fields, SegmentSettings, BlockwiseSettings)
+    s = settings_with(SegmentSettings, settings, segment_fields)
+    b = settings_with(BlockwiseSettings, blockwise, block_fields)
+    request = lazy_request(viewer, layer, model, s, b, output=output)
     result = run_job(P.SEGMENT_BLOCKS, request.payload(), in_process=in_process,
                      progress=progress)  # fmt: skip
     return apply_lazy_result(viewer, request, result)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import TrainSettings, models_dir
+from ..config import TrainSettings, models_dir, settings_with
 from ..engine import protocol as P
 from ..errors import Cancelled
 from .jobs import Progress, run_job
@@ -32,7 +32,7 @@ class TrainRequest:
         return {
             "pairs": self.pairs,
             "names": self.names,
-            "settings": self.settings.as_dict(),
+            "settings": self.settings,
             "options": self.options,
         }
 
@@ -70,7 +70,7 @@ def train_request(
     the pair (by its layer names) before anything runs.
     """
     from ..preprocess.pairs import check_pairs, resolve_classes
-    from .spacing import known_spacing
+    from .layers import known_spacing
 
     settings = settings or TrainSettings()
     layers = resolve_pairs(viewer, pairs)
@@ -133,6 +133,7 @@ def apply_train_result(result: dict | None) -> Path | None:
 def train_from_layers(
     viewer: Any,
     pairs: Sequence[tuple[Any, Any]],
+    settings: TrainSettings | None = None,
     *,
     output: str | Path | None = None,
     device: str = "auto",
@@ -140,7 +141,7 @@ def train_from_layers(
     encoder_weights: str | None = None,
     in_process: bool = False,
     progress: Progress | None = None,
-    **settings: Any,
+    **fields: Any,
 ) -> Path:
     """Fine-tune Res101_UNet on ``(image, labels)`` layer pairs and return the saved model.
 
@@ -149,6 +150,9 @@ def train_from_layers(
     viewer : napari.Viewer or napari.components.ViewerModel
     pairs : sequence of (image, labels)
         Layers or layer names.
+    settings : TrainSettings, optional
+        What to train (the defaults when None); its fields may also be given as keyword
+        arguments, which win.
     output : path, optional
         Where the model goes (default: a new file in the model folder).
     device, start, encoder_weights
@@ -157,7 +161,7 @@ def train_from_layers(
         Train in this process instead of the engine process.
     progress : callable, optional
         Called with each ``EVENT`` message (``msg["event"]`` is a training event dict).
-    **settings
+    **fields
         :class:`~napari_res101unet.config.TrainSettings` fields.
 
     Returns
@@ -169,7 +173,7 @@ def train_from_layers(
     request = train_request(
         viewer,
         pairs,
-        TrainSettings(**settings),
+        settings_with(TrainSettings, settings, fields),
         output=output,
         device=device,
         start=start,

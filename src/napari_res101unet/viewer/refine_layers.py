@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import RefineSettings, SegmentSettings, settings_with, split_fields
 from ..engine import protocol as P
 from ..training.corrected import NO_EDITS, check_shapes, confirmed_area, edited_mask
 from ..training.corrected import training_target as _target
@@ -39,9 +40,10 @@ class RefineRequest:
     edited: np.ndarray
     edits: int
     model: str
-    options: dict
+    settings: RefineSettings
+    segment: SegmentSettings
+    output: str
     pairs: list = field(default_factory=list)
-    segment_options: dict = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -49,16 +51,17 @@ class RefineRequest:
             "labels": self.labels,
             "edited": self.edited,
             "model": self.model,
-            "options": self.options,
+            "settings": self.settings,
+            "segment_settings": self.segment,
+            "output": self.output,
             "pairs": self.pairs,
-            "segment_options": self.segment_options,
             "in_channels": 3,
         }
 
     def correction_pair(self) -> tuple[np.ndarray, np.ndarray]:
         """``(image, labels)`` of this turn's corrections (``SPARSE_IGNORE`` elsewhere), to
         pass as an earlier pair to the next turn."""
-        area = confirmed_area(self.edited, self.options["confirm"], self.options["margin"])
+        area = confirmed_area(self.edited, self.settings.confirm, self.settings.margin)
         return self.data, _target(self.labels, area)
 
 
@@ -76,24 +79,28 @@ def refine_request(
     viewer: Any,
     labels: Any,
     model: Any = None,
+    settings: RefineSettings | None = None,
     *,
     image: Any = None,
     edited: Any = None,
-    minutes: float = 1.0,
     pairs: Sequence[tuple[Any, Any]] = (),
     output: str | Path | None = None,
-    device: str = "auto",
-    confirm: str = "auto",
-    margin: int = 32,
-    segment_options: dict | None = None,
-    **train_options: Any,
+    segment: SegmentSettings | None = None,
+    **fields: Any,
 ) -> RefineRequest:
     """Check a labels layer's corrections and build the refine job.
 
     ``model`` defaults to the one that made the labels, ``image`` to the layer they were
-    segmented from, ``edited`` to the edits tracked on the layer. Raises ValueError naming
-    the problem (no edits, another shape, no image) before anything runs.
+    segmented from, ``edited`` to the edits tracked on the layer. ``settings`` (a
+    :class:`~napari_res101unet.config.RefineSettings`) is the turn; ``segment`` how the
+    rest is segmented again, on its device (where the training runs too). ``**fields``:
+    fields of either (``minutes=2``, ``device="cpu"``; a name both have, ``batch_size``,
+    is the refinement's). Raises ValueError naming the problem (no edits, another shape,
+    no image) before anything runs.
     """
+    refine_fields, segment_fields = split_fields(fields, RefineSettings, SegmentSettings)
+    s = settings_with(RefineSettings, settings, refine_fields)
+    seg = settings_with(SegmentSettings, segment, segment_fields)
     layer = get_layer(viewer, labels, "labels")
     meta = layer.metadata.get(TAG) or {}
     image = image if image is not None else meta.get("source")
@@ -110,24 +117,15 @@ def refine_request(
         if edited is None:
             raise ValueError(NO_EDITS)
     mask, edits = edited_mask(edited, lab.shape)
-    confirmed_area(mask, confirm, margin)  # checks both
+    confirmed_area(mask, s.confirm, s.margin)  # checks both
     earlier = [
         p if isinstance(p[0], np.ndarray) else tuple(layer_array(x) for x in p)
         for p in _resolve(viewer, pairs)
     ]
-    options = {
-        "minutes": minutes,
-        "output": str(output or unique_model_path(f"{image.name}-refined")),
-        "device": device,
-        "confirm": confirm,
-        "margin": margin,
-        **train_options,
-    }
     ref = model_reference(model)
     _check_classes(layer, lab, mask, ref)
-    return RefineRequest(
-        image, layer, data, lab, mask, edits, ref, options, earlier, dict(segment_options or {})
-    )
+    out = str(output or unique_model_path(f"{image.name}-refined"))
+    return RefineRequest(image, layer, data, lab, mask, edits, ref, s, seg, out, earlier)
 
 
 def _check_classes(layer: Any, labels: np.ndarray, mask: np.ndarray, model: str) -> None:
@@ -197,8 +195,11 @@ def refine_layer(
     progress : callable, optional
         Called with each ``EVENT`` message of the training.
     **options
-        Of :func:`refine_request`: ``image``, ``edited``, ``minutes``, ``pairs``,
-        ``output``, ``device``, ``confirm``, ``margin``, training settings.
+        Of :func:`refine_request`: ``settings``, ``image``, ``edited``, ``pairs``,
+        ``output``, ``segment``, and fields of
+        :class:`~napari_res101unet.config.RefineSettings` (``minutes``, ``confirm``,
+        ``margin``, training values) or :class:`~napari_res101unet.config.SegmentSettings`
+        (``device``, ``threshold``...).
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """The tile loop of one image: cut, normalise, predict, blend, emit labels.
 
-:meth:`Job.run` follows a :class:`~.tiling.TilePlan`. With :class:`~.pipeline.Inline`
+:meth:`TileLoop.run` follows a :class:`~.tiling.TilePlan`. With :class:`~.pipeline.Inline`
 transfers (the CPU) each batch is cut, predicted and blended in turn, in this thread. With
 :class:`~.pipeline.Streamed` transfers (CUDA) the next batch is prepared and copied in
 while the device runs the current one, and the device's work is waited for one batch late.
@@ -34,7 +34,7 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
 
 
 @dataclass
-class Job:
+class TileLoop:
     """One image's data and how to predict it.
 
     ``blend_on_device``: True blends on the predictor's device, False on the CPU, None
@@ -137,7 +137,7 @@ class _Progress:
 class _Outputs:
     """Labels, probabilities and the open accumulators of one run."""
 
-    def __init__(self, job: Job, plan: TilePlan) -> None:
+    def __init__(self, job: TileLoop, plan: TilePlan) -> None:
         self.job, self.plan = job, plan
         self.n, height, width = job.data.shape[:3]
         dtype = np.uint8 if job.spec.n_labels <= 256 else np.uint16

@@ -1,22 +1,23 @@
-"""One file of a ``segment`` cohort, in this process or on a dask worker.
+"""One file of a cohort (:func:`~.cohort.segment_files`), in this process or on a worker.
 
 :func:`segment_file` reads an input, segments it, writes the outputs atomically, then
-their provenance sidecars (:mod:`..inference.provenance`), the labels' last, so an
-output with its sidecar is complete. :func:`worker_task` does the same on a dask worker
-with the worker's cached model (``cluster.worker_model``) and returns a small status
-dict: no image or label array passes through the client. No torch on import.
+their provenance sidecars (:mod:`napari_res101unet.io.provenance`), the labels' last, so
+an output with its sidecar is complete. :func:`worker_task` does the same on a dask worker
+with the worker's model (:func:`~napari_res101unet.registry.open_model`, once per process)
+and returns a small status dict: no image or label array passes through the client. No
+torch on import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import DICOM_SEG, CohortSettings, SegmentSettings
 from ..errors import explain
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
-DICOM_SEG = "dicom-seg"
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,56 @@ class FileTask:
 class CohortOptions:
     """What every file of a run shares (picklable, sent to dask workers)."""
 
-    settings: dict[str, Any]
-    axis: int = 0
-    fmt: str | None = None
-    probabilities: bool = False
+    settings: SegmentSettings
+    cohort: CohortSettings
     model_source: str = "untrained"
-    pixel_size: float | None = None  # --pixel-size: wins over the file's spacing
 
     def record_settings(self) -> dict[str, Any]:
-        """What the sidecar records as settings (and what ``--skip-existing`` compares)."""
-        extra = {} if self.pixel_size is None else {"pixel_size": self.pixel_size}
-        return {**self.settings, "axis": self.axis, **extra}
+        """What the sidecar records as settings (and what ``skip_existing`` compares)."""
+        pixel = self.cohort.pixel_size
+        extra = {} if pixel is None else {"pixel_size": pixel}
+        return {**self.settings.as_dict(), "axis": self.cohort.axis, **extra}
+
+
+class CohortProgress:
+    """What :func:`segment_files` tells while it runs: override what you show (the command
+    line draws a bar and prints a line per file). The default shows nothing."""
+
+    def planned(self, files: int) -> None:
+        """The number of files of this run (finished ones included)."""
+
+    def started(self, source: str) -> None:
+        """A file begins (in this process)."""
+
+    def tiles(self, done: int, total: int) -> None:
+        """Tiles (blocks, for a large image) of the current file."""
+
+    def finished(self, status: dict[str, Any]) -> None:
+        """A file is done, skipped or failed (see :class:`CohortResult`)."""
+
+    def note(self, text: str) -> None:
+        """Something worth a line that is not a file's result (a redo and why)."""
+
+
+@dataclass
+class CohortResult:
+    """What :func:`segment_files` did: one status per input, in the order they finished.
+
+    A status is a dict with ``source`` and ``status`` (``"done"``, ``"skipped"`` or
+    ``"failed"``); done ones add ``target``, ``seconds``, ``summary`` and ``pixels`` (label
+    value -> count), failed ones ``reason``.
+    """
+
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    note: str = ""  # e.g. "part 2/4: no files"
+
+    def count(self, status: str) -> int:
+        return sum(s["status"] == status for s in self.statuses)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [s for s in self.statuses if s["status"] == FAILED]
 
 
 def outputs_of(task: FileTask) -> list[str]:
@@ -51,12 +91,13 @@ def outputs_of(task: FileTask) -> list[str]:
 
 def worker_task(task: FileTask, options: CohortOptions) -> dict:
     """One file on a dask worker: the worker's cached model, a small status back."""
-    from ..inference.cluster import worker_device, worker_model
+    from .. import registry
     from ..io.provenance import model_identity
+    from .cluster import worker_device
 
     try:
-        device = worker_device(options.settings["device"])  # its own GPU when several
-        model = worker_model(options.model_source, device=device)
+        device = worker_device(options.settings.device)  # its own GPU when several
+        model = registry.open_model(options.model_source, device)
         identity = model_identity(model, options.model_source)
         return segment_file(task, model, identity, options, device=device)
     except Exception as exc:
@@ -77,19 +118,20 @@ def segment_file(
     ``device`` replaces the settings' device for this run (a dask worker's own GPU); the
     sidecar keeps the settings as given and records the device used.
     """
+    from dataclasses import replace
+
     import numpy as np
 
-    from ..inference.segment import run_segmentation
     from ..io import read_image, write_labels
-    from .spacing import file_spacing
+    from .segment import run_segmentation
 
-    source, target = Path(task.source), Path(task.target)
+    source, target, c = Path(task.source), Path(task.target), options.cohort
     image = read_image(source, labels=False)  # an input is an image, whatever its name
+    settings = options.settings if device is None else replace(options.settings, device=device)
     result = run_segmentation(
-        image.data, model, axis=options.axis, return_probabilities=options.probabilities,
+        image.data, model, settings, axis=c.axis, return_probabilities=c.probabilities,
         channel_axis=-1 if image.rgb else None, progress=progress,
-        spacing=file_spacing(image), pixel_size=options.pixel_size,
-        **{**options.settings, "device": device or options.settings["device"]},
+        spacing=image.known_spacing, pixel_size=c.pixel_size,
     )  # fmt: skip
     geometry = {
         "spacing": image.spacing,
@@ -98,7 +140,7 @@ def segment_file(
         "unit": image.metadata.get("unit"),
         "nifti": image.metadata.get("nifti"),
     }
-    if options.fmt == DICOM_SEG:
+    if c.format == DICOM_SEG:
         write_dicom_seg_output(target, source, result.labels, model)
     else:
         write_labels(target, result.labels, **geometry)
@@ -128,7 +170,7 @@ def _write_sidecars(task: FileTask, identity: dict, options: CohortOptions, resu
         "seconds": round(result.seconds, 3),
         "normalization": result.normalization,
         "class_names": result.class_names,
-        "output_format": options.fmt,
+        "output_format": options.cohort.format,
     }
     outputs = {"labels": Path(task.target).name}
     if task.probabilities:

@@ -1,4 +1,4 @@
-"""The inputs of ``segment``: files, folders, globs and lists of paths, and ``--part K/N``.
+"""The inputs of a cohort: files, folders, globs and lists of paths, and part ``K/N``.
 
 No torch on import. A folder is one DICOM series when it holds DICOM files, otherwise it
 stands for its readable image files (``io.READABLE``; with ``recursive``, those of its
@@ -82,8 +82,8 @@ def _expand(item: str, recursive: bool) -> list[Path]:
 
 
 def _expand_match(path: Path, recursive: bool) -> list[Path]:
-    from ..io import READABLE, suffix
-    from ..io._formats import is_dicom_file, is_dicom_folder
+    from . import READABLE, suffix
+    from ._formats import is_dicom_file, is_dicom_folder
 
     if path.is_dir():
         if is_dicom_folder(path):
@@ -96,7 +96,7 @@ def _expand_match(path: Path, recursive: bool) -> list[Path]:
 def _an_output(path: Path) -> bool:
     """Whether ``path`` was written by ``segment`` (it has a provenance sidecar): the
     outputs of an earlier run in the same folder are not inputs."""
-    from ..io.provenance import read_sidecar, sidecar_path
+    from .provenance import read_sidecar, sidecar_path
 
     return sidecar_path(path).is_file() and read_sidecar(path) is not None
 
@@ -110,7 +110,7 @@ def folder_inputs(folder: Path, *, recursive: bool = False) -> list[Path]:
     ValueError
         When nothing readable is found (saying whether ``--recursive`` would help).
     """
-    from ..io._formats import is_dicom_folder
+    from ._formats import is_dicom_folder
 
     if is_dicom_folder(folder):
         return [folder]
@@ -139,7 +139,7 @@ def _in_subfolder(path: Path) -> list[Path]:
 
 
 def _readable() -> str:
-    from ..io import READABLE
+    from . import READABLE
 
     return ", ".join(READABLE) + ", DICOM folders"
 
@@ -176,46 +176,21 @@ def select_part(items: list, part: tuple[int, int] | None) -> list:
     return list(items[k - 1 :: n])
 
 
-def add_cohort_options(parser) -> None:
-    """The options of ``segment`` for many inputs."""
-    parser.add_argument(
-        "--from-list",
-        action="append",
-        metavar="FILE",
-        help="a text file of input paths, one a line (# comments); like @FILE; repeatable",
-    )
-    parser.add_argument(
-        "-r", "--recursive", action="store_true", help="also take images in subfolders"
-    )
-    parser.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="resume a run: skip inputs whose outputs exist with a matching provenance "
-        "sidecar (same input, model and settings); redo the others (an output without its "
-        "sidecar is unfinished and is replaced)",
-    )
-    parser.add_argument(
-        "--part",
-        metavar="K/N",
-        help="only part K of N (1-based) of the sorted inputs, for job arrays "
-        "(SLURM: --part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with --array=1-N)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="spread the files over a dask LocalCluster of N worker processes",
-    )
-    parser.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="spread the files over the workers of a running dask scheduler "
-        "(e.g. tcp://host:8786)",
-    )
-    parser.add_argument(
-        "--scheduler-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long to wait for --scheduler to answer (10)",
-    )
+def large_inputs(inputs: list[str]) -> list[Path]:
+    """The inputs segmented block by block (zarr stores, big TIFFs); all or none.
+
+    Raises
+    ------
+    ValueError
+        When large and ordinary inputs are mixed.
+    """
+    from .large import is_large_source
+
+    paths = [Path(p) for p in inputs]
+    large = [p for p in paths if is_large_source(p)]
+    if large and len(large) != len(paths):
+        raise ValueError(
+            f"{', '.join(p.name for p in large)} are large images (zarr or big TIFF), "
+            "segmented block by block: segment them in a command of their own"
+        )
+    return large

@@ -11,11 +11,13 @@ come back as a new layer that keeps every painted pixel, and the new model is se
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, PushButton
 
 from .. import viewer as api
+from ..config import RefineSettings
 from ..engine import protocol as P
 from ..registry import UNTRAINED
 from .base import LOAD_FROM_FILE
@@ -31,10 +33,11 @@ class RefinePanel(Container):
         self._index: int | None = None
         self.target: Any = None  # the labels layer the user corrects
         self.pairs: list = []  # this session's earlier corrections, trained on again
-        self.train_options: dict = {}  # more refine settings (epochs, patch_size...)
+        self.refine_settings = RefineSettings()  # the turn's settings (minutes: the box's)
         self._review = ComboBox(label="Review first", choices=self._choices, visible=False)
         self._review.tooltip = "The most uncertain slices or regions: pick one to go there"
-        self._minutes = FloatSpinBox(label="Fine-tune minutes", value=1.0, min=0.1, max=120)
+        minutes = self.refine_settings.minutes
+        self._minutes = FloatSpinBox(label="Fine-tune minutes", value=minutes, min=0.1, max=120)
         self._minutes.tooltip = "Training budget of one fine-tuning turn"
         self._button = PushButton(text="Fine-tune on corrections")
         self._button.tooltip = (
@@ -83,11 +86,9 @@ class RefinePanel(Container):
                 w._viewer,
                 layer,
                 None if (layer.metadata.get(api.TAG) or {}).get("model") else _model(chosen),
-                minutes=float(self._minutes.value),
+                replace(self.refine_settings, minutes=float(self._minutes.value)),
                 pairs=self.pairs,
-                device=w._device.value,
-                segment_options={"threshold": float(w._threshold.value)},
-                **self.train_options,
+                segment=w.settings(),
             )
         except (ValueError, TypeError, FileNotFoundError) as exc:
             w.fail(exc)
