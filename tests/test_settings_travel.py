@@ -151,3 +151,24 @@ def test_the_engine_process_receives_and_reports_every_field(tmp_path):
         assert json.loads(json.dumps(blocks["blockwise"]))["block_size"] == 64
     finally:
         client.stop()
+
+
+@pytest.mark.slow
+def test_a_cohort_from_napari_runs_in_the_engine_with_every_field(tmp_path):
+    """viewer.segment_files: the cohort runs in the engine process (napari's process stays
+    torch-free), the settings objects travel whole and each sidecar records them."""
+    from napari_res101unet import viewer as api
+    from napari_res101unet.io import write_image
+    from napari_res101unet.io.provenance import read_sidecar
+
+    for name in ("a.png", "b.png"):
+        write_image(tmp_path / "in" / name, _image((64, 64)))
+    seen: list[dict] = []
+    reply = api.segment_files(tmp_path / "in", "untrained", tmp_path / "out", EVERY_FIELD,
+                              progress=seen.append, probabilities=True)  # fmt: skip
+    assert [s["status"] for s in reply["statuses"]] == ["done", "done"]
+    assert seen[-1]["done"] == seen[-1]["total"] == 2
+    for name in ("a", "b"):
+        record = read_sidecar(tmp_path / "out" / f"{name}_labels.png")
+        _arrived({k: record["settings"][k] for k in EVERY_FIELD.as_dict()})
+        assert (tmp_path / "out" / f"{name}_probabilities.tif").is_file()

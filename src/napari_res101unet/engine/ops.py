@@ -147,7 +147,30 @@ def op_segment_blocks(msg: dict, job: JobContext) -> dict[str, Any]:
     return reply
 
 
+def op_segment_files(msg: dict, job: JobContext) -> dict[str, Any]:
+    """Segment the files ``msg["inputs"]`` into ``msg["output"]`` (see
+    :func:`~napari_res101unet.inference.cohort.segment_files`); progress counts files."""
+    from ..inference.cohort import segment_files
+    from ..inference.cohort_file import CohortProgress
+
+    class Files(CohortProgress):
+        def planned(self, files: int) -> None:
+            self.total, self.done = files, 0
+            job.progress(0, files)
+
+        def finished(self, status: dict) -> None:
+            self.done += 1
+            job.progress(self.done, self.total)
+
+    result = segment_files(
+        msg["inputs"], msg["model"], msg["output"], msg.get("settings"), msg.get("cohort"),
+        msg.get("cluster"), progress=Files(),
+    )  # fmt: skip
+    return {"statuses": result.statuses, "seconds": result.seconds, "note": result.note}
+
+
 OPS: dict[str, Callable[[dict, JobContext], Any]] = {
+    P.SEGMENT_FILES: op_segment_files,
     P.SEGMENT_BLOCKS: op_segment_blocks,
     P.SEGMENT: op_segment,
     P.TRAIN: op_train,

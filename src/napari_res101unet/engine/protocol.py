@@ -24,7 +24,8 @@ from ..errors import EngineError, explain
 SEGMENT, TRAIN, PING = "segment", "train", "ping"
 REFINE = "refine"  # fine-tune on corrections, then re-segment (training/refine.py)
 SEGMENT_BLOCKS = "segment_blocks"  # a store on disk, block by block (viewer/segment_lazy.py)
-JOBS = (SEGMENT, TRAIN, PING, REFINE, SEGMENT_BLOCKS)
+SEGMENT_FILES = "segment_files"  # a cohort of files on disk (inference/cohort.py)
+JOBS = (SEGMENT, TRAIN, PING, REFINE, SEGMENT_BLOCKS, SEGMENT_FILES)
 CANCEL, SHUTDOWN = "cancel", "shutdown"
 
 # replies (engine -> client)

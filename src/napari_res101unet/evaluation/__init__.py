@@ -7,30 +7,31 @@ them). numpy only on import; torch is imported when :func:`evaluate` is first us
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from .._lazy import lazy_attributes
+from .pixel import (
+    confusion_matrix,
+    dice,
+    iou,
+    pixel_accuracy,
+    scores_from_confusion,
+    segmentation_scores,
+)
 
-_LAZY = {
-    "evaluate": "score_model",
-    "confusion_matrix": "pixel",
-    "scores_from_confusion": "pixel",
-    "segmentation_scores": "pixel",
-    "iou": "pixel",
-    "dice": "pixel",
-    "pixel_accuracy": "pixel",
-}
-__all__ = list(_LAZY)
+__all__ = [
+    "confusion_matrix",
+    "dice",
+    "evaluate",
+    "iou",
+    "pixel_accuracy",
+    "scores_from_confusion",
+    "segmentation_scores",
+]
 
-__getattr__ = lazy_attributes(__name__, _LAZY)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .pixel import (
-        confusion_matrix,
-        dice,
-        iou,
-        pixel_accuracy,
-        scores_from_confusion,
-        segmentation_scores,
-    )
-    from .score_model import evaluate
+def __getattr__(name: str) -> Any:
+    if name == "evaluate":  # imports torch: only when asked for
+        from .score_model import evaluate
+
+        return evaluate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

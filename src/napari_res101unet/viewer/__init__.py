@@ -22,14 +22,15 @@ and multiscale layers, block by block from their store), :mod:`.train`
 (train_from_layers), :mod:`.refine_layers` (fine-tune on painted corrections),
 :mod:`.corrections` (edits tracked from a Labels layer's paint events), :mod:`.review`
 (uncertainty layer, review list), :mod:`.layers` (names, geometry, painted layers kept,
-spacing), :mod:`.jobs` (an engine operation run in the engine process or here) and
+spacing), :mod:`.jobs` (an engine operation run in the engine process or here; a cohort
+of files: ``segment_files``) and
 :mod:`.session` (the models this napari session knows).
 """
 
 from __future__ import annotations
 
 from .corrections import Corrections, corrections, reset_corrections, track_corrections
-from .jobs import Progress, run_job
+from .jobs import Progress, run_job, segment_files
 from .layers import (
     GEOMETRY_KEYS,
     SOURCE_KEYS,
@@ -112,6 +113,7 @@ __all__ = [
     "rethreshold",
     "review_items",
     "run_job",
+    "segment_files",
     "segment_layer",
     "segment_request",
     "show_uncertainty",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..engine import protocol as P
@@ -41,3 +42,35 @@ def model_reference(model: Any) -> str:
         raise ValueError("choose a model first")
     found = find_model(model)
     return UNTRAINED if found == UNTRAINED else str(found)
+
+
+def segment_files(
+    inputs: Any,
+    model: Any,
+    output: Any,
+    settings: Any = None,
+    cohort: Any = None,
+    *,
+    in_process: bool = False,
+    progress: Progress | None = None,
+    **fields: Any,
+) -> dict:
+    """:func:`~napari_res101unet.inference.cohort.segment_files` from napari's process:
+    run in the engine process (no torch here), or here with ``in_process``.
+
+    ``settings`` / ``cohort`` (:class:`~napari_res101unet.config.SegmentSettings`,
+    :class:`~napari_res101unet.config.CohortSettings`) and ``**fields`` (fields of either)
+    as there; ``progress`` gets ``PROGRESS`` messages counting files. Returns ``{"statuses",
+    "seconds", "note"}`` (see :class:`~napari_res101unet.inference.cohort_file.CohortResult`).
+    """
+    from ..config import CohortSettings, SegmentSettings, settings_with, split_fields
+
+    segment_fields, cohort_fields = split_fields(fields, SegmentSettings, CohortSettings)
+    payload = {
+        "inputs": [str(i) for i in ([inputs] if isinstance(inputs, (str, Path)) else inputs)],
+        "model": model_reference(model),
+        "output": str(output),
+        "settings": settings_with(SegmentSettings, settings, segment_fields),
+        "cohort": settings_with(CohortSettings, cohort, cohort_fields),
+    }
+    return run_job(P.SEGMENT_FILES, payload, in_process=in_process, progress=progress)
