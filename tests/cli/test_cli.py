@@ -10,8 +10,8 @@ import pytest
 
 from napari_res101unet import save_model
 from napari_res101unet.cli import main
-from napari_res101unet.cli.segment import output_path
 from napari_res101unet.io import read_image, write_image
+from napari_res101unet.io.outputs import output_path
 
 
 def test_help_for_every_subcommand(capsys):

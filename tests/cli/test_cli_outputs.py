@@ -79,7 +79,7 @@ def test_inputs_of_several_folders_keep_their_folders_under_out(tmp_path, capsys
 
 
 def test_two_dicom_folders_named_ct_get_distinct_outputs(tmp_path):
-    from napari_res101unet.cli.segment import plan_outputs
+    from napari_res101unet.io.outputs import plan_outputs
 
     for patient in ("p1", "p2"):
         (tmp_path / patient / "CT").mkdir(parents=True)
