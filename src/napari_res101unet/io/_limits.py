@@ -20,6 +20,13 @@ ENV = "NAPARI_RES101UNET_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 2**31
 GZIP_MAX_RATIO = 1032
 """deflate cannot inflate more than ~1032:1; a size trailer claiming more is forged."""
+MAX_PACKAGE_YAML_BYTES = 1 << 20
+"""A bioimage.io package's rdf.yaml (a few KiB in practice) is read up to 1 MiB."""
+MAX_YAML_NODES = 100_000
+"""YAML nodes an rdf.yaml may stand for once its aliases are expanded (an alias bomb of
+a few hundred bytes stands for billions)."""
+MAX_WEIGHTS_BYTES = 1 << 30
+"""A package's pytorch_state_dict is read up to 1 GiB (Res101_UNet's is ~200 MB)."""
 
 
 def max_pixels(given: int | None = None) -> int:
