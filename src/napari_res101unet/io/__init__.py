@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
 from ._dicom_header import dicom_non_image
-from ._dicom_seg import algorithm_identity, write_dicom_seg
+from ._dicom_seg import algorithm_identity, check_seg_source, write_dicom_seg
 from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._image import ImageData
 from ._read import read_image
@@ -72,6 +72,7 @@ __all__ = [
     "ImageData",
     "algorithm_identity",
     "can_read",
+    "check_seg_source",
     "dicom_non_image",
     "format_name",
     "looks_like_hu",
