@@ -133,9 +133,11 @@ space directions: none (0.7,0,0) (0,0.9,0) (0,0,2.5)
 kinds: list domain domain domain
 encoding: raw
 space origin: (-120,33,410.5)
+Segment0_ID:=liver
 Segment0_Name:=liver
 Segment0_Layer:=0
 Segment0_LabelValue:=1
+Segment1_ID:=tumour
 Segment1_Name:=tumour
 Segment1_Layer:=1
 Segment1_LabelValue:=1
@@ -143,13 +145,20 @@ Segment1_LabelValue:=1
 """
 
 
+def slicer_overlapping_seg(path: Path) -> tuple[Path, np.ndarray]:
+    """A 3D Slicer segmentation whose two segments overlap, so Slicer stores them in two
+    layers: a 4D NRRD whose first axis is a ``list`` (written as Slicer writes it)."""
+    layers = np.zeros((2, 5, 14, 11), np.uint8)  # (layer, Z, Y, X)
+    layers[0, 1:4, 2:8, 2:6] = 1
+    layers[1, 2:5, 5:12, 4:9] = 1  # overlaps layer 0
+    raw = np.ascontiguousarray(layers.transpose(1, 2, 3, 0)).tobytes()  # list axis fastest
+    path.write_bytes(SEG_NRRD.encode() + raw)
+    return path, layers
+
+
 def vector_nrrd_row(folder: Path) -> Row:
     """3D Slicer's overlapping segments: one label layer per vector component."""
-    layers = np.zeros((2, 5, 14, 11), np.uint8)
-    layers[0, 1:4, 2:8, 2:6] = 1
-    layers[1, 2:5, 5:12, 4:9] = 1
-    path = folder / "slicer_overlap.seg.nrrd"
-    path.write_bytes(SEG_NRRD.encode() + layers.transpose(1, 2, 3, 0).tobytes())
+    path, _ = slicer_overlapping_seg(folder / "slicer_overlap.seg.nrrd")
     img = sitk.ReadImage(str(path))
     arr = np.moveaxis(sitk.GetArrayFromImage(img), -1, 0)
     peer = Geometry(arr.shape, (1.0, *tuple(img.GetSpacing())[::-1]),
@@ -205,15 +214,21 @@ def four_d_rows(folder: Path) -> list[Row]:
     return rows
 
 
-def rotated_2d_row(folder: Path) -> Row:
-    """A 2D rotated MetaImage mask saved as NIfTI, both read by SimpleITK."""
+def rotated_2d_mha(path: Path):
+    """A 4 x 5 mask in a 2D MetaImage rotated by 0.3 rad (its SimpleITK image)."""
     c, s = np.cos(0.3), np.sin(0.3)
     image = sitk.GetImageFromArray(np.arange(20, dtype=np.uint8).reshape(4, 5) % 2)
     image.SetDirection((c, -s, s, c))
     image.SetSpacing((0.5, 0.7))
     image.SetOrigin((10.0, 20.0))
+    sitk.WriteImage(image, str(path))
+    return image
+
+
+def rotated_2d_row(folder: Path) -> Row:
+    """A 2D rotated MetaImage mask saved as NIfTI, both read by SimpleITK."""
     src = folder / "sitk_rot2d_mask.mha"
-    sitk.WriteImage(image, str(src))
+    image = rotated_2d_mha(src)
     data, meta = _layer(src, labels=True)
     out = folder / "rot2d_mask.nii.gz"
     _writer.write_labels(str(out), data, meta)

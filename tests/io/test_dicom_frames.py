@@ -27,6 +27,7 @@ from dicom_factory import (
     stored_ct,
 )
 from pydicom.pixels import apply_modality_lut
+from test_reader_limits import _SCRIPT  # read files in a process limited to 2 GiB
 
 import napari_res101unet
 from napari_res101unet.io import read_image
@@ -160,22 +161,6 @@ def test_compressed_and_implicit_files_still_read():
         assert np.array_equal(read_image(path).data[0], apply_modality_lut(ds.pixel_array, ds))
 
 
-_LIMIT_SCRIPT = """
-import json, resource, sys, time
-from napari_res101unet.io import read_image
-resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-out = {}
-for path in sys.argv[1:]:
-    started = time.perf_counter()
-    try:
-        read_image(path)
-        out[path] = ["read", "", 0.0]
-    except Exception as exc:
-        out[path] = [type(exc).__name__, str(exc), time.perf_counter() - started]
-print(json.dumps(out))
-"""
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is Linux's")
 def test_dicom_sizes_are_checked_against_the_pixel_limit_before_reading(tmp_path):
     import json
@@ -193,7 +178,7 @@ def test_dicom_sizes_are_checked_against_the_pixel_limit_before_reading(tmp_path
         ds.save_as(f)
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
     env.pop("NAPARI_RES101UNET_MAX_PIXELS", None)
-    run = subprocess.run([sys.executable, "-c", _LIMIT_SCRIPT, str(huge), str(folder)],
+    run = subprocess.run([sys.executable, "-c", _SCRIPT, str(huge), str(folder)],
                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])

@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conformance_more import rotated_2d_mha, slicer_overlapping_seg
 
 from napari_res101unet import _writer
 from napari_res101unet._reader import layer_data
@@ -126,12 +127,8 @@ def test_a_moved_mask_on_a_codes_0_0_image_keeps_explicit_codes(tmp_path):
 
 
 def test_a_2d_rotated_metaimage_mask_saves_as_nifti_in_place(tmp_path):
-    image = sitk.GetImageFromArray(np.arange(20, dtype=np.uint8).reshape(4, 5) % 2)
-    image.SetDirection((_C, -_S, _S, _C))
-    image.SetSpacing((0.5, 0.7))
-    image.SetOrigin((10.0, 20.0))
     src = tmp_path / "rot2d_mask.mha"
-    sitk.WriteImage(image, str(src))
+    image = rotated_2d_mha(src)
     data, kwargs, kind = layer_data(read_image(src))
     assert kind == "labels"
     out = tmp_path / "rot2d_out.nii.gz"
@@ -143,38 +140,6 @@ def test_a_2d_rotated_metaimage_mask_saves_as_nifti_in_place(tmp_path):
     got = [back.TransformIndexToPhysicalPoint((*c, 0))[:2] for c in corners]
     assert np.allclose(got, want)
     assert np.array_equal(np.asanyarray(nib.load(out).dataobj)[..., 0].T, data.reshape(4, 5))
-
-
-SEG_NRRD_HEADER = """NRRD0004
-type: unsigned char
-dimension: 4
-space: left-posterior-superior
-sizes: 2 11 14 5
-space directions: none (0.7,0,0) (0,0.9,0) (0,0,2.5)
-kinds: list domain domain domain
-encoding: raw
-space origin: (-120,33,410.5)
-Segment0_ID:=liver
-Segment0_Name:=liver
-Segment0_Layer:=0
-Segment0_LabelValue:=1
-Segment1_ID:=tumour
-Segment1_Name:=tumour
-Segment1_Layer:=1
-Segment1_LabelValue:=1
-
-"""
-
-
-def slicer_overlapping_seg(path: Path) -> tuple[Path, np.ndarray]:
-    """A 3D Slicer segmentation whose two segments overlap, so Slicer stores them in two
-    layers: a 4D NRRD whose first axis is a ``list`` (written as Slicer writes it)."""
-    layers = np.zeros((2, 5, 14, 11), np.uint8)  # (layer, Z, Y, X)
-    layers[0, 1:4, 2:8, 2:6] = 1
-    layers[1, 2:5, 5:12, 4:9] = 1  # overlaps layer 0
-    raw = np.ascontiguousarray(layers.transpose(1, 2, 3, 0)).tobytes()  # list axis fastest
-    path.write_bytes(SEG_NRRD_HEADER.encode() + raw)
-    return path, layers
 
 
 def test_a_slicer_vector_seg_nrrd_opens_with_the_layer_axis_first_and_right_scales(tmp_path):
