@@ -234,3 +234,17 @@ def test_a_siemens_mosaic_opens_as_a_volume_placed_as_nibabel_places_it(tmp_path
         )
         assert np.allclose(got, want[:3], atol=1e-3), (corner, got, want)
     assert any("mosaic" in n for n in image.metadata.get("notes", []))
+
+
+def test_rt_dose_with_absolute_frame_offsets_keeps_its_origin(tmp_path):
+    path = tmp_path / "rtdose_absolute.dcm"
+    ds = pydicom.dcmread(bundled(FILES, "rtdose.dcm"))
+    z0 = float(ds.ImagePositionPatient[2])
+    offsets = [float(v) for v in ds.GridFrameOffsetVector]
+    assert offsets[0] == 0
+    ds.GridFrameOffsetVector = [z0 + o for o in offsets]  # the absolute form (axial only)
+    ds.save_as(path)
+    relative, absolute = read_image(bundled(FILES, "rtdose.dcm")), read_image(path)
+    assert np.allclose(absolute.origin, relative.origin)
+    assert absolute.spacing == relative.spacing
+    assert np.array_equal(absolute.data, relative.data)

@@ -69,7 +69,9 @@ def frame_geometry(ds, name: str) -> StackGeometry | None:
         offsets = np.asarray(ds.GridFrameOffsetVector, float).reshape(-1)
         if len(offsets) != frames:
             return None
-        positions = [start + o * normal for o in offsets]
+        # relative to the first frame (first element 0) or absolute z (first element the
+        # first frame's z): either way the first frame lies at ImagePositionPatient
+        positions = [start + (o - offsets[0]) * normal for o in offsets]
     else:
         return None
     if iop is None or spacing is None:
