@@ -1,6 +1,7 @@
 """npe2 writers for Labels and Image layers, keeping the layer's geometry.
 
-``scale`` becomes the spacing and ``translate`` the origin; ``metadata["direction"]``
+``scale`` becomes the spacing (a 4D layer's time step too: NIfTI keeps it, NRRD and
+MetaImage refuse it) and ``translate`` the origin; ``metadata["direction"]``
 (set by this plugin's reader) restores the source's direction matrix in NIfTI, NRRD and
 MetaImage (a 4D source's spatial block for a 3D mask), ``metadata["nifti"]`` the NIfTI
 sform/qform codes, and ``metadata["unit"]`` the unit (converted to mm for NIfTI, NRRD
@@ -90,10 +91,9 @@ def _geometry(meta: dict, ndim: int) -> dict:
     scale = meta.get("scale")
     translate = meta.get("translate")
     direction = extra.get("direction")
-    spatial = min(ndim, 3)
-    return {
-        "spacing": None if scale is None else tuple(scale)[-spatial:],
-        "origin": None if translate is None else tuple(translate)[-spatial:],
+    return {  # every axis: a 4D layer's time step (TR) is kept where the format can
+        "spacing": None if scale is None else tuple(scale)[-ndim:],
+        "origin": None if translate is None else tuple(translate)[-ndim:],
         "direction": tuple(direction) if direction is not None else None,
         "unit": extra.get("unit"),
         "nifti": extra.get("nifti"),

@@ -15,6 +15,7 @@ Used by tests/io/test_conformance.py and scripts/conformance_table.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def axcodes(direction) -> str:
         return "dir -"
     d = np.asarray(direction, float)
     n = round(d.size**0.5)
-    d = LPS @ d.reshape(n, n)[:3, :3]
+    full = np.eye(max(n, 3))
+    full[:n, :n] = d.reshape(n, n)  # a 2D direction: its plane in 3D
+    d = LPS @ full[:3, :3]
     affine = np.eye(4)
     affine[:3, :3] = d
     oblique = np.abs(d).max(axis=0).min() < 0.999
@@ -104,7 +107,9 @@ def check(name, peer_name, peer: Geometry, values, path, *, atol=0.0, labels=Fal
 
 
 def refused(name: str, peer: str, peer_geometry: str, exc: Exception, expected: bool) -> Row:
-    message = str(exc).split("): ", 1)[-1].split(". ")[0]
+    message = re.sub(r"^cannot read .+? as [\w ]+: ", "", str(exc))
+    message = re.sub(r"^/\S+: ", "", message)  # a leading path
+    message = re.split(r"\.\s+(?=[A-Z])", message.split("): ", 1)[-1])[0]
     return Row(name, peer, peer_geometry, f"refused: {message}", expected, "")
 
 

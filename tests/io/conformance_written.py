@@ -231,6 +231,10 @@ def nibabel_written(folder: Path) -> list[Path]:
     img = nib.Nifti1Image((vol + 1024).astype(np.uint16), np.diag([0.7, 0.7, 3.0, 1.0]))
     img.header.set_slope_inter(1.0, -1024.0)
     nib.save(img, folder / "nib_uint16_intercept.nii.gz")
+    img = nib.Nifti1Image(vol, np.diag([0.8, 0.7, 2.5, 1.0]))  # no sform, no qform
+    img.set_sform(None, code=0)
+    img.set_qform(None, code=0)
+    nib.save(img, folder / "nib_codes_0_0.nii.gz")
     return sorted(folder.glob("nib_*.nii.gz"))
 
 
@@ -266,6 +270,9 @@ def all_rows(folder: Path) -> list[Row]:
     written = [folder / f"sitk_oblique{e}" for e in (".nrrd", ".mha", ".nii.gz")]
     sources = [*nifti, *written, folder / "ct_series", folder / "imagej_um.tif"]
     rows += mask_round_trips([s for s in sources if s.exists()], folder)
+    from conformance_more import more_rows  # issue 24's cases (they import from here)
+
+    rows += more_rows(folder)
     return rows
 
 

@@ -175,3 +175,40 @@ def enhanced(folder: Path, out: Path) -> Path:
     )
     converted.save_as(out)
     return out
+
+
+def shuffle_frames(path: Path, order: Sequence[int]) -> Path:
+    """Store the frames of an uncompressed multi-frame file in ``order`` (pixels and their
+    per-frame functional groups move together), as some scanners and converters do."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    frames = ds.pixel_array
+    ds.PixelData = np.ascontiguousarray(frames[list(order)]).tobytes()
+    groups = list(ds.PerFrameFunctionalGroupsSequence)
+    ds.PerFrameFunctionalGroupsSequence = [groups[i] for i in order]
+    ds.save_as(path)
+    return path
+
+
+def per_frame_reference(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pydicom's reading of an enhanced multi-frame file, frame by frame, in file order:
+    ``(values, positions, iop)``: each frame's stored pixels times its own RescaleSlope
+    plus its own RescaleIntercept (PixelValueTransformationSequence, per frame or shared),
+    and its PlanePositionSequence position."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    values, positions = [], []
+    for k, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        pvt = frame.get("PixelValueTransformationSequence") or shared.get(
+            "PixelValueTransformationSequence"
+        )
+        slope, inter = (1.0, 0.0)
+        if pvt:
+            slope, inter = float(pvt[0].RescaleSlope), float(pvt[0].RescaleIntercept)
+        values.append(ds.pixel_array[k] * slope + inter)
+        positions.append([float(v) for v in frame.PlanePositionSequence[0].ImagePositionPatient])
+    iop = np.asarray(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
+    return np.stack(values), np.asarray(positions), iop

@@ -37,3 +37,22 @@ def test_bundled_files_are_covered_when_present(rows):
         pytest.skip("nibabel's or pydicom's bundled test files are absent")
     peers = {r.peer for r in rows}
     assert {"nibabel", "pydicom", "highdicom"} <= peers
+
+
+def test_the_cases_of_issue_24_are_in_the_table(rows):
+    names = {r.file for r in rows}
+    wanted = {
+        "Enhanced CT, per-frame rescale", "Enhanced CT, frames stored out of order",
+        "mask on Enhanced CT, frames out of order", "nib_codes_0_0.nii.gz",
+        "mask on nib_codes_0_0.nii.gz (ITK)", "slicer_overlap.seg.nrrd",
+        "mask on sitk_rot2d_mask.mha as NIfTI",
+    }  # fmt: skip
+    assert wanted <= names, wanted - names
+    bundled = {"rtdose_expb.dcm", "liver_expb_1frame.dcm", "siemens_dwi_1000.dcm (mosaic)",
+               "4D mask on example4d.nii.gz", "4D mask on example4d.nii.gz as NRRD"}  # fmt: skip
+    from conformance_cases import NIBABEL_DATA, PYDICOM_DATA
+
+    if NIBABEL_DATA.is_dir() and PYDICOM_DATA.is_dir():
+        assert bundled <= names, bundled - names
+    bad = [r for r in rows if r.file in wanted | bundled and not r.match]
+    assert not bad, "\n" + markdown(bad)

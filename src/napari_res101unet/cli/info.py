@@ -1,11 +1,33 @@
-"""``napari-res101unet info [MODEL]``: versions, devices, the model folder."""
+"""``napari-res101unet info [MODEL]``: versions, devices, the model folder.
+
+Names that come from files (model file names, class names, paths) are printed with
+control characters escaped (:func:`printable`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import unicodedata
 
 from .. import __version__
+
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp")  # controls, format (bidi overrides), line separators
+
+
+def printable(text: object) -> str:
+    r"""``text`` with every control or format character escaped (``\x1b``, ``\u202e``), so
+    a file or class name cannot drive the terminal (clear it, retitle it, reorder text).
+
+    Examples
+    --------
+    >>> printable("liver\x1b[2J")
+    'liver\\x1b[2J'
+    """
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _HIDDEN else ch
+        for ch in str(text)
+    )
 
 
 def add_parser(sub) -> None:
@@ -40,14 +62,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {describe_device(resolve_device(name))}")
     folder = models_dir()
     models = list_models(folder)
-    print(f"model folder: {folder} ({len(models)} models)")
+    print(printable(f"model folder: {folder} ({len(models)} models)"))
     for entry in models:
         if not entry.readable:
-            print(f"  {entry.name}: {entry.summary}")
+            print(printable(f"  {entry.name}: {entry.summary}"))
             continue
         print(
-            f"  {entry.name}: classes {entry.classes}, {entry.in_channels} channels, "
-            f"{entry.summary}"
+            printable(
+                f"  {entry.name}: classes {entry.classes}, {entry.in_channels} channels, "
+                f"{entry.summary}"
+            )
         )
     if args.model:
         print_model(find_model(args.model))
@@ -61,7 +85,7 @@ def print_model(path) -> None:
     header = read_header(path)
     spec = dict(header["spec"])
     training = spec.pop("training", None) or {}
-    print(f"model {path}:")
+    print(printable(f"model {path}:"))  # JSON below escapes every non-ASCII character
     print(json.dumps({"spec": spec, "provenance": header.get("provenance")}, indent=2))
     if training:
         print(f"training: {json.dumps({k: v for k, v in training.items() if k != 'history'})}")

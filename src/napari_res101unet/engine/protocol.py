@@ -14,11 +14,10 @@ one of ``RESULT``, ``CANCELLED`` or ``ERROR``.
 
 from __future__ import annotations
 
-import io
-import pickle
 from typing import Any
 
 from ..errors import EngineError, explain
+from ._plain_pickle import plain_loads
 
 # requests (client -> engine)
 SEGMENT, TRAIN, PING = "segment", "train", "ping"
@@ -96,47 +95,14 @@ def raise_error(msg: dict) -> None:
     raise EngineError(msg.get("type", "Error"), msg.get("message", ""))
 
 
-_PLAIN_BUILTINS = frozenset({"set", "frozenset", "complex", "bytearray"})
-_NUMPY = frozenset(
-    {
-        ("numpy", "ndarray"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-    }
-)
-
-
-def _plain_dtype(*args: Any) -> Any:
-    """``numpy.dtype`` for numbers, booleans, strings and bytes; object dtypes refused."""
-    import numpy as np
-
-    dtype = np.dtype(*args)
-    if dtype.hasobject:
-        raise pickle.UnpicklingError("the engine sent an array of Python objects; refused")
-    return dtype
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Only plain data comes back from the engine: dict, list, tuple, str, bytes, numbers,
-    bool, None (no lookup needed), sets and complex numbers, and numpy arrays and scalars
-    of plain dtypes. Every other global (``builtins.eval``, ``os.system``...) is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module in ("builtins", "__builtin__") and name in _PLAIN_BUILTINS:
-            return super().find_class(module, name)
-        if (module, name) in _NUMPY:
-            return super().find_class(module, name)
-        if (module, name) == ("numpy", "dtype"):
-            return _plain_dtype
-        raise pickle.UnpicklingError(
-            f"the engine sent a {module}.{name} object; only plain data is accepted"
-        )
-
-
 def safe_loads(data: bytes) -> Any:
-    """Unpickle a reply, refusing anything but plain data."""
-    return _SafeUnpickler(io.BytesIO(data)).load()
+    """Unpickle a reply, refusing anything but plain data (see :mod:`._plain_pickle`:
+    no global but plain builtins and numpy's array constructors, no object arrays
+    whatever path builds them).
+
+    Raises
+    ------
+    pickle.UnpicklingError
+        For anything else, or a malformed stream.
+    """
+    return plain_loads(data)

@@ -57,9 +57,16 @@ Format notes
   largest image series (``read_image(folder, series=id)`` another); slices are sorted
   along the normal and refused when they are not a regular volume (gantry tilt, gaps,
   duplicates). Rescale slope/intercept are applied; integer results that fit are int16
-  (CT in Hounsfield units), per-slice rescale gives float32; RT Dose is scaled by
-  ``DoseGridScaling``; SEG opens as labels; RT Plan, SR, ECG... are refused by name.
-* NIfTI: a 2D image is ``(1, Y, X)``; 4D is ``(T, Z, Y, X)`` with a 3x3 direction.
+  (CT in Hounsfield units), per-slice (or per-frame) rescale gives float32; RT Dose is
+  scaled by ``DoseGridScaling``; SEG opens as labels; RT Plan, SR, ECG... are refused by
+  name. A multi-frame file's frames are placed by their own positions (sorted when
+  stored out of order); big-endian files are decoded by pydicom; PixelData shorter than
+  declared is refused; a Siemens mosaic opens as its volume (nibabel places it).
+  :func:`check_seg_source` says before any segmentation whether a SEG can be written.
+* NIfTI: a 2D image is ``(1, Y, X)``; 4D is ``(T, Z, Y, X)`` with a 3x3 direction (its
+  time step is written back; NRRD/MetaImage refuse it).
+* NRRD/MetaImage vector images that are not RGB (3D Slicer's ``.seg.nrrd`` layers) are
+  ``(C, Z, Y, X)``.
 * NaN voxels are kept and counted (``metadata["nan_voxels"]`` and ``["notes"]``).
 * PNG/JPEG/BMP: spacing is 1 and origin 0; their DPI/pHYs fields are print sizes that
   tools set inconsistently, so honouring them would misalign an image and its mask.
@@ -75,7 +82,7 @@ from __future__ import annotations
 
 from ._content import SOFT_TISSUE_WINDOW, looks_like_hu, name_says_labels
 from ._dicom_header import dicom_non_image
-from ._dicom_seg import algorithm_identity, write_dicom_seg
+from ._dicom_seg import algorithm_identity, check_seg_source, write_dicom_seg
 from ._formats import LABEL_WRITABLE, READABLE, WRITABLE, can_read, format_name, stem, suffix
 from ._image import ImageData
 from ._read import read_image
@@ -89,6 +96,7 @@ __all__ = [
     "ImageData",
     "algorithm_identity",
     "can_read",
+    "check_seg_source",
     "dicom_non_image",
     "format_name",
     "looks_like_hu",

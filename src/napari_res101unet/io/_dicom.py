@@ -24,15 +24,29 @@ from pathlib import Path
 import numpy as np
 
 from ._content import narrow_integers
-from ._dicom_header import SEG_SOP, dicom_non_image, modality_into, num
+from ._dicom_header import (
+    SEG_SOP,
+    check_pixel_data,
+    declared_values,
+    dicom_non_image,
+    modality_into,
+    num,
+)
 from ._dicom_series import Series, scan_folder, stack_of
 from ._image import ImageData
+from ._limits import check_count
 
 __all__ = ["SEG_SOP", "dicom_non_image", "read_dicom_folder", "scan_folder"]
 
 
-def read_dicom_folder(folder: Path, series: str | None = None) -> ImageData:
-    """Read one series of ``folder``: ``series`` (an id) or the largest image series."""
+def read_dicom_folder(
+    folder: Path, series: str | None = None, max_values: int | None = None
+) -> ImageData:
+    """Read one series of ``folder``: ``series`` (an id) or the largest image series.
+
+    ``max_values``: refuse a series whose headers declare more values (slices x rows x
+    columns x samples) before any pixel is read.
+    """
     found = scan_folder(folder)
     images = [s for s in found if s.kind == "image"]
     if series is not None:
@@ -49,6 +63,8 @@ def read_dicom_folder(folder: Path, series: str | None = None) -> ImageData:
         raise ValueError(f"the folder holds no image series, only {', '.join(kinds)}")
     if chosen.kind not in ("image", "seg"):
         raise ValueError(f"series {chosen.id} is {chosen.kind}: no image to show")
+    if max_values is not None:
+        _check_size(chosen, max_values)
     if chosen.kind == "seg":
         from ._dicom_segread import read_seg
 
@@ -83,10 +99,19 @@ def _note_series(image: ImageData, found: list[Series], chosen: Series) -> None:
         )
 
 
+def _check_size(s: Series, limit: int) -> None:
+    """The series' declared values (all files) against the pixel limit, before reading."""
+    counts = [declared_values(ds) for ds in s.headers]  # one matrix size per series
+    shape = (sum(c[0] for c in counts), *counts[0][1:])
+    check_count(f"DICOM series {s.id} ({len(s.files)} slices)", shape, limit)
+
+
 def _read_stack(s: Series) -> ImageData:
     """A checked single-frame series: sorted, rescaled per slice when needed."""
     import SimpleITK as sitk
 
+    for path, ds in zip(s.files, s.headers):
+        check_pixel_data(ds, f"slice {path.name}")
     geo = stack_of(s)
     ds0 = s.headers[0]
     files = [str(s.files[i]) for i in geo.order]

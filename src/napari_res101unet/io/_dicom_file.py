@@ -1,11 +1,16 @@
-"""One DICOM file: single- or multi-frame image, RT Dose, 16-bit colour, SEG.
+"""One DICOM file: single- or multi-frame image, RT Dose, 16-bit colour, mosaic, SEG.
 
 * Pixels are decoded by GDCM (SimpleITK) in one pass (no separate information pass: it
-  parsed compressed files twice); 16-bit colour by pydicom, whose colours are right;
-  when GDCM fails, pydicom decodes the file or names the damage ("truncated").
-* A multi-frame file's frame positions are checked like a series' slices (tilt, gaps).
+  parsed compressed files twice); by pydicom for 16-bit colour (whose colours GDCM mixes
+  up) and big-endian files (whose 32-bit values GDCM swaps wrongly); when GDCM fails,
+  pydicom decodes the file or names the damage ("truncated").
+* Native PixelData shorter than the header declares is refused (GDCM pads it).
+* A multi-frame file's frame positions are checked like a series' slices (tilt, gaps);
+  frames not stored in spatial order are sorted by their positions, and each frame gets
+  its own RescaleSlope/Intercept (see :mod:`._dicom_frames`).
 * A single slice's z spacing is ``SpacingBetweenSlices``, else ``SliceThickness``.
 * RT Dose is multiplied by ``DoseGridScaling`` (float32; ``metadata["value_unit"]``).
+* A Siemens mosaic opens as the volume it tiles (:mod:`._dicom_mosaic`).
 """
 
 from __future__ import annotations
@@ -15,13 +20,29 @@ from pathlib import Path
 import numpy as np
 
 from ._content import narrow_integers
-from ._dicom_geometry import stack_geometry
-from ._dicom_header import RT_DOSE_SOP, SEG_SOP, describe, header, modality_into, num, sop_class
+from ._dicom_frames import (
+    first_rescale,
+    frame_geometry,
+    frame_rescale,
+    place_frames,
+    rescale_frames,
+)
+from ._dicom_header import (
+    RT_DOSE_SOP,
+    SEG_SOP,
+    big_endian,
+    check_pixel_data,
+    describe,
+    header,
+    modality_into,
+    num,
+    sop_class,
+)
 from ._image import ImageData
 
 
 def read_dicom_file(path: Path, ds=None) -> ImageData:
-    """One DICOM file (single- or multi-frame image, RT Dose, or SEG)."""
+    """One DICOM file (single- or multi-frame image, RT Dose, mosaic or SEG)."""
     ds = header(path) if ds is None else ds
     if ds is None:
         raise ValueError("not a DICOM file (no DICOM header could be parsed)")
@@ -32,12 +53,18 @@ def read_dicom_file(path: Path, ds=None) -> ImageData:
         from ._dicom_segread import read_seg
 
         return read_seg(path)
-    check_frames(ds, path.name)
-    colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
-    if colour and int(ds.get("BitsAllocated", 8) or 8) > 8:
-        image = _read_colour_pydicom(path)
-    else:
-        image = _read_sitk(path)
+    check_pixel_data(ds)
+    from ._dicom_mosaic import is_mosaic, read_mosaic
+
+    if is_mosaic(ds):
+        image = read_mosaic(path)
+        image.data = narrow_integers(image.data)
+        modality_into(image, ds)
+        return image
+    geo = frame_geometry(ds, path.name)
+    image = _decode(path, ds)
+    if geo is not None:
+        place_frames(image, geo)
     if int(ds.get("NumberOfFrames", 1) or 1) == 1 and len(image.spacing) == 3:
         dz = num(ds, "SpacingBetweenSlices", 0.0) or num(ds, "SliceThickness", 0.0)
         image.spacing = (dz or image.spacing[0], *image.spacing[1:])  # one slice's extent
@@ -51,43 +78,33 @@ def read_dicom_file(path: Path, ds=None) -> ImageData:
     return image
 
 
-def check_frames(ds, name: str) -> None:
-    """Multi-frame files: the frames' positions must form a regular volume too.
-
-    Uses the per-frame ``PlanePositionSequence`` (enhanced CT/MR/PET) or RT Dose's
-    ``GridFrameOffsetVector``; GDCM would stack a tilted or gapped file as if regular.
-    """
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames < 2:
-        return
-    iop = _functional(ds, "PlaneOrientationSequence", "ImageOrientationPatient")
-    spacing = _functional(ds, "PixelMeasuresSequence", "PixelSpacing")
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame is not None and len(per_frame) == frames:
-        try:
-            positions = [f.PlanePositionSequence[0].ImagePositionPatient for f in per_frame]
-        except (AttributeError, IndexError):
-            return
-    elif "GridFrameOffsetVector" in ds and "ImagePositionPatient" in ds and iop is not None:
-        start = np.asarray(ds.ImagePositionPatient, float)
-        normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
-        positions = [start + float(o) * normal for o in ds.GridFrameOffsetVector]
-    else:
-        return
-    if iop is None or spacing is None:
-        return
-    stack_geometry(positions, iop, spacing, f"{name} (multi-frame, {frames} frames)")
+def _decode(path: Path, ds) -> ImageData:
+    """Pixels in file order with every frame's own rescale applied (grey images)."""
+    colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+    if colour and int(ds.get("BitsAllocated", 8) or 8) > 8:
+        return _read_colour_pydicom(path)
+    image = _read_pydicom(path) if big_endian(ds) else _read_sitk(path)
+    if image.rgb or colour:
+        return image
+    if image.metadata.get("decoded_by") == "pydicom":  # stored values: rescale them all
+        image.data = _modality(image.data, ds)
+    else:  # GDCM applied the first frame's rescale to all frames
+        image.data = rescale_frames(image.data, ds, first_rescale(ds))
+    image.data = narrow_integers(image.data)
+    if frame_rescale(ds) is not None:
+        image.metadata["rescale"] = "per frame (RescaleSlope/Intercept differ between frames)"
+        if image.data.dtype.kind == "f":
+            image.data = image.data.astype(np.float32)
+    return image
 
 
-def _functional(ds, sequence: str, name: str):
-    """An attribute from the dataset, or its shared or first per-frame functional group."""
-    if name in ds:
-        return ds.get(name)
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        group = ds.get(groups)
-        if group and sequence in group[0] and name in group[0][sequence][0]:
-            return group[0][sequence][0].get(name)
-    return None
+def _modality(stored: np.ndarray, ds) -> np.ndarray:
+    """Stored values with the frames' (or the file's) RescaleSlope/Intercept applied."""
+    scaled = rescale_frames(stored, ds, None)
+    if scaled is not stored:
+        return scaled
+    slope, inter = first_rescale(ds)
+    return stored * slope + inter if (slope, inter) != (1.0, 0.0) else stored
 
 
 def _read_sitk(path: Path) -> ImageData:
@@ -99,12 +116,9 @@ def _read_sitk(path: Path) -> ImageData:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        image = from_sitk(reader.Execute())
+        return from_sitk(reader.Execute())
     except RuntimeError:
-        image = _read_pydicom(path)  # GDCM failed: pydicom may decode it, or say why
-    if not image.rgb:
-        image.data = narrow_integers(image.data)
-    return image
+        return _read_pydicom(path)  # GDCM failed: pydicom may decode it, or say why
 
 
 def _read_colour_pydicom(path: Path) -> ImageData:
@@ -124,7 +138,8 @@ def _read_colour_pydicom(path: Path) -> ImageData:
 
 
 def _read_pydicom(path: Path) -> ImageData:
-    """Fallback when GDCM cannot read a file: pydicom decodes it or names the damage."""
+    """Stored values decoded by pydicom (big-endian files, or when GDCM fails), or the
+    damage named; rescale is left to the caller."""
     import pydicom
 
     try:
@@ -143,13 +158,10 @@ def _read_pydicom(path: Path) -> ImageData:
     except (RuntimeError, NotImplementedError) as exc:
         raise ValueError(f"neither GDCM nor pydicom can decode its pixels: {exc}") from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    check_frames(ds, path.name)
     colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
     data = data.reshape((frames, *data.shape[-3 if colour else -2 :]))
-    if not colour:
-        slope, inter = num(ds, "RescaleSlope", 1.0), num(ds, "RescaleIntercept", 0.0)
-        if (slope, inter) != (1.0, 0.0):
-            data = data * slope + inter
+    if not data.dtype.isnative:
+        data = data.astype(data.dtype.newbyteorder("="))
     dy, dx = (float(v) for v in ds.get("PixelSpacing", (1.0, 1.0)))
     pos = [float(v) for v in ds.get("ImagePositionPatient", (0.0, 0.0, 0.0))]
     iop = ds.get("ImageOrientationPatient")

@@ -31,15 +31,104 @@ _NON_IMAGE_FAMILIES = {
 }
 
 
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+_LONG_VRS = {b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN", b"SQ", b"UC", b"UR", b"UT"}
+
+
 def header(path: str | os.PathLike):
-    """The dataset of ``path`` without pixel data, or None when it is not DICOM."""
+    """The dataset of ``path`` without pixel data, or None when it is not DICOM.
+
+    ``ds.pixel_bytes_stored`` is how many bytes of native (uncompressed) PixelData the
+    file holds, read from the element's header and the file's size (None when the pixel
+    data is encapsulated, deflated or absent): see :func:`check_pixel_data`.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        with open(path, "rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            ds.pixel_bytes_stored = _native_pixel_bytes(fh, ds)
+        return ds
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, AttributeError):
         return None
+
+
+def big_endian(ds) -> bool:
+    """Whether the dataset was stored in the retired Explicit VR Big Endian syntax."""
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if ts:
+        return ts == BIG_ENDIAN
+    encoding = getattr(ds, "original_encoding", (None, None))
+    return encoding[1] is False
+
+
+def _native_pixel_bytes(fh, ds) -> int | None:
+    """Bytes of the PixelData element that starts at ``fh``'s position (pydicom stops
+    there), bounded by the file's end; None for encapsulated or deflated data."""
+    from pydicom.uid import UID
+
+    meta = getattr(ds, "file_meta", None)
+    ts = UID(str(meta.get("TransferSyntaxUID", ""))) if meta is not None else UID("")
+    if ts and (ts.is_compressed or ts.is_deflated):
+        return None
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    start, head = fh.tell(), fh.read(12)
+    if len(head) < 8 or implicit is None:
+        return None
+    order = "little" if little else "big"
+    tag = (int.from_bytes(head[:2], order), int.from_bytes(head[2:4], order))
+    if tag != (0x7FE0, 0x0010):
+        return None
+    if implicit:
+        length, offset = int.from_bytes(head[4:8], order), 8
+    elif head[4:6] in _LONG_VRS and len(head) == 12:
+        length, offset = int.from_bytes(head[8:12], order), 12
+    else:
+        length, offset = int.from_bytes(head[6:8], order), 8
+    if length == 0xFFFFFFFF:  # encapsulated
+        return None
+    fh.seek(0, os.SEEK_END)
+    return max(0, min(length, fh.tell() - start - offset))
+
+
+def check_pixel_data(ds, what: str = "the file") -> None:
+    """Refuse native PixelData shorter than Rows x Columns x frames x samples x bits say.
+
+    GDCM pads such a file with voxels it makes up; ``what`` names the file in the
+    message (``"the file"``, ``"slice s003.dcm"``).
+
+    Raises
+    ------
+    ValueError
+        ``"<what> is truncated: its PixelData holds N of the M bytes ..."``.
+    """
+    stored = getattr(ds, "pixel_bytes_stored", None)
+    if stored is None or "Rows" not in ds:
+        return
+    from pydicom.pixels.utils import get_expected_length
+
+    try:
+        expected = int(get_expected_length(ds, "bytes"))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return
+    if stored < expected:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        raise ValueError(
+            f"{what} is truncated: its PixelData holds {stored} of the {expected} bytes "
+            f"that {ds.Rows} x {ds.Columns} pixels x {frames} frame(s) x "
+            f"{ds.get('SamplesPerPixel', 1)} sample(s) x {ds.get('BitsAllocated')} bits "
+            "declare; the missing pixels would have to be made up"
+        )
+
+
+def declared_values(ds) -> tuple[int, ...]:
+    """``(frames, rows, columns[, samples])`` a header declares (no pixels read)."""
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    dims = (int(ds.get("NumberOfFrames", 1) or 1), int(ds.get("Rows", 0) or 0),
+            int(ds.get("Columns", 0) or 0))  # fmt: skip
+    return (*dims, samples) if samples > 1 else dims
 
 
 def describe(ds) -> str | None:

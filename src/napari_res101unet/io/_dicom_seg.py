@@ -21,7 +21,18 @@ import numpy as np
 
 from .files import atomic_target, file_sha256
 
-__all__ = ["algorithm_identity", "source_series", "write_dicom_seg"]
+__all__ = ["algorithm_identity", "check_seg_source", "source_series", "write_dicom_seg"]
+
+SEG_COPIED = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "FrameOfReferenceUID", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "SliceThickness",
+)  # fmt: skip
+"""Attributes highdicom copies from every source slice into a SEG: they must be present
+(type 2: they may be empty)."""
+SEG_NEEDED = ("Modality", "Rows", "Columns", "PixelSpacing", "ImagePositionPatient",
+              "ImageOrientationPatient")  # fmt: skip
+"""Attributes highdicom needs with a value."""
 
 
 def write_dicom_seg(
@@ -72,7 +83,7 @@ def write_dicom_seg(
     path = Path(path).expanduser()
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True")
-    datasets = source_series(source)
+    datasets = check_seg_source(source)
     frames = _check_labels(labels, datasets, class_names)
     algorithm = hd.AlgorithmIdentificationSequence(
         name=algorithm_name, family=_codes().DCM.ArtificialIntelligence,
@@ -173,6 +184,50 @@ def source_series(source: str | os.PathLike | Sequence[Any]) -> list:
         series.setdefault(str(d.SeriesInstanceUID), []).append(d)
     largest = max(sorted(series), key=lambda uid: len(series[uid]))
     return sorted(series[largest], key=_position_along_normal)
+
+
+def check_seg_source(source: str | os.PathLike | Sequence[Any]) -> list:
+    """Check, before any segmentation, that a DICOM SEG can be written for ``source``.
+
+    Parameters
+    ----------
+    source : path or sequence
+        The DICOM folder (or its files, or their pydicom datasets), as for
+        :func:`write_dicom_seg`.
+
+    Returns
+    -------
+    list of pydicom.Dataset
+        The series' headers, sorted along the slice normal.
+
+    Raises
+    ------
+    ValueError
+        When ``source`` holds no DICOM image series, or its slices lack attributes
+        highdicom copies into the SEG (:data:`SEG_COPIED`, e.g. ``PatientBirthDate``) or
+        needs with a value (:data:`SEG_NEEDED`); the message names the source, a file
+        and every missing attribute.
+    """
+    datasets = source_series(source)
+    missing: dict[str, str] = {}
+    for ds in datasets:
+        where = Path(str(getattr(ds, "filename", "") or "")).name or "a slice"
+        for name in SEG_COPIED:
+            if name not in ds:
+                missing.setdefault(name, where)
+        for name in SEG_NEEDED:
+            if ds.get(name) in (None, "", []):
+                missing.setdefault(name, where)
+    if missing:
+        first = next(iter(missing.values()))
+        raise ValueError(
+            f"cannot write a DICOM SEG for {_describe(source)}: its slices lack "
+            f"{', '.join(missing)} (e.g. {first}), which a DICOM SEG copies from its "
+            "source series; add them to the series (patient and study attributes may be "
+            "empty, e.g. with pydicom: ds.PatientBirthDate = '') or write the labels as "
+            "NIfTI (.nii.gz) instead"
+        )
+    return datasets
 
 
 def _read_headers(path: Path) -> list:

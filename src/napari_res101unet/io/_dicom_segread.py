@@ -31,6 +31,7 @@ def read_seg(path: Path) -> ImageData:
             "it is a DICOM SEG; reading it needs highdicom (pip install highdicom)"
         ) from None
 
+    _check_byte_order(path)
     seg = hd.seg.segread(str(path))
     numbers = list(seg.segment_numbers)
     segments = {n: str(seg.get_segment_description(n).segment_label) for n in numbers}
@@ -49,6 +50,19 @@ def read_seg(path: Path) -> ImageData:
         referenced_series=_referenced_uid(seg),
     )
     return image
+
+
+def _check_byte_order(path: Path) -> None:
+    """highdicom reads little-endian files only; say so in our words, naming the cure."""
+    from ._dicom_header import big_endian, header
+
+    ds = header(path)
+    if ds is not None and big_endian(ds):
+        raise ValueError(
+            "it is a DICOM SEG stored in big-endian byte order (Explicit VR Big Endian, "
+            "retired from DICOM in 2004), which highdicom cannot read; convert it to "
+            "little endian first (e.g. dcmtk: dcmconv +te in.dcm out.dcm)"
+        )
 
 
 def _on_source(seg, source) -> ImageData:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._dicom_geometry import StackGeometry, orientation_name, stack_geometry
 from ._dicom_header import SEG_SOP, describe, header, sop_class
+from ._dicom_mosaic import is_mosaic
 from ._formats import is_dicom_file
 
 
@@ -75,6 +76,11 @@ def stack_of(s: Series):
     frames = [int(ds.get("NumberOfFrames", 1) or 1) for ds in s.headers]
     if max(frames) > 1:
         raise ValueError(f"DICOM series {label} holds several multi-frame files; open one")
+    if any(is_mosaic(ds) for ds in s.headers):
+        raise ValueError(
+            f"DICOM series {label} holds {len(s.files)} Siemens mosaics: each file is a "
+            "whole volume (one time point or diffusion direction); open one file"
+        )
     ds0 = s.headers[0]
     placed = [ds.get("ImagePositionPatient") is not None for ds in s.headers]
     if not any(placed):  # screenshots, ultrasound: frames without a place in space

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ._content import content_says_labels
-from ._formats import suffix
+from ._formats import METAIMAGE, NRRD, suffix
 from ._image import ImageData, unit_spacing
 
 
@@ -28,7 +28,28 @@ def read_itk_file(path: Path) -> ImageData:
         _check_jpeg_complete(path)
     elif ext == ".bmp":
         _check_bmp_complete(path)
-    return from_sitk(reader.Execute())
+    img = reader.Execute()
+    image = from_sitk(img)
+    if ext in NRRD + METAIMAGE and image.data.ndim == img.GetDimension() + 1 and not image.rgb:
+        _components_first(image, img)
+    return image
+
+
+def _components_first(image: ImageData, img) -> None:
+    """A vector NRRD/MetaImage (not RGB) as ``(C, Z, Y, X)``: the component axis first with
+    a step of 1, so the spatial scales stay on the spatial axes (a 3D Slicer
+    ``.seg.nrrd`` whose segments overlap holds one label layer per component)."""
+    image.data = np.ascontiguousarray(np.moveaxis(image.data, -1, 0))
+    image.spacing = (1.0, *image.spacing)
+    image.origin = (0.0, *image.origin)
+    image.metadata["units"] = ("", *(("mm",) * (len(image.spacing) - 1)))
+    segments = _slicer_segments(img)
+    if segments:
+        image.metadata["segments"] = segments
+    image.metadata.setdefault("notes", []).append(
+        f"{image.data.shape[0]} components per voxel, shown as the first axis"
+        + (" (3D Slicer segmentation layers: see metadata['segments'])" if segments else "")
+    )
 
 
 def read_plain(path: Path, *, named_labels: bool = False) -> ImageData:
@@ -83,6 +104,23 @@ def from_sitk(img) -> ImageData:
         rgb=rgb,
         metadata={"unit": "mm"},
     )
+
+
+def _slicer_segments(img) -> dict[str, dict[str, int]]:
+    """3D Slicer's ``Segment<i>_Name/_Layer/_LabelValue`` keys: name -> layer and value."""
+    keys, get = set(img.GetMetaDataKeys()), img.GetMetaData
+    segments: dict[str, dict[str, int]] = {}
+    i = 0
+    while f"Segment{i}_Name" in keys:
+        layer, value = (get(f"Segment{i}_{k}") if f"Segment{i}_{k}" in keys else ""
+                        for k in ("Layer", "LabelValue"))  # fmt: skip
+        try:
+            found = {"layer": int(layer or 0), "value": int(value or 1)}
+        except ValueError:
+            return {}  # not Slicer's keys after all
+        segments[get(f"Segment{i}_Name")] = found
+        i += 1
+    return segments
 
 
 def _check_jpeg_complete(path: Path) -> None:

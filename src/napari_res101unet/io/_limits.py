@@ -1,7 +1,8 @@
 """The size a file declares, checked against a pixel limit before any pixel is read.
 
 A header can claim any size (a 29-byte ``.nii.gz`` can say 32767^3 voxels, a PNG header
-100,000^2 pixels); reading such a file would try to allocate terabytes. The limit counts
+100,000^2 pixels, a DICOM header Rows = Columns = 60,000); reading such a file would try
+to allocate terabytes. DICOM folders count the chosen series' slices too. The limit counts
 values (voxels times channels); the default, 2**31, holds large CT/MRI volumes and
 whole-slide tiles. Raise it with ``read_image(..., max_pixels=N)`` or the environment
 variable ``NAPARI_RES101UNET_MAX_PIXELS``.
@@ -13,12 +14,19 @@ import math
 import os
 from pathlib import Path
 
-from ._formats import ITK_VOLUMES, NIFTI, PLAIN, TIFF
+from ._formats import DICOM, ITK_VOLUMES, NIFTI, PLAIN, READABLE, TIFF, is_dicom_file
 
 ENV = "NAPARI_RES101UNET_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 2**31
 GZIP_MAX_RATIO = 1032
 """deflate cannot inflate more than ~1032:1; a size trailer claiming more is forged."""
+MAX_PACKAGE_YAML_BYTES = 1 << 20
+"""A bioimage.io package's rdf.yaml (a few KiB in practice) is read up to 1 MiB."""
+MAX_YAML_NODES = 100_000
+"""YAML nodes an rdf.yaml may stand for once its aliases are expanded (an alias bomb of
+a few hundred bytes stands for billions)."""
+MAX_WEIGHTS_BYTES = 1 << 30
+"""A package's pytorch_state_dict is read up to 1 GiB (Res101_UNet's is ~200 MB)."""
 
 
 def max_pixels(given: int | None = None) -> int:
@@ -42,13 +50,23 @@ def max_pixels(given: int | None = None) -> int:
 def check_declared_size(path: Path, ext: str, limit: int) -> None:
     """Raise ValueError when the header of ``path`` declares more than ``limit`` values."""
     shape = declared_shape(path, ext)
-    if shape is None:
-        return
+    if shape is not None:
+        check_count(str(path), shape, limit)
+
+
+def check_count(what: str, shape, limit: int) -> None:
+    """Raise ValueError naming ``what`` when ``shape`` holds more than ``limit`` values.
+
+    Raises
+    ------
+    ValueError
+        ``"<what> declares 1 x 60000 x 60000 = 3,600,000,000 values, over the limit..."``.
+    """
     count = math.prod(int(n) for n in shape)
     if count > limit:
         dims = " x ".join(str(int(n)) for n in shape)
         raise ValueError(
-            f"{path} declares {dims} = {count:,} values, over the limit of {limit:,} "
+            f"{what} declares {dims} = {count:,} values, over the limit of {limit:,} "
             "(a forged or damaged header?). If the file is genuine, raise the limit: "
             f"read_image(..., max_pixels=N) or the environment variable {ENV}=N"
         )
@@ -56,7 +74,12 @@ def check_declared_size(path: Path, ext: str, limit: int) -> None:
 
 def declared_shape(path: Path, ext: str) -> tuple[int, ...] | None:
     """The array shape a file's header declares (read without its pixels); None when the
-    format is not checked here (DICOM: each file's pixels are bounded by its size)."""
+    format is not checked here. DICOM: ``(frames, rows, columns[, samples])``."""
+    if ext in DICOM or (ext not in READABLE and is_dicom_file(path)):
+        from ._dicom_header import declared_values, header
+
+        ds = header(path)
+        return None if ds is None else declared_values(ds)
     if ext in NIFTI:
         return tuple(int(n) for n in nifti_header(path).get_data_shape())
     if ext in TIFF:

@@ -13,8 +13,10 @@
 * ``scl_slope``/``scl_inter`` are applied; integral results that fit int16 (CT stored as
   uint16 with an intercept of -1024) become int16, as do integral float CT volumes, so
   CT keeps its Hounsfield window in display and in segmentation.
-* ``metadata["nifti"]`` keeps the sform/qform codes and the qform, which
-  :func:`write_nifti` restores when the written image has the source's geometry.
+* ``metadata["nifti"]`` keeps the sform/qform codes, the qform and the time unit, which
+  :func:`write_nifti` restores when the written image has the source's geometry (codes
+  0/0 stay 0/0: ITK tools place such files otherwise than nibabel, image and mask alike).
+  A 4D image's time step (TR) is written back in ``pixdim[4]``.
 """
 
 from __future__ import annotations
@@ -136,15 +138,24 @@ def write_nifti(path: str, data: np.ndarray, spacing, origin, direction, nifti=N
     spacing, origin = tuple(spacing), tuple(origin)
     if len(spacing) == 2:
         data, spacing, origin = data[None], (1.0, *spacing), (0.0, *origin)
+        direction = _planar_direction(direction)
     affine = itk_to_affine(spacing[-3:], origin[-3:], direction)
     if data.dtype in (np.int64, np.uint64) and data.size and data.max() < 2**31:
         data = data.astype(np.int32) if data.min() >= -(2**31) else data
     arr = data.transpose(tuple(range(data.ndim))[::-1])
     img = nib.Nifti1Image(arr, affine)
     img.header.set_zooms([*spacing[::-1], *(1.0,) * (data.ndim - len(spacing))])
-    img.header.set_xyzt_units("mm", "sec")
+    img.header.set_xyzt_units("mm", nifti.get("time_unit") or "sec")
     sform_code = int(nifti.get("sform_code", 1))
     qform_code = int(nifti.get("qform_code", 1))
+    if sform_code == qform_code == 0 and np.allclose(
+        img.header.get_base_affine(), affine, atol=1e-4
+    ):  # the source had no sform/qform: neither has the mask, so every tool (ITK's
+        # identity, nibabel's base affine) places both alike
+        img.set_sform(affine, code=0)
+        img.set_qform(affine, code=0)
+        nib.save(img, path)
+        return
     img.set_sform(affine, code=sform_code or 1)
     source_q = nifti.get("qform")
     same = nifti.get("sform") is not None and np.allclose(
@@ -159,6 +170,15 @@ def write_nifti(path: str, data: np.ndarray, spacing, origin, direction, nifti=N
     nib.save(img, path)
 
 
+def _planar_direction(direction):
+    """A 2D image's 2x2 ITK direction as the 3x3 of its one-slice volume."""
+    if direction is None or len(direction) != 4:
+        return direction
+    d = np.eye(3)
+    d[:2, :2] = np.reshape(np.asarray(direction, float), (2, 2))
+    return tuple(float(v) for v in d.reshape(-1))
+
+
 def _orthonormal(affine: np.ndarray) -> bool:
     cols = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
     return bool(np.allclose(cols.T @ cols, np.eye(3), atol=1e-4))
@@ -169,6 +189,7 @@ def _codes(img) -> dict:
     qform, q_code = img.get_qform(coded=True)
     return {
         "version": 2 if type(img).__name__ == "Nifti2Image" else 1,
+        "time_unit": img.header.get_xyzt_units()[1],
         "sform_code": int(s_code),
         "qform_code": int(q_code),
         "sform": None if sform is None else [float(v) for v in sform.reshape(-1)],

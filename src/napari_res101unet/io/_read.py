@@ -90,7 +90,7 @@ def read_image(
     try:
         if not path.is_dir():
             check_declared_size(path, ext, limit)
-        image = _dispatch(path, ext, named and labels is not False, series)
+        image = _dispatch(path, ext, named and labels is not False, series, limit)
     except (RuntimeError, OSError, ValueError, EOFError, zlib.error) as exc:
         raise ValueError(f"cannot read {path} as {format_name(path)}: {_reason(exc)}") from None
     except MemoryError:
@@ -115,11 +115,13 @@ def read_image(
     return image
 
 
-def _dispatch(path: Path, ext: str, named_labels: bool, series: str | None) -> ImageData:
+def _dispatch(
+    path: Path, ext: str, named_labels: bool, series: str | None, limit: int
+) -> ImageData:
     from . import _dicom, _dicom_file, _itk, _nifti, _tiff
 
     if path.is_dir():
-        return _dicom.read_dicom_folder(path, series)
+        return _dicom.read_dicom_folder(path, series, limit)
     if ext in NIFTI:
         return _nifti.read_nifti(path)
     if ext in DICOM or ext not in READABLE:

@@ -43,7 +43,10 @@ def write_image(
     data : (Y, X[, C]) or ([K,] Z, Y, X[, C]) ndarray
         A leading ``K`` axis (e.g. class probabilities) is allowed beyond ``spacing``.
     spacing, origin : sequence of float, optional
-        Per spatial axis in numpy order (napari's ``scale`` and ``translate``).
+        Per spatial axis in numpy order (napari's ``scale`` and ``translate``). A fourth,
+        leading value is the step of a leading axis (a 4D image's time step, TR): NIfTI
+        stores it (``pixdim[4]``, with the source's time unit), NRRD and MetaImage refuse
+        a step other than 1, TIFF drops it.
     direction : sequence of float, optional
         ITK direction cosines (row-major, x/y/z) for NIfTI/NRRD/MHA: 9 values (or 16 from
         a 4D source, whose spatial 3x3 block is used for 3D data).
@@ -74,8 +77,14 @@ def write_image(
     if ext in _PLAIN_DTYPES:
         data = _plain_ready(path, data, rgb, _PLAIN_DTYPES[ext])
         spacing, origin = spacing[-2:], origin[-2:]
+    if ext in TIFF:  # a leading axis (channels, time) is stored without a step
+        spacing, origin = spacing[-3:], origin[-3:]
     if ext in ITK_VOLUMES:
-        spacing, origin = (to_mm(v, unit, format_name(path)) for v in (spacing, origin))
+        lead = max(0, len(spacing) - 3)  # steps of leading non-spatial axes (TR): not lengths
+        spacing, origin = (
+            v[:lead] + to_mm(v[lead:], unit, format_name(path)) for v in (spacing, origin)
+        )
+        _check_leading_steps(path, ext, spacing[:lead])
         direction = _spatial_direction(direction, min(len(spacing), 3), ext)
     with atomic_target(path, suffix=ext) as tmp:
         _write_any(str(tmp), ext, data, spacing, origin, direction, rgb, unit, nifti)
@@ -126,10 +135,36 @@ def _write_any(tmp, ext, data, spacing, origin, direction, rgb, unit, nifti) -> 
 
     extra = data.ndim - len(spacing) - (1 if rgb else 0)
     if extra:  # leading non-spatial axes become extra ITK dimensions with unit spacing
-        spacing, origin, direction = (1.0,) * extra + spacing, (0.0,) * extra + origin, None
+        spacing, origin = (1.0,) * extra + spacing, (0.0,) * extra + origin
+    if direction is not None and len(spacing) > math.isqrt(len(direction)):
+        direction = _with_leading_axes(direction, len(spacing))
     compress = ext in ITK_VOLUMES
     write_itk(
         tmp, data, spacing=spacing, origin=origin, direction=direction, rgb=rgb, compress=compress
+    )
+
+
+def _with_leading_axes(direction, ndim: int) -> tuple[float, ...]:
+    """An ITK direction for ``ndim`` axes: the spatial block, then identity for the
+    leading numpy axes (ITK's last ones)."""
+    d = np.asarray(direction, float).reshape(-1)
+    n = math.isqrt(d.size)
+    full = np.eye(ndim)
+    full[:n, :n] = d.reshape(n, n)
+    return tuple(float(v) for v in full.reshape(-1))
+
+
+def _check_leading_steps(path: Path, ext: str, steps: tuple[float, ...]) -> None:
+    """NRRD and MetaImage keep no unit for a time step (TR): refuse rather than have it
+    read back as millimetres."""
+    if ext in NIFTI or all(s == 1.0 for s in steps):
+        return
+    raise ValueError(
+        f"{path}: this {len(steps) + 3}D layer has a step of {steps[0]:g} along its first "
+        f"axis (a time step, TR), which {format_name(path)} cannot store with its unit (it "
+        "would read back as millimetres, and ITK writes a 4D space without its patient "
+        "orientation); write NIfTI (.nii.gz), which keeps the time step, its unit and the "
+        "spatial direction"
     )
 
 

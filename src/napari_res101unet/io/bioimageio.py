@@ -1,8 +1,12 @@
 """Opening a bioimage.io package as a Res101_UNet (behind ``load_model``).
 
-Only ``rdf.yaml`` and the ``pytorch_state_dict`` weights are read: YAML with
-``safe_load`` and the weights with ``torch.load(weights_only=True)``, so no code from the
-package ever runs.
+Only ``rdf.yaml`` and the ``pytorch_state_dict`` weights are read: YAML with PyYAML's
+safe loader and the weights with ``torch.load(weights_only=True)``, so no code from the
+package ever runs. Both are bounded before anything is allocated: their declared sizes
+(the zip directory's, or the files') and a capped read against
+:data:`._limits.MAX_PACKAGE_YAML_BYTES` and :data:`._limits.MAX_WEIGHTS_BYTES`, and the
+YAML nodes its aliases stand for against :data:`._limits.MAX_YAML_NODES` (an alias bomb
+of a few hundred bytes stands for billions).
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ import io
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..config import DECODER_CHANNELS, ENCODER_NAME
+from . import _limits
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 CONFIG_KEY = "napari_res101unet"
@@ -55,7 +61,7 @@ def read_package(path: str | os.PathLike):
             "napari-res101unet needs them to rebuild Res101_UNet"
         )
     kwargs = _check_architecture(entry.get("architecture") or {}, path)
-    state = _load_state(files.read(str(entry.get("source", ""))), path)
+    state = _load_state(files.read(str(entry.get("source", "")), _limits.MAX_WEIGHTS_BYTES), path)
     return state, _spec(rdf, kwargs, path)
 
 
@@ -160,7 +166,9 @@ class _Files:
             return self.zip.namelist()
         return [p.name for p in self.path.iterdir() if p.is_file()]
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int) -> bytes:
+        """The bytes of ``name``, refused when its declared size (the zip directory's, or
+        the file's) is over ``limit``, and never more than ``limit`` bytes read."""
         from ..errors import CheckpointError
 
         rel = PurePosixPath(name)
@@ -169,10 +177,27 @@ class _Files:
                                   "inside the package")  # fmt: skip
         try:
             if self.zip is not None:
-                return self.zip.read(str(rel))
-            return (self.path / rel).read_bytes()
-        except (KeyError, OSError) as exc:
+                info = self.zip.getinfo(str(rel))
+                self._check_size(name, info.file_size, limit)
+                with self.zip.open(info) as fh:
+                    data = fh.read(limit + 1)
+            else:
+                self._check_size(name, (self.path / rel).stat().st_size, limit)
+                with open(self.path / rel, "rb") as fh:
+                    data = fh.read(limit + 1)
+        except (KeyError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise CheckpointError(f"{self.path.name}: cannot read {name}: {exc}") from None
+        self._check_size(name, len(data), limit)
+        return data
+
+    def _check_size(self, name: str, size: int, limit: int) -> None:
+        from ..errors import CheckpointError
+
+        if size > limit:
+            raise CheckpointError(
+                f"{self.path.name}: {name} holds {size:,} bytes, over the limit of "
+                f"{limit:,} for it (a forged or damaged package?); it is not read"
+            )
 
     def rdf(self) -> dict[str, Any]:
         import yaml
@@ -185,8 +210,9 @@ class _Files:
             raise CheckpointError(
                 f"{self.path.name} is not a bioimage.io package (no rdf.yaml or bioimageio.yaml)"
             )
+        text = self.read(found[0], _limits.MAX_PACKAGE_YAML_BYTES)
         try:
-            data = yaml.safe_load(self.read(found[0]))
+            data = bounded_yaml(text, f"{self.path.name}: {found[0]}")
         except yaml.YAMLError as exc:
             raise CheckpointError(
                 f"{self.path.name}: {found[0]} is not valid YAML: {exc}"
@@ -194,3 +220,59 @@ class _Files:
         if not isinstance(data, dict):
             raise CheckpointError(f"{self.path.name}: {found[0]} is not a description")
         return data
+
+
+def bounded_yaml(text: bytes, label: str) -> Any:
+    """``yaml.safe_load(text)``, refused when its aliases expand to more nodes than
+    :data:`._limits.MAX_YAML_NODES`, which is counted on the composed node graph (each
+    node once) before anything is constructed.
+
+    Raises
+    ------
+    CheckpointError
+        Naming ``label`` and the count.
+    yaml.YAMLError
+        For text that is not YAML.
+    """
+    import yaml
+
+    from ..errors import CheckpointError
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        limit = _limits.MAX_YAML_NODES
+        try:
+            count = _expanded_nodes(node, {}, limit)
+        except RecursionError:
+            count = limit + 1
+        if count > limit:
+            raise CheckpointError(
+                f"{label}: its aliases expand to more than {limit:,} YAML nodes (an alias "
+                "bomb?); it is not read"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_nodes(node: Any, seen: dict[int, int], limit: int) -> int:
+    """Nodes ``node`` stands for with every alias expanded (memoised per node; stops
+    counting past ``limit``)."""
+    known = seen.get(id(node))
+    if known is not None:
+        return known
+    value = node.value
+    if isinstance(value, list):
+        children = [n for item in value for n in (item if isinstance(item, tuple) else (item,))]
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_nodes(child, seen, limit)
+        if total > limit:
+            break
+    seen[id(node)] = total
+    return total

@@ -119,21 +119,26 @@ class LargeSource:
 
 def is_large_source(path: str | Path) -> bool:
     """Whether the CLI segments ``path`` blockwise: a zarr store (any, incl. OME-Zarr) or a
-    TIFF whose level 0 holds more than :data:`TIFF_LARGE_BYTES`."""
-    p = Path(path)
-    name = p.name.lower()
-    if name.endswith(ZARR_SUFFIXES) or (p.is_dir() and _is_zarr_dir(p)):
-        return True
-    if name.endswith(TIFF_SUFFIXES) and p.is_file():
-        try:
-            import tifffile
-
-            with tifffile.TiffFile(p) as tif:
-                series = tif.series[0]
-                return int(np.prod(series.shape)) * series.dtype.itemsize > TIFF_LARGE_BYTES
-        except Exception:
+    TIFF whose level 0 holds more than :data:`TIFF_LARGE_BYTES`. Never raises: a path
+    that cannot be looked at, or a TIFF whose pixel data is not in the file (a forged
+    header), is not large (the plain reader then says what is wrong with it)."""
+    try:
+        p = Path(path)
+        name = p.name.lower()
+        if name.endswith(ZARR_SUFFIXES) or (p.is_dir() and _is_zarr_dir(p)):
+            return True
+        if not (name.endswith(TIFF_SUFFIXES) and p.is_file()):
             return False
-    return False
+        import tifffile
+
+        from ._tiff_extent import tiff_problem
+
+        with tifffile.TiffFile(p) as tif:
+            series = tif.series[0]
+            large = int(np.prod(series.shape)) * series.dtype.itemsize > TIFF_LARGE_BYTES
+            return large and tiff_problem(tif) is None
+    except Exception:  # anything unreadable is not a large source; reading it says why
+        return False
 
 
 def _is_zarr_dir(p: Path) -> bool:
@@ -177,6 +182,9 @@ def _open_path(path: Path, axes: str | None) -> LargeSource:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     if path.name.lower().endswith(TIFF_SUFFIXES) and path.is_file():
+        from ._tiff_extent import check_tiff
+
+        check_tiff(path)  # a forged header: refused before any block is read
         try:
             arr = _open_array(str(path), "tiff", "0")
         except Exception as exc:

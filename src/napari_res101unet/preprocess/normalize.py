@@ -64,7 +64,8 @@ def as_stack(
     Raises
     ------
     ValueError
-        For 1D or more than 4D input, an empty image, or NaN (unless allowed)/inf values.
+        For 1D or more than 4D input, an empty image, NaN (unless allowed)/inf values, or
+        an image that holds only NaN (whose NaN could not be read as its mean).
     TypeError
         For non-numeric data.
     """
@@ -99,6 +100,11 @@ def as_stack(
             what = "infinite" if allow_nan else "NaN or infinite"
             count = bad - nans if allow_nan else bad
             raise ValueError(f"image contains {count} {what} values; replace them first")
+        if nans == arr.size:  # no intensity to read NaN as: nothing to segment
+            raise ValueError(
+                f"image holds only NaN values ({arr.size} of {arr.size}; shape "
+                f"{np.shape(image)}): there is nothing to segment"
+            )
     if len(spatial) == 2:
         return StackView(arr[np.newaxis], spatial, None, nans)
     if not -3 <= axis < 3:
