@@ -1,8 +1,12 @@
 """Scores: of a model on labelled images, and of label files against ground truth.
 
-Modules: :mod:`.pixel` (IoU, Dice, accuracy from a confusion matrix; numpy only) and
-:mod:`.score_model` (:func:`evaluate`: segment labelled images with a model and score
-them). numpy only on import; torch is imported when :func:`evaluate` is first used.
+Modules: :mod:`.pixel` (IoU, Dice, accuracy from a confusion matrix; numpy only),
+:mod:`.objects` (GlaS object F1, Dice and Hausdorff, per image and pooled) with
+:mod:`.matching` (IoU matching at 0.5:0.95, StarDist's statistics), :mod:`.surface`
+(Dice, HD95, ASSD in mm, as MONAI), :mod:`.files` (:func:`score_files`: any tool's label
+files against masks) and :mod:`.score_model` (:func:`evaluate`: segment labelled images
+with a model and score them). numpy/SciPy only on import; torch is imported when
+:func:`evaluate` is first used.
 """
 
 from __future__ import annotations
@@ -19,12 +23,20 @@ _LAZY = {
     "iou": "pixel",
     "dice": "pixel",
     "pixel_accuracy": "pixel",
+    "object_scores": "objects",
+    "object_tally": "objects",
+    "pooled_scores": "objects",
+    "surface_scores": "surface",
+    "score_files": "files",
+    "pair_label_files": "files",
 }
 __all__ = list(_LAZY)
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .files import pair_label_files, score_files
+    from .objects import object_scores, object_tally, pooled_scores
     from .pixel import (
         confusion_matrix,
         dice,
@@ -34,3 +46,4 @@ if TYPE_CHECKING:  # pragma: no cover
         segmentation_scores,
     )
     from .score_model import evaluate
+    from .surface import surface_scores
