@@ -42,19 +42,36 @@ class ObjectGeometry:
         surface = np.flatnonzero(_surface(objects.labels))
         self._surface, self._surface_starts = _grouped(self.flat, surface, objects.n)
         self.boxes = _boxes(self._pixels, self._starts, self.shape)
+        self._points: dict[int, np.ndarray] = {}
+        self._pixel_points: dict[int, np.ndarray] = {}
         self._trees: dict[int, cKDTree] = {}
 
     def pixels(self, i: int) -> np.ndarray:
         """Flat indices of object ``i``'s pixels."""
         return self._pixels[self._starts[i - 1] : self._starts[i]]
 
+    def pixel_points(self, i: int) -> np.ndarray:
+        """``(k, ndim)`` coordinates of object ``i``'s pixels (cached)."""
+        points = self._pixel_points.get(i)
+        if points is None:
+            points = np.column_stack(np.unravel_index(self.pixels(i), self.shape)).astype(float)
+            self._pixel_points[i] = points
+        return points
+
+    def surface_points(self, i: int) -> np.ndarray:
+        """``(k, ndim)`` coordinates of object ``i``'s surface pixels (cached)."""
+        points = self._points.get(i)
+        if points is None:
+            flat = self._surface[self._surface_starts[i - 1] : self._surface_starts[i]]
+            points = np.column_stack(np.unravel_index(flat, self.shape)).astype(float)
+            self._points[i] = points
+        return points
+
     def tree(self, i: int) -> cKDTree:
         """KD-tree of object ``i``'s surface pixel coordinates (cached)."""
         tree = self._trees.get(i)
         if tree is None:
-            flat = self._surface[self._surface_starts[i - 1] : self._surface_starts[i]]
-            tree = cKDTree(np.column_stack(np.unravel_index(flat, self.shape)))
-            self._trees[i] = tree
+            tree = self._trees[i] = cKDTree(self.surface_points(i))
         return tree
 
 
@@ -90,6 +107,8 @@ def _boxes(pixels: np.ndarray, starts: np.ndarray, shape: tuple[int, ...]) -> np
     return np.column_stack(lows + highs).astype(float)
 
 
+BRUTE_FORCE = 1 << 14
+"""Largest ``pixels x surface pixels`` measured pair by pair instead of with a KD-tree."""
 FAST_LIMIT = 1 << 27
 """Largest ``pixels x ndim`` done by one distance transform with indices (int32 each)."""
 
@@ -107,7 +126,7 @@ def partner_directed(a: Objects, b: Objects, partner: np.ndarray) -> tuple:
         All False when the image is over :data:`FAST_LIMIT`.
     """
     n = a.n
-    if a.labels.size * a.labels.ndim > FAST_LIMIT or b.n == 0:
+    if a.labels.size * a.labels.ndim > FAST_LIMIT or not partner.any():
         return np.zeros(n + 1), np.zeros(n + 1, bool)
     distance, nearest_pixel = ndimage.distance_transform_edt(b.labels == 0, return_indices=True)
     fg = a.labels > 0
@@ -123,10 +142,13 @@ def partner_directed(a: Objects, b: Objects, partner: np.ndarray) -> tuple:
 def directed(a: ObjectGeometry, i: int, b: ObjectGeometry, j: int) -> float:
     """``max`` over pixels of object ``i`` of ``a`` of the distance to object ``j`` of ``b``."""
     pixels = a.pixels(i)
-    outside = pixels[b.flat[pixels] != j]
-    if outside.size == 0:
+    coords = a.pixel_points(i)[b.flat[pixels] != j]
+    if len(coords) == 0:
         return 0.0
-    coords = np.column_stack(np.unravel_index(outside, a.shape))
+    surface = b.surface_points(j)
+    if len(coords) * len(surface) <= BRUTE_FORCE:  # small: all pairs beat a tree
+        squared = ((coords[:, None, :] - surface[None, :, :]) ** 2).sum(axis=-1)
+        return float(np.sqrt(squared.min(axis=1).max()))
     return float(b.tree(j).query(coords)[0].max())
 
 
