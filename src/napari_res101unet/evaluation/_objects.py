@@ -110,7 +110,7 @@ def sequential(labels: np.ndarray) -> tuple[np.ndarray, int]:
     if flat.dtype == bool or flat.dtype.itemsize == 8:
         flat = flat.astype(np.int64)  # bincount takes no bool, nor uint64
     top = int(flat.max(initial=0))
-    if top <= max(4 * flat.size, 1 << 16):  # a lookup table no larger than the image
+    if top <= max(flat.size, 1 << 16):  # a lookup table no larger than the image
         present = np.bincount(flat, minlength=top + 1) > 0
         present[0] = False
         table = np.cumsum(present, dtype=np.int64) * present
@@ -136,7 +136,7 @@ def pair_counts(a: Objects, b: Objects) -> tuple[np.ndarray, np.ndarray, np.ndar
     ia = a.labels[both].astype(np.int64)
     ib = b.labels[both].astype(np.int64)
     width = b.n + 1
-    if (a.n + 1) * width <= max(4 * ia.size, 1 << 16):
+    if (a.n + 1) * width <= max(ia.size, 1 << 16):
         counts = np.bincount(ia * width + ib, minlength=(a.n + 1) * width)
         keys = np.flatnonzero(counts)
         counts = counts[keys]
