@@ -66,3 +66,31 @@ def test_errors_name_the_pair():
         evaluate(Oracle(), [(image, image), (image, image[:4])], device="cpu")
     with pytest.raises(ValueError, match=r"pairs\[0\] has label 3, beyond classes=2"):
         evaluate(Oracle(), [(image, image + 3)], device="cpu")
+
+
+def test_objects_and_surface_of_the_model_labels():
+    from napari_res101unet.evaluation.surface import surface_scores
+
+    pred = np.zeros((10, 10), np.uint8)
+    pred[1:4, 1:4] = 1
+    pred[6:9, 6:9] = 1
+    pred[0, 9] = 1  # in the unlabelled row: not a false positive
+    target = np.zeros_like(pred)
+    target[1:4, 1:4] = 1
+    target[6:9, 7:10] = 1  # shifted one column: 6 of 9 pixels covered
+    target[0] = 255
+    result = evaluate(
+        Oracle(), [(pred, target)], device="cpu", ignore_index=255,
+        objects=True, surface=True, spacings=[(2.0, 0.5)],
+    )  # fmt: skip
+    assert (result["tp"], result["fp"], result["fn"]) == (2, 0, 0)
+    assert result["object_f1"] == 1.0 and result["object_hausdorff"] == pytest.approx(0.5)
+    kept = pred.copy()
+    kept[0] = 0
+    expected = surface_scores(kept, target == 1, (2.0, 0.5))
+    assert result["hd95_mm"] == pytest.approx(expected["hd95"])
+    assert result["per_case"][0]["assd_mm"] == pytest.approx(expected["assd"])
+    assert result["spacing_unit"] == "mm" and result["per_image"][0]["n_true"] == 2
+    assert result["dice"] == pytest.approx(2 * 15 / 36)  # the pooled pixel Dice stays
+    with pytest.raises(ValueError, match="spacings has 2 entries for 1 pairs"):
+        evaluate(Oracle(), [(pred, pred)], device="cpu", surface=True, spacings=[None, None])

@@ -1,14 +1,17 @@
 """Scores: of a model on labelled images, and of label files against ground truth.
 
-Modules: :mod:`.pixel` (IoU, Dice, accuracy from a confusion matrix; numpy only) and
-:mod:`.score_model` (:func:`evaluate`: segment labelled images with a model and score
-them). numpy only on import; torch is imported when :func:`evaluate` is first used.
+Modules: :mod:`.pixel` (IoU, Dice, accuracy from a confusion matrix; numpy only),
+:mod:`.objects` (GlaS object F1, Dice and Hausdorff, per image and pooled) with
+:mod:`.matching` (IoU matching at 0.5:0.95, StarDist's statistics), :mod:`.surface`
+(Dice, HD95, ASSD in mm, as MONAI), :mod:`.files` (:func:`score_files`: any tool's label
+files against masks) and :mod:`.score_model` (:func:`evaluate`: segment labelled images
+with a model and score them). numpy/SciPy only on import; torch is imported when
+:func:`evaluate` is first used.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._lazy import lazy_attributes
 from .pixel import (
     confusion_matrix,
     dice,
@@ -18,20 +21,24 @@ from .pixel import (
     segmentation_scores,
 )
 
+_LATER = {
+    "evaluate": "score_model",  # imports torch
+    "object_scores": "objects",
+    "object_tally": "objects",
+    "pooled_scores": "objects",
+    "surface_scores": "surface",
+    "score_files": "files",  # reads files (io)
+    "pair_label_files": "files",
+}
+"""Names imported from their module on first use."""
+
 __all__ = [
     "confusion_matrix",
     "dice",
-    "evaluate",
     "iou",
     "pixel_accuracy",
     "scores_from_confusion",
     "segmentation_scores",
+    *_LATER,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "evaluate":  # imports torch: only when asked for
-        from .score_model import evaluate
-
-        return evaluate
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LATER)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,9 @@ def evaluate(
     ignore_index: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    objects: bool = False,
+    surface: bool = False,
+    spacings: Sequence[Sequence[float] | None] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """Segment each image with ``model`` and score it against its labels.
@@ -47,6 +50,15 @@ def evaluate(
         ``progress(done, total)`` after each image.
     should_stop : callable, optional
         Checked between tiles; :class:`~napari_res101unet.Cancelled` is raised when True.
+    objects : bool
+        Also the GlaS object scores and IoU matching (:mod:`.objects`) of the foreground's
+        8-connected components (26 in 3D) on both sides; ``ignore_index`` pixels are
+        background on both sides.
+    surface : bool
+        Also Dice, HD95 and ASSD of the foreground per image (:mod:`.surface`), in mm
+        with ``spacings`` (one per pair, None for pixels).
+    spacings : sequence, optional
+        Pixel size in mm of each pair's labels (for ``surface``).
     **fields
         :class:`~napari_res101unet.config.SegmentSettings` fields.
 
@@ -59,7 +71,11 @@ def evaluate(
         ``mean_accuracy``: means of the per-image scores. ``per_class``: ``[{"class",
         "name", "iou", "dice"}]`` for each foreground class. ``per_image``: ``[{"index",
         "iou", "dice", "accuracy", "pixels", "seconds"}]``. ``confusion_matrix`` (rows:
-        truth, columns: prediction), ``class_names``, ``n_images``, ``settings``.
+        truth, columns: prediction), ``class_names``, ``n_images``, ``settings``. With
+        ``objects``/``surface``, the keys of
+        :class:`~napari_res101unet.evaluation.files.ScoreSet` too (``object_f1``...,
+        ``hd95_mm``, ``assd_mm``, ``per_case``), and each ``per_image`` entry its own;
+        the top ``dice`` stays the pooled pixel Dice.
     """
     if isinstance(fields.get("device"), torch.device):
         fields["device"] = str(fields["device"])
@@ -74,6 +90,7 @@ def evaluate(
     check_label_bound(checked, n)
     total = np.zeros((n, n), np.int64)
     per_image = []
+    extra = _extra_scores(objects, surface, spacings, len(checked))
     for done, c in enumerate(checked, start=1):
         started = time.perf_counter()
         image = c.slices[0] if c.slices.shape[0] == 1 and c.labels.shape[0] == 1 else c.slices
@@ -82,9 +99,42 @@ def evaluate(
         total += cm
         scores = scores_from_confusion(cm)
         per_image.append(_image_entry(c.index, scores, cm, time.perf_counter() - started))
+        if extra is not None:
+            per_image[-1].update(_add_extra(extra, result.labels, c, ignore_index, spacings))
         if progress is not None:
             progress(done, len(checked))
-    return {**_summary(total, per_image, list(spec.class_names)), "settings": s.as_dict()}
+    summary = {**_summary(total, per_image, list(spec.class_names)), "settings": s.as_dict()}
+    if extra is not None:
+        known = spacings is not None and all(s is not None for s in spacings)
+        summary.update({k: v for k, v in extra.summary("mm" if known else "pixel").items()
+                        if k != "dice"})  # fmt: skip
+    return summary
+
+
+def _extra_scores(objects: bool, surface: bool, spacings, count: int):
+    """The object/surface accumulator, or None when neither is asked for."""
+    if not (objects or surface):
+        return None
+    if spacings is not None and len(spacings) != count:
+        raise ValueError(f"spacings has {len(spacings)} entries for {count} pairs")
+    from .files import ScoreSet
+
+    return ScoreSet(objects=objects, surface=surface, objects_from="components")
+
+
+def _add_extra(extra, labels: np.ndarray, c, ignore_index: int | None, spacings) -> dict:
+    """Object/surface scores of one image's foreground (``ignore_index`` -> background)."""
+    truth = np.asarray(c.labels)
+    pred = np.asarray(labels).reshape(truth.shape) > 0
+    keep = truth != ignore_index if ignore_index is not None else np.ones(truth.shape, bool)
+    pred, truth = pred & keep, (truth > 0) & keep
+    if truth.shape[0] == 1:  # a 2D image: (1, Y, X) -> (Y, X)
+        pred, truth = pred[0], truth[0]
+    spacing = None if spacings is None else spacings[c.index]
+    if spacing is not None:
+        spacing = list(spacing)[-truth.ndim :]
+    names = {"index": c.index}
+    return extra.add(pred, truth, spacing, names)
 
 
 def _image_entry(index: int, scores: dict, cm: np.ndarray, seconds: float) -> dict:

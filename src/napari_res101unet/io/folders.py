@@ -9,19 +9,25 @@ import numpy as np
 from ._content import as_labels
 from ._formats import READABLE, suffix
 from ._read import read_image
-from ._units import UNITLESS
+from ._units import UNITLESS, mm_per
 
 MASK_TAGS = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_anno", "_gt")
 """Mask file stems accepted for an image ``<stem>``: ``<stem><tag>``."""
 
 
 def read_pairs(
-    images: Path, masks: Path, *, binary: bool = False, spacings: list | None = None
+    images: Path,
+    masks: Path,
+    *,
+    binary: bool = False,
+    spacings: list | None = None,
+    mask_spacings_mm: list | None = None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
     """``([(image, labels)], names)`` for the image files of ``images`` and their masks.
 
     ``spacings``, when a list, receives each image's spacing (None where the file gives
-    no unit, e.g. PNG/JPEG).
+    no unit, e.g. PNG/JPEG); ``mask_spacings_mm`` each mask's pixel size in millimetres
+    (None likewise).
 
     Raises
     ------
@@ -31,7 +37,10 @@ def read_pairs(
     pairs, names = [], []
     for path, mask in match_masks(images, masks):
         image = read_image(path)
-        pairs.append((image.data, read_mask(mask, binary=binary)))
+        labels, mask_mm = read_mask_file(mask, binary=binary)
+        pairs.append((image.data, labels))
+        if mask_spacings_mm is not None:
+            mask_spacings_mm.append(mask_mm)
         if spacings is not None:
             known = image.metadata.get("unit") not in UNITLESS
             spacings.append(list(image.spacing) if known else None)
@@ -87,9 +96,20 @@ def read_mask(path: Path, *, binary: bool = False) -> np.ndarray:
     """Labels of a mask file, normalised like the napari reader does: JPEG → ``> 127``,
     0/255 (or 0/65535) → 0/1, class indices kept; ``binary`` → ``> 0``. Colour masks use
     their first channel."""
+    return read_mask_file(path, binary=binary)[0]
+
+
+def read_mask_file(
+    path: Path, *, binary: bool = False
+) -> tuple[np.ndarray, tuple[float, ...] | None]:
+    """``(labels, spacing_mm)``: a mask file's labels as :func:`read_mask` gives them and
+    its pixel size in millimetres, one per axis of ``labels`` (None when the file has no
+    physical unit, e.g. PNG/JPEG)."""
     image = read_image(path, labels=False)
     data = image.data[..., 0] if image.rgb else image.data
     labels = as_labels(data, jpeg=suffix(path) in (".jpg", ".jpeg"))
     if labels is None:
         raise ValueError(f"{Path(path).name}: mask holds fractional values; use --binary")
-    return (labels > 0).astype(np.uint8) if binary else labels
+    factor = mm_per(image.metadata.get("unit"))
+    spacing = None if factor is None else tuple(float(s) * factor for s in image.spacing)
+    return ((labels > 0).astype(np.uint8) if binary else labels), spacing

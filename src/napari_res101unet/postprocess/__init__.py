@@ -1,6 +1,7 @@
 """Post-processing of predictions into what users count and measure.
 
-The room for instances (connected components, seeded watershed, stitching objects across
-blocks), small components and hole filling. numpy, SciPy and scikit-image only: no torch,
-no Qt.
+:mod:`.instances` (objects from a foreground, boundary classes or a distance map:
+connected components, seeded watersheds, holes, small objects; ``instances_from``) and
+:mod:`.stitch` (ids unique over blocks, objects cut by block edges merged). numpy, SciPy
+and scikit-image only: no torch, no Qt.
 """
