@@ -1,4 +1,4 @@
-"""Screenshot napari's *Layers > Segment* menu with this plugin's entries, for the README.
+"""Screenshot napari's *Layers > Segment* menu with this plugin's entries, for the documentation.
 
 Usage (a virtual display is enough; no torch is imported)::
 

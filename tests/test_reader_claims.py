@@ -20,7 +20,7 @@ MANIFEST = Path(napari_res101unet.__file__).with_name("napari.yaml")
 MEDICAL = {"*.nii", "*.nii.gz", "*.dcm", "*.nrrd", "*.nhdr", "*.mha", "*.mhd"}
 # Claimed for a reason napari's builtin reader does not meet: TIFF keeps its ImageJ/OME
 # physical spacing as the layer scale, and masks (by name or content) open as Labels,
-# which the Train widget needs; see the README's "Which files the reader claims".
+# which the Train widget needs; see "Which files the reader claims" in docs/getting-started.md.
 TIFF_AND_PLAIN = {"*.tif", "*.tiff", "*.png", "*.jpg", "*.jpeg", "*.bmp"}
 DECLINE_WITHIN_S = 0.25  # generous for a busy 2-core machine; a decline takes about 1 ms
 
