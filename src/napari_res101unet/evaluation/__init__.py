@@ -5,8 +5,9 @@ Modules: :mod:`.pixel` (IoU, Dice, accuracy from a confusion matrix; numpy only)
 :mod:`.matching` (IoU matching at 0.5:0.95, StarDist's statistics), :mod:`.surface`
 (Dice, HD95, ASSD in mm, as MONAI), :mod:`.files` (:func:`score_files`: any tool's label
 files against masks) and :mod:`.score_model` (:func:`evaluate`: segment labelled images
-with a model and score them). numpy/SciPy only on import; torch is imported when
-:func:`evaluate` is first used.
+with a model and score them); :mod:`._objects` (label images as sets of objects, sparse
+overlaps) and :mod:`._hausdorff` (object-to-object distances) serve the object scores.
+numpy/SciPy only on import; torch is imported when :func:`evaluate` is first used.
 """
 
 from __future__ import annotations

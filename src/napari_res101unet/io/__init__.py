@@ -11,7 +11,9 @@ Images: :mod:`._read` and :mod:`._write` (the entry points), :mod:`._formats` (s
 :mod:`._units`, :mod:`._limits` (sizes checked before reading), :mod:`._nifti`,
 :mod:`._itk` (NRRD, MHA, PNG/JPEG/BMP), :mod:`._tiff`; DICOM: :mod:`._dicom`,
 :mod:`._dicom_file`, :mod:`._dicom_header`, :mod:`._dicom_series`,
-:mod:`._dicom_geometry`, :mod:`._dicom_seg` (writing SEG) and :mod:`._dicom_segread`.
+:mod:`._dicom_geometry`, :mod:`._dicom_frames` (multi-frame positions and scaling),
+:mod:`._dicom_mosaic` (Siemens mosaics), :mod:`._dicom_seg` (writing SEG) and
+:mod:`._dicom_segread`; :mod:`._tiff_extent` (a TIFF's pixels really in the file).
 Larger than memory: :mod:`.large` (zarr / OME-Zarr / big TIFF / dask sources),
 :mod:`._large_layers` (them as napari layers), :mod:`.label_store` (OME-Zarr labels
 written atomically) and :mod:`.volumes` (stacks read slice by slice through a bounded
