@@ -384,10 +384,13 @@ def test_the_file_bar_counts_files_and_tiles_on_a_terminal():
         bar.advance()  # a skipped file
         bar.start("case_02.nii.gz")
         bar.tiles(3, 12)
-        assert "1/4 files" in bar.text() and "case_02.nii.gz: 3/12 tiles" in bar.text()
+        text = str(bar.bar)  # tqdm's bar: files done, elapsed<left, the file's tiles
+        assert " 1/4 [" in text and "case_02.nii.gz: 3/12 tiles" in text
         bar.advance()
-        assert "2/4 files" in bar.text() and "left" in bar.text() and "tiles" not in bar.text()
-    assert "[######" in screen.getvalue() and screen.getvalue().endswith("\r")
+        text = str(bar.bar)
+        assert " 2/4 [" in text and "<00:00" in text and "tiles" not in text
+        assert "case_02.nii.gz: 3/12 tiles" in screen.getvalue()  # drawn, not only kept
+    assert " 1/4 [" in screen.getvalue() and screen.getvalue().endswith("\r")
     quiet = io.StringIO()  # a log file: no bar
     with FileBar(2, stream=quiet) as bar:
         bar.start("x.png")

@@ -90,18 +90,27 @@ def test_step_bar_draws_steps_on_a_terminal_and_prints_epochs(capsys):
     stream = _Tty()
     with StepBar(8, None, stream) as bar:
         for step in range(1, 5):
-            bar.event(SimpleNamespace(kind="step", step=step))
-        assert "[##############..............] 4/8 steps" in stream.getvalue()
+            bar.event(SimpleNamespace(kind="step", step=step, loss=0.75))
+        assert "4/8" in str(bar.bar) and "loss 0.7500" in str(bar.bar)  # tqdm's bar
+        assert stream.getvalue().startswith("\r  0%|          | 0/8 [")  # drawn at once
         epoch = dict(epoch=1, epochs=2, train_loss=0.5, val_iou=0.25, seconds=3.0)
         bar.event(SimpleNamespace(kind="epoch", **epoch))
     assert (
         capsys.readouterr().out == "  epoch   1/2  step    4  loss 0.5000  val IoU 0.250  (3 s)\n"
     )
-    assert stream.getvalue().endswith("\r")  # the bar is wiped before the line and at the end
+    assert stream.getvalue().endswith("\r")  # the bar is wiped at the end
+
+
+def test_step_bar_of_a_time_budget_says_the_time_left():
+    stream = _Tty()
+    with StepBar(None, 2.0, stream) as bar:
+        bar.event(SimpleNamespace(kind="step", step=3, steps_total=99, loss=0.5))
+        assert bar.bar.total is None and "3step" in str(bar.bar)
+        assert "about 2 min left of the budget" in str(bar.bar)
 
 
 def test_step_bar_stays_silent_when_piped():
     stream = io.StringIO()
     with StepBar(8, None, stream) as bar:
-        bar.event(SimpleNamespace(kind="step", step=3))
+        bar.event(SimpleNamespace(kind="step", step=3, loss=0.5))
     assert stream.getvalue() == ""

@@ -1,5 +1,5 @@
 """What the commands share: options made from the settings dataclasses, loading ``-m``
-models, progress lines and Ctrl-C handling. No torch on import."""
+models and Ctrl-C handling (progress bars: :mod:`.progress`). No torch on import."""
 
 from __future__ import annotations
 
@@ -68,18 +68,6 @@ def start_model(name: str | None):
 
     found = None if name is None else find_model(name)
     return None if found == UNTRAINED else found
-
-
-def progress_printer(name: str, unit: str = "tiles") -> Callable[[int, int], None] | None:
-    """``progress(done, total)`` printing ``name: done/total tiles`` on a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        print(f"\r{name}: {done}/{total} {unit}", end=end, file=sys.stderr, flush=True)
-
-    return show
 
 
 def fmt(value) -> str:

@@ -1,15 +1,19 @@
-"""Progress on a terminal: a training run (an expected time, a bar of steps, epoch lines)
-and ``segment`` over files (:class:`FileBar`).
+"""Progress on a terminal, drawn by tqdm: a training run (:func:`expected_time`, a bar of
+steps, epoch lines) and ``segment`` over files and blocks (:class:`FileBar`).
 
-No torch on import (the device is only described).
+Bars go to stderr and only when it is a terminal; the lines a log keeps (epochs, one per
+file) are printed either way, above the bar (``tqdm.write``). No torch on import (the
+device is only described).
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
+
+from tqdm import tqdm
 
 CPU_SECONDS_PER_STEP = 2.7
 """One training step of Res101_UNet (batch 4, patch 256) on 2 CPU threads: 2.5-3.0 s
@@ -46,35 +50,44 @@ def _minutes(seconds: float) -> str:
 class StepBar:
     """Shows a training run: a bar of steps (or of the time budget) and one line per epoch.
 
-    On a terminal the bar is redrawn in place on ``stream`` (stderr); epoch lines go to
-    stdout, so piped output holds the epoch lines and no bar. Use as a context manager
-    and pass :meth:`event` as ``train``'s ``callback``.
+    The bar (steps done, elapsed, time left, the loss) is drawn on ``stream`` (stderr)
+    when it is a terminal; epoch lines go to stdout, so piped output holds the epoch lines
+    and no bar. Use as a context manager and pass :meth:`event` as ``train``'s
+    ``callback``. ``line`` formats an epoch event (default :meth:`epoch_line`). Without
+    ``steps`` or ``minutes``, the bar's total is the run's planned steps (from its events).
     """
 
-    def __init__(self, steps: int | None, minutes: float | None, stream: TextIO | None = None):
+    def __init__(
+        self,
+        steps: int | None,
+        minutes: float | None,
+        stream: TextIO | None = None,
+        line: Callable[[Any], str] | None = None,
+    ):
         self.steps, self.minutes = steps, minutes
         self.stream = stream or sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.line = line or self.epoch_line
         self.started = time.perf_counter()
-        self.drawn = False
         self.step = 0
+        self.bar = _bar(steps, "step", self.stream)
 
     def __enter__(self) -> StepBar:
         self.started = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._clear()
+        self.bar.close()
 
     def event(self, event) -> None:
         """``train``'s callback: steps move the bar, epochs print a line."""
         if event.kind == "step":
+            if self.bar.total is None and self.minutes is None and event.steps_total:
+                self.bar.total = event.steps_total
+            self.bar.set_postfix_str(self._postfix(event), refresh=False)
+            self.bar.update(event.step - self.step)
             self.step = event.step
-            if self.live:
-                self._draw(event.step)
         elif event.kind == "epoch":
-            self._clear()
-            print(self.epoch_line(event), flush=True)
+            _write(self.line(event), sys.stdout)
 
     def epoch_line(self, event) -> str:
         iou = f"  val IoU {event.val_iou:.3f}" if event.val_iou is not None else ""
@@ -84,106 +97,65 @@ class StepBar:
             f"{iou}  ({event.seconds:.0f} s)"
         )
 
-    def text(self, step: int, width: int = 28) -> str:
-        """``[#####.....]  12/64 steps  31 s, about 2 min left``."""
-        elapsed = time.perf_counter() - self.started
-        if self.steps is None:
-            total = (self.minutes or 0) * 60
-            fraction, count = min(1.0, elapsed / total) if total else 0.0, f"step {step}"
-            left = max(0.0, total - elapsed)
-        else:
-            fraction, count = min(1.0, step / self.steps), f"{step}/{self.steps} steps"
-            left = elapsed / step * (self.steps - step) if step else None
-        done = round(fraction * width)
-        eta = "" if left is None else f", about {_minutes(left)} left"
-        return f"[{'#' * done}{'.' * (width - done)}] {count}  {elapsed:.0f} s{eta}"
-
-    def _draw(self, step: int) -> None:
-        columns = shutil.get_terminal_size((80, 20)).columns
-        self.stream.write("\r" + self.text(step)[: columns - 1])
-        self.stream.flush()
-        self.drawn = True
-
-    def _clear(self) -> None:
-        if self.drawn:
-            _erase_line(self.stream)
-            self.drawn = False
+    def _postfix(self, event) -> str:
+        loss = f"loss {event.loss:.4f}" if getattr(event, "loss", None) is not None else ""
+        if self.steps is not None or not self.minutes:
+            return loss
+        left = max(0.0, self.minutes * 60 - (time.perf_counter() - self.started))
+        return ", ".join(filter(None, [loss, f"about {_minutes(left)} left of the budget"]))
 
 
 class FileBar:
-    """Progress of ``segment`` over files: ``[####....] 3/16 files  name: 12/40 tiles``.
+    """Progress of ``segment`` over files: files done of all, elapsed and time left, and
+    the current file's tiles (or blocks).
 
-    Redrawn in place on ``stream`` (stderr) when it is a terminal, with the time spent
-    and, after the first file, the time left; otherwise silent (the per-file lines say it
-    all in a log). :meth:`line` prints a line above the bar; :meth:`tiles` is the
-    ``progress(done, total)`` callback of one file's segmentation.
+    Drawn on ``stream`` (stderr) when it is a terminal; otherwise silent (the per-file
+    lines say it all in a log). :meth:`line` prints a line above the bar; :meth:`tiles` is
+    the ``progress(done, total)`` callback of one file's segmentation.
     """
 
     def __init__(self, total: int, stream: TextIO | None = None):
-        self.total, self.done = total, 0
-        self.stream = stream or sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.started = time.perf_counter()
-        self.name, self.tile_text = "", ""
-        self.drawn = False
+        self.name, self.drawn = "", 0.0
+        self.bar = _bar(total, "file", stream or sys.stderr)
 
     def __enter__(self) -> FileBar:
-        self.started = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._clear()
+        self.bar.close()
 
     def start(self, name: str) -> None:
         """A file begins."""
-        self.name, self.tile_text = name, ""
-        self._draw()
+        self.name = name
+        self.bar.set_postfix_str(name)
 
     def tiles(self, done: int, total: int) -> None:
-        self.tile_text = f"{done}/{total} tiles"
-        self._draw()
+        self.bar.set_postfix_str(f"{self.name}: {done}/{total} tiles", refresh=False)
+        now = time.monotonic()
+        if done == total or now - self.drawn >= 0.1:  # tqdm's own redraw interval
+            self.bar.refresh()
+            self.drawn = now
 
     def advance(self, count: int = 1) -> None:
         """``count`` more files finished (done, skipped or failed)."""
-        self.done += count
-        self.name, self.tile_text = "", ""
-        self._draw()
+        self.name = ""
+        self.bar.set_postfix_str("", refresh=False)
+        self.bar.update(count)
 
     def line(self, text: str, stream: TextIO | None = None) -> None:
         """Print ``text`` (to ``stream``, stdout by default) above the bar."""
-        self._clear()
-        print(text, file=stream or sys.stdout, flush=True)
-        self._draw()
-
-    def text(self, width: int = 24) -> str:
-        elapsed = time.perf_counter() - self.started
-        fraction = self.done / self.total if self.total else 1.0
-        filled = round(fraction * width)
-        left = ""
-        if 0 < self.done < self.total:
-            left = f", about {_minutes(elapsed / self.done * (self.total - self.done))} left"
-        current = f"  {self.name}: {self.tile_text}" if self.name else ""
-        return (
-            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files  "
-            f"{elapsed:.0f} s{left}{current}"
-        )
-
-    def _draw(self) -> None:
-        if not self.live:
-            return
-        columns = shutil.get_terminal_size((80, 20)).columns
-        self.stream.write("\r" + self.text()[: columns - 1].ljust(columns - 1))
-        self.stream.flush()
-        self.drawn = True
-
-    def _clear(self) -> None:
-        if self.drawn:
-            _erase_line(self.stream)
-            self.drawn = False
+        _write(text, stream or sys.stdout)
 
 
-def _erase_line(stream) -> None:
-    """Blank the terminal line a bar was drawn on and return to its start."""
-    columns = shutil.get_terminal_size((80, 20)).columns
-    stream.write("\r" + " " * (columns - 1) + "\r")
+def _bar(total: int | None, unit: str, stream: TextIO) -> tqdm:
+    """A tqdm bar on ``stream``, off unless ``stream`` is a terminal, erased when closed."""
+    live = bool(getattr(stream, "isatty", lambda: False)())
+    return tqdm(
+        total=total, unit=unit, file=stream, disable=not live, leave=False, dynamic_ncols=True
+    )
+
+
+def _write(text: str, stream: TextIO) -> None:
+    """``text`` as a line on ``stream``, with any bar lifted over it."""
+    tqdm.write(text, file=stream)
     stream.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from ..config import TrainSettings
@@ -17,6 +16,7 @@ from .common import (
     settings_from,
     start_model,
 )
+from .progress import StepBar
 
 SETTINGS = (
     "epochs",
@@ -126,11 +126,11 @@ def run(args: argparse.Namespace) -> int:
     val_pairs = None
     if args.val_images is not None:
         val_pairs, _ = read(args.val_images, args.val_masks, binary=args.binary)
-    with graceful_interrupt() as stop:
+    with graceful_interrupt() as stop, StepBar(None, None, line=_epoch_line) as bar:
         job = TrainRun(
             pairs, val_pairs, names, start_model(args.model), args.encoder_weights,
             spacing=spacing, output=args.output, overwrite=args.overwrite,
-            resume=args.resume, device=args.device, callback=_printer(), should_stop=stop,
+            resume=args.resume, device=args.device, callback=_reported(bar), should_stop=stop,
         )  # fmt: skip
         model = fit(job, settings)
     record = model.spec.training
@@ -153,25 +153,26 @@ def _reader(args: argparse.Namespace):
     return read_pairs
 
 
-def _printer():
-    tty = sys.stderr.isatty()
+def _epoch_line(event) -> str:
+    return (
+        f"epoch {event.epoch}/{event.epochs}  loss {event.train_loss:.4f}  "
+        f"val IoU {fmt(event.val_iou)}  Dice {fmt(event.val_dice)}  "
+        f"lr {event.lr:.2e}  {event.seconds:.1f} s"
+    )
+
+
+def _reported(bar: StepBar):
+    """``train``'s callback: the bar's steps and epoch lines, then the model's path."""
 
     def show(event) -> None:
-        if event.kind == "step" and tty:
-            line = f"\rstep {event.step}/{event.steps_total}  loss {event.loss:.4f}"
-            print(line, end="", file=sys.stderr, flush=True)
-        elif event.kind == "epoch":
-            if tty:
-                print("\r", end="", file=sys.stderr)
-            print(
-                f"epoch {event.epoch}/{event.epochs}  loss {event.train_loss:.4f}  "
-                f"val IoU {fmt(event.val_iou)}  Dice {fmt(event.val_dice)}  "
-                f"lr {event.lr:.2e}  {event.seconds:.1f} s",
-                flush=True,
-            )
-        elif event.kind == "done" and event.path is None:
-            print("no epoch was completed: no model was saved", flush=True)
-        elif event.kind == "done":
-            print(f"best model: {event.path}", flush=True)
+        if event.kind == "done":
+            bar.bar.close()
+            saved = event.path is not None
+            print(f"best model: {event.path}" if saved else NO_MODEL, flush=True)
+        else:
+            bar.event(event)
 
     return show
+
+
+NO_MODEL = "no epoch was completed: no model was saved"

@@ -4,19 +4,24 @@
 and stops, or the current client) from :class:`~napari_res101unet.config.ClusterSettings`;
 :func:`worker_device` gives each worker its own GPU when there are several. Workers open
 their model with :func:`~napari_res101unet.registry.open_model` (once per process).
+:func:`safe_child_paths` keeps the working folder off the ``sys.path`` of every process
+started meanwhile (dask nannies, workers and multiprocessing's helpers here; the ranks of
+``train --nproc`` in :mod:`~napari_res101unet.training.local_ranks`).
 dask and torch are imported when used, not on import.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
 from ..config import ClusterSettings, settings_with
 
-__all__ = ["SchedulerUnreachable", "open_client", "worker_device"]
+__all__ = ["SchedulerUnreachable", "open_client", "safe_child_paths", "worker_device"]
 
 
 class SchedulerUnreachable(ConnectionError):
@@ -67,6 +72,7 @@ def open_client(
         from distributed import LocalCluster
 
         with (
+            safe_child_paths(),
             LocalCluster(
                 n_workers=c.workers,
                 threads_per_worker=threads_per_worker,
@@ -78,6 +84,33 @@ def open_client(
             yield client
     else:
         yield current_client()
+
+
+@contextlib.contextmanager
+def safe_child_paths() -> Iterator[None]:
+    """Start child processes without the working folder on their ``sys.path``.
+
+    multiprocessing's spawn starts a child as ``python -c "from multiprocessing.spawn
+    import ..."``, and ``-c`` puts the working folder first on ``sys.path``: a
+    ``multiprocessing.py`` or ``distributed.py`` there would run in every dask nanny,
+    worker and torch rank. Meanwhile ``PYTHONSAFEPATH=1`` is in the environment the
+    children inherit (Python 3.11+: no working folder, no script folder), and ``''`` (which
+    spawn hands a child as the working folder) is off this process's ``sys.path``. Both are
+    restored on exit; keep the block open as long as children may be (re)started.
+    """
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    removed = [i for i, p in enumerate(sys.path) if p == ""]
+    sys.path[:] = [p for p in sys.path if p != ""]
+    try:
+        yield
+    finally:
+        for i in removed:
+            sys.path.insert(i, "")
+        if before is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
 
 
 def current_client() -> Any:

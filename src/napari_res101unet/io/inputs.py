@@ -8,10 +8,15 @@ is a text file of paths, one a line, ``#`` starting a comment; relative paths in
 relative to the list's folder. Files in folders and globs that are outputs of an earlier
 run (they have a provenance sidecar) are left out. The result is sorted and without
 duplicates, so that ``--part K/N`` splits the same list the same way in every job.
+
+Walks follow symbolic links but enter each real folder once and list each real file once
+(by ``(st_dev, st_ino)``), so a link back to a parent or to itself (a loop) neither repeats
+images nor keeps the walk from ending; ``**`` in a glob is walked the same way.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from collections.abc import Iterable
@@ -69,28 +74,108 @@ def _expand(item: str, recursive: bool) -> list[Path]:
     if path.is_dir():
         return folder_inputs(path, recursive=recursive)
     if not path.exists() and any(c in item for c in GLOB_CHARS):
-        matches = sorted(glob.glob(str(path), recursive=True))
+        matches = _glob(path)
         if not matches:
             raise ValueError(f"no file matches {item!r}")
         found: list[Path] = []
-        for match in matches:
-            found += _expand_match(Path(match), recursive)
+        walk = _Walk()
+        for match in sorted(matches, key=_through_a_link):  # a file's own path first
+            found += _expand_match(match, recursive, walk)
         if not found:
             raise ValueError(f"{item!r} matches no readable image ({_readable()})")
         return found
     return [path]  # a file, or a missing one (reported when its turn comes)
 
 
-def _expand_match(path: Path, recursive: bool) -> list[Path]:
+def _through_a_link(path: Path) -> bool:
+    return os.path.realpath(path) != os.path.abspath(path)
+
+
+class _Walk:
+    """What one walk has seen: real folders entered and real files listed."""
+
+    def __init__(self) -> None:
+        self.folders: set[tuple[int, int]] = set()
+        self.files: set[tuple[int, int]] = set()
+        self.links: list[Path] = []  # linked folders, walked after the real ones
+
+    @staticmethod
+    def key(path: Path) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # a broken link: listed, and reported when its turn comes
+        return st.st_dev, st.st_ino
+
+    def enter(self, folder: Path) -> bool:
+        """Whether ``folder`` is new to this walk (then it is marked as entered)."""
+        return _first(self.folders, self.key(folder))
+
+    def new_file(self, path: Path) -> bool:
+        return _first(self.files, self.key(path))
+
+
+def _first(seen: set, key) -> bool:
+    if key is None:
+        return True
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def _glob(pattern: Path) -> list[Path]:
+    """The paths a glob matches, sorted; ``**`` is walked entering each real folder once
+    (Python's glob follows links into loops until the path is too long)."""
+    if "**" not in str(pattern):
+        return [Path(p) for p in sorted(glob.glob(str(pattern)))]
+    parts = pattern.parts
+    first = next(i for i, p in enumerate(parts) if any(c in p for c in GLOB_CHARS))
+    root = Path(*parts[:first]) if first else Path(".")
+    rest = parts[first:]
+    found = [root.joinpath(*segs) for segs in _below(root, _Walk()) if _match(rest, segs)]
+    return sorted(found)
+
+
+def _below(root: Path, walk: _Walk):
+    """Relative parts of every visible path below ``root``; each real folder is entered
+    once, by its own path when it has one in the walk (linked folders come last)."""
+    queue, links = [()], []
+    while queue or links:
+        above = queue.pop() if queue else links.pop(0)
+        folder = root.joinpath(*above)
+        if not walk.enter(folder):
+            continue
+        try:
+            names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+        except OSError:
+            continue
+        for name in names:
+            yield (*above, name)
+            if (folder / name).is_dir():
+                (links if (folder / name).is_symlink() else queue).append((*above, name))
+
+
+def _match(parts: tuple[str, ...], segs: tuple[str, ...]) -> bool:
+    """Whether path segments ``segs`` match glob parts (``**``: any number of folders)."""
+    if not parts:
+        return not segs
+    if parts[0] == "**":
+        return any(_match(parts[1:], segs[i:]) for i in range(len(segs) + 1))
+    return bool(segs) and fnmatch.fnmatchcase(segs[0], parts[0]) and _match(parts[1:], segs[1:])
+
+
+def _expand_match(path: Path, recursive: bool, walk: _Walk) -> list[Path]:
     from . import READABLE, suffix
     from ._formats import is_dicom_file, is_dicom_folder
 
     if path.is_dir():
         if is_dicom_folder(path):
-            return [path]
-        return folder_inputs(path, recursive=True) if recursive else []
+            return [path] if walk.new_file(path) else []
+        return _walk_folder(path, True, walk) if recursive else []
     ok = suffix(path) in READABLE or is_dicom_file(path)
-    return [path] if ok and not path.name.startswith(".") and not _an_output(path) else []
+    ok = ok and not path.name.startswith(".") and not _an_output(path)
+    return [path] if ok and walk.new_file(path) else []
 
 
 def _an_output(path: Path) -> bool:
@@ -110,20 +195,7 @@ def folder_inputs(folder: Path, *, recursive: bool = False) -> list[Path]:
     ValueError
         When nothing readable is found (saying whether ``--recursive`` would help).
     """
-    from ._formats import is_dicom_folder
-
-    if is_dicom_folder(folder):
-        return [folder]
-    found, subfolders = [], []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            continue
-        if path.is_dir():
-            subfolders.append(path)
-            if recursive:
-                found += _in_subfolder(path)
-        else:
-            found += _expand_match(path, False)
+    found, subfolders = _walk_folder(folder, recursive, _Walk(), top=True)
     if not found:
         more = subfolders and not recursive
         hint = "; pass --recursive to look in its subfolders" if more else ""
@@ -131,11 +203,37 @@ def folder_inputs(folder: Path, *, recursive: bool = False) -> list[Path]:
     return found
 
 
-def _in_subfolder(path: Path) -> list[Path]:
-    try:
-        return folder_inputs(path, recursive=True)
-    except ValueError:
-        return []  # an empty subfolder of a cohort is not an error
+def _walk_folder(folder: Path, recursive: bool, walk: _Walk, top: bool = False):
+    """The inputs in ``folder`` (``(inputs, subfolders)`` when ``top``); folders reached
+    through links are walked after the real ones, and a real folder entered already (a
+    loop, or a second link to it) gives nothing."""
+    subfolders: list[Path] = []
+    found = _visit(folder, recursive, walk, subfolders)
+    while walk.links:
+        found += _visit(walk.links.pop(0), True, walk, [])
+    return (found, subfolders) if top else found
+
+
+def _visit(folder: Path, recursive: bool, walk: _Walk, subfolders: list[Path]) -> list[Path]:
+    from ._formats import is_dicom_folder
+
+    if is_dicom_folder(folder):
+        return [folder] if walk.new_file(folder) else []
+    found: list[Path] = []
+    if not walk.enter(folder):
+        return found
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            subfolders.append(path)
+            if recursive and path.is_symlink():
+                walk.links.append(path)
+            elif recursive:
+                found += _visit(path, True, walk, [])
+        else:
+            found += _expand_match(path, False, walk)
+    return found
 
 
 def _readable() -> str:

@@ -22,8 +22,9 @@ class OutputsRefused(ValueError):
 def output_path(folder: Path, source: Path, tag: str, fmt: str | None) -> Path:
     """``folder/<source stem>_<tag><ext>``: the input's format unless ``fmt`` is given;
     DICOM becomes NIfTI and JPEG becomes PNG (labels are never stored lossily)."""
+    name = real_name(source)
     ext = "" if source.is_dir() else suffix(source)
-    stem = source.name[: len(source.name) - len(ext)]
+    stem = name[: len(name) - len(ext)]
     if fmt:
         ext = fmt if fmt.startswith(".") else f".{fmt}"
     elif ext in ("", ".dcm"):
@@ -31,6 +32,16 @@ def output_path(folder: Path, source: Path, tag: str, fmt: str | None) -> Path:
     elif ext in (".jpg", ".jpeg"):
         ext = ".png"
     return folder / f"{stem}_{tag}{ext}"
+
+
+def real_name(source: Path) -> str:
+    """The name an output is called after: ``source``'s own, or for ``.``, ``..`` and
+    ``dir/..`` the folder they stand for (``segment .`` inside a DICOM series folder
+    names the output after that folder, not ``_labels``). Links are not resolved."""
+    name = Path(os.path.abspath(source)).name
+    if not name:
+        raise ValueError(f"{source} has no name to call its output after; give its folder")
+    return name
 
 
 def plan_outputs(
@@ -101,7 +112,7 @@ def target_for(source: Path, output: Path, count: int) -> Path:
         if count > 1:
             raise ValueError(f"{output} names one store but {count} inputs were given")
         return output
-    stem = source.name
+    stem = real_name(source)
     for ext in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".svs"):
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]

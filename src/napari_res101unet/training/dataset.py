@@ -69,6 +69,9 @@ def next_batch(
             trainer.device.type == "cuda",
             trainer._strength,
         )
-        trainer._loader = iter(loader)
+        from ..inference.cluster import safe_child_paths
+
+        with safe_child_paths():  # spawned workers (macOS, Windows): no working folder
+            trainer._loader = iter(loader)
     trainer._strength.value = strength
     return next(trainer._loader)

@@ -3,7 +3,8 @@
 Uses torch's own launcher, ``torch.distributed.elastic`` (what ``torchrun`` runs): a
 rendezvous on a free local port, one process per rank with ``RANK``/``WORLD_SIZE``/
 ``LOCAL_RANK`` set, and failure propagation (a rank that fails or dies stops the others
-and the launch raises :class:`RankFailed` naming it).
+and the launch raises :class:`RankFailed` naming it). The ranks start without the working
+folder on ``sys.path`` (:func:`~napari_res101unet.inference.cluster.safe_child_paths`).
 """
 
 from __future__ import annotations
@@ -71,10 +72,13 @@ def launch(
         monitor_interval=0.2,
         start_method="spawn",
     )
+    from ..inference.cluster import safe_child_paths
+
     before = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the ranks inherit it
     try:
-        return dict(elastic_launch(config, entrypoint=_rank)(fn, *args))
+        with safe_child_paths():  # no rank imports from the working folder
+            return dict(elastic_launch(config, entrypoint=_rank)(fn, *args))
     except ChildFailedError as exc:
         raise RankFailed(_summary(exc)) from None
     finally:

@@ -25,6 +25,7 @@ def fit_all_gpus(run: TrainRun, settings: TrainSettings) -> SimpleNamespace:
 
     import torch
 
+    from ..inference.cluster import safe_child_paths
     from .local_ranks import launch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -32,7 +33,8 @@ def fit_all_gpus(run: TrainRun, settings: TrainSettings) -> SimpleNamespace:
         raise ValueError(f"'all GPUs' needs at least 2 CUDA devices; this machine has {count}")
     callback, should_stop = run.callback, run.should_stop
     run = dataclasses.replace(run, device="cuda", callback=None, should_stop=None)
-    manager = multiprocessing.Manager()
+    with safe_child_paths():  # the manager's process, spawned on macOS and Windows
+        manager = multiprocessing.Manager()
     events, stop = manager.Queue(), manager.Event()
     done = threading.Event()
 
