@@ -36,6 +36,8 @@ from scipy import ndimage
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
+from ..config import INSTANCE_FALLBACK, INSTANCE_TUNING, SegmentSettings
+
 METHODS = ("components", "watershed", "boundary", "distance")
 
 
@@ -60,13 +62,13 @@ class InstanceOptions:
         ``distance``: depth of the predicted distance maxima that seed objects.
     """
 
-    method: str = "watershed"
-    threshold: float = 0.5
-    min_size: int = 0
-    fill_holes: bool = True
-    per_slice: bool = False
-    h: float = 2.0
-    distance_h: float = 0.1
+    method: str = INSTANCE_FALLBACK
+    threshold: float = SegmentSettings.threshold
+    min_size: int = 0  # keep every object (the setting's None means "learned")
+    fill_holes: bool = SegmentSettings.fill_holes
+    per_slice: bool = SegmentSettings.per_slice
+    h: float = INSTANCE_TUNING["h"]
+    distance_h: float = INSTANCE_TUNING["distance_h"]
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
