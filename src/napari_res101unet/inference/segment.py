@@ -98,16 +98,6 @@ def segment(
         (``segment(image, model, tile_size=512)``), which override ``settings``.
     return_probabilities : bool
         Also return probabilities (see :class:`SegmentationResult`).
-    instances : bool
-        (A :class:`~napari_res101unet.config.SegmentSettings` field, given as a keyword.)
-        One id per object instead of one value per class: uint16 labels, uint32 above
-        65,535 objects. A model with a boundary head (``spec.instance_head``) splits
-        touching objects along its contour class; others by the distance-transform
-        watershed (``instance_method="components"``: connected components). Multi-class
-        models give objects per class, ids unique over all classes. 3D stacks: objects
-        in 3D, or per slice with ``per_slice=True``. Objects below ``min_object_size``
-        pixels are dropped (None: the size the model learned from its training objects,
-        0 when it records none); holes are filled (``fill_holes``).
     return_uncertainty : bool
         Also return a per-pixel uncertainty map: the normalised entropy (0 sure, 1 classes
         equally likely) of the same blended (TTA-averaged when ``tta``) probabilities, so
@@ -124,6 +114,16 @@ def segment(
         ``spacing`` (the image's, per spatial axis) and ``pixel_size`` (in-plane, a number
         or ``(y, x)``; wins over ``spacing``): an image whose spacing differs from the
         model's is resampled to it and back (:mod:`~napari_res101unet.preprocess.spacing`).
+
+        ``instances=True`` gives one id per object instead of one value per class:
+        uint16 labels, uint32 above 65,535 objects. A model with a boundary head
+        (``spec.instance_head``) splits touching objects along its contour class; others
+        by the distance-transform watershed (``instance_method="components"``: connected
+        components). Multi-class models give objects per class, ids unique over all
+        classes. 3D stacks: objects in 3D, or per slice with ``per_slice=True``. Objects
+        below ``min_object_size`` pixels are dropped (None: the size the model learned
+        from its training objects, 0 when it records none); holes are filled
+        (``fill_holes``).
 
     Returns
     -------
