@@ -53,7 +53,7 @@ def test_a_bad_instance_method_is_refused_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_zarr_gives_the_objects_of_the_in_memory_run(tmp_path, small_model):
+def test_a_zarr_gives_the_objects_of_the_in_memory_run(tmp_path, small_model, capsys):
     """Block by block, connected components stitch into exactly the in-memory ones."""
     zarr = pytest.importorskip("zarr")
     from napari_res101unet import save_model, segment
@@ -69,6 +69,7 @@ def test_a_zarr_gives_the_objects_of_the_in_memory_run(tmp_path, small_model):
     assert main(["segment", str(tmp_path / "big.zarr"), "-m", str(model), "-o",
                  str(tmp_path / "labels.zarr"), "--block-size", "64", *opts]) == 0  # fmt: skip
     blocks = np.asarray(open_labels(tmp_path / "labels.zarr")[:])
+    assert f"{blocks.max()} objects, ids unique over the image" in capsys.readouterr().out
     memory = segment(image, str(model), tile_size=64, batch_size=1, device="cpu",
                      instances=True, instance_method="components", fill_holes=False)  # fmt: skip
     assert blocks.dtype == np.uint32 and blocks.max() == memory.max() > 0
