@@ -14,7 +14,9 @@ in-memory ``segment`` on a ``--crop``^2 crop, same model, tile, overlap and batc
 differing pixels. (d) A projection for N GPU workers from the measured per-tile time and
 the bytes each block reads and writes. JSON and a markdown table go under ``--out``.
 ``--instances`` adds (a) over the whole image with ``instances=True`` (objects per block,
-stitched into ids unique over the image): its peak memory and time beside the labels'.
+stitched into ids unique over the image): its peak memory and time beside the labels',
+both with the cheap ``blobs`` predictor (foreground where the first channel is above
+mid-grey: many objects) instead of ``identity``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ GiB = 1 << 30
 def identity(x):
     """A cheap predictor: one logit per pixel from the first channel (no network)."""
     return x[:, :1] * 4.0
+
+
+def blobs(x):
+    """A cheap predictor with many objects: foreground where the first channel is above
+    mid-grey (the generated image's blobs), for the runs with and without ``--instances``."""
+    return (x[:, :1] - 128.0) * 0.1
 
 
 def generate(path: Path, size: int) -> None:
@@ -64,10 +72,11 @@ def generate(path: Path, size: int) -> None:
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {bench!r})
-from bench_blockwise import identity
+from bench_blockwise import blobs, identity
 from napari_res101unet.inference.blockwise import segment_blocks
 args = json.loads(sys.argv[1])
-model = identity if args.pop("predictor") == "identity" else args.pop("model")
+cheap = {{"identity": identity, "blobs": blobs}}
+model = cheap.get(args.pop("predictor")) or args.pop("model")
 args.pop("model", None)
 t = time.perf_counter()
 r = segment_blocks(args.pop("image"), model, args.pop("output"), overwrite=True, **args)
@@ -98,7 +107,8 @@ def memory_runs(args, image: Path) -> list[dict]:
     }  # fmt: skip
     runs = []
     objects = (False, True) if args.instances else (False,)
-    for predictor, limit in (("model", args.max_blocks), ("identity", None)):
+    cheap = "blobs" if args.instances else "identity"  # objects need a few of them
+    for predictor, limit in (("model", args.max_blocks), (cheap, None)):
         for instances in objects:
             if instances and limit is not None:
                 continue  # objects need every block (stitching): the whole image only
@@ -106,7 +116,7 @@ def memory_runs(args, image: Path) -> list[dict]:
                            "instances": instances})  # fmt: skip
             pixels = min(r["blocks"] * args.block_size**2, args.size**2)
             scope = f"first {r['blocks']} blocks" if limit else "whole image"
-            r.update(predictor=predictor if predictor == "identity" else args.model,
+            r.update(predictor=predictor if predictor == cheap else args.model,
                      mp_per_s=pixels / 1e6 / r["seconds"], instances=instances,
                      scope=scope + (", objects" if instances else ""))  # fmt: skip
             runs.append(r)
