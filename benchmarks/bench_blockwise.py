@@ -13,6 +13,10 @@ in-memory ``segment`` on a ``--crop``^2 crop, same model, tile, overlap and batc
 (c) Labels of the blockwise and the distributed (``--workers``) paths against in-memory:
 differing pixels. (d) A projection for N GPU workers from the measured per-tile time and
 the bytes each block reads and writes. JSON and a markdown table go under ``--out``.
+``--instances`` adds (a) over the whole image with ``instances=True`` (objects per block,
+stitched into ids unique over the image): its peak memory and time beside the labels',
+both with the cheap ``blobs`` predictor (foreground where the first channel is above
+mid-grey: many objects) instead of ``identity``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ GiB = 1 << 30
 def identity(x):
     """A cheap predictor: one logit per pixel from the first channel (no network)."""
     return x[:, :1] * 4.0
+
+
+def blobs(x):
+    """A cheap predictor with many objects: foreground where the first channel is above
+    mid-grey (the generated image's blobs), for the runs with and without ``--instances``."""
+    return (x[:, :1] - 128.0) * 0.1
 
 
 def generate(path: Path, size: int) -> None:
@@ -62,16 +72,18 @@ def generate(path: Path, size: int) -> None:
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {bench!r})
-from bench_blockwise import identity
+from bench_blockwise import blobs, identity
 from napari_res101unet.inference.blockwise import segment_blocks
 args = json.loads(sys.argv[1])
-model = identity if args.pop("predictor") == "identity" else args.pop("model")
+cheap = {{"identity": identity, "blobs": blobs}}
+model = cheap.get(args.pop("predictor")) or args.pop("model")
 args.pop("model", None)
 t = time.perf_counter()
 r = segment_blocks(args.pop("image"), model, args.pop("output"), overwrite=True, **args)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 print(json.dumps({{"seconds": time.perf_counter() - t, "blocks": r.blocks, "tiles": r.tiles,
-    "complete": r.complete, "peak_rss_gib": peak, "plan": r.plan.describe()}}))
+    "complete": r.complete, "peak_rss_gib": peak, "plan": r.plan.describe(),
+    "objects": r.objects}}))
 """
 
 
@@ -94,15 +106,23 @@ def memory_runs(args, image: Path) -> list[dict]:
         "batch_size": args.batch_size, "device": args.device, "model": args.model,
     }  # fmt: skip
     runs = []
-    for predictor, limit in (("model", args.max_blocks), ("identity", None)):
-        r = child_run({**common, "predictor": predictor, "limit_blocks": limit})
-        pixels = min(r["blocks"] * args.block_size**2, args.size**2)
-        r.update(predictor=predictor if predictor == "identity" else args.model,
-                 mp_per_s=pixels / 1e6 / r["seconds"],
-                 scope=f"first {r['blocks']} blocks" if limit else "whole image")  # fmt: skip
-        runs.append(r)
-        print(f"(a) {r['scope']} with {r['predictor']}: peak RSS {r['peak_rss_gib']:.2f} GiB, "
-              f"{r['mp_per_s']:.3f} MP/s ({r['seconds']:.0f} s)")  # fmt: skip
+    objects = (False, True) if args.instances else (False,)
+    cheap = "blobs" if args.instances else "identity"  # objects need a few of them
+    for predictor, limit in (("model", args.max_blocks), (cheap, None)):
+        for instances in objects:
+            if instances and limit is not None:
+                continue  # objects need every block (stitching): the whole image only
+            r = child_run({**common, "predictor": predictor, "limit_blocks": limit,
+                           "instances": instances})  # fmt: skip
+            pixels = min(r["blocks"] * args.block_size**2, args.size**2)
+            scope = f"first {r['blocks']} blocks" if limit else "whole image"
+            r.update(predictor=predictor if predictor == cheap else args.model,
+                     mp_per_s=pixels / 1e6 / r["seconds"], instances=instances,
+                     scope=scope + (", objects" if instances else ""))  # fmt: skip
+            runs.append(r)
+            print(f"(a) {r['scope']} with {r['predictor']}: peak RSS "
+                  f"{r['peak_rss_gib']:.2f} GiB, {r['mp_per_s']:.3f} MP/s ({r['seconds']:.0f} s)"
+                  + (f", {r['objects']} objects" if instances else ""))  # fmt: skip
     return runs
 
 
@@ -234,6 +254,9 @@ def write_results(out: Path, results: dict) -> None:
     for r in results["memory"]:
         lines.append(f"| peak RSS, {r['scope']}, {r['predictor']} | {r['peak_rss_gib']:.2f} GiB "
                      f"({r['mp_per_s']:.3f} MP/s) |")  # fmt: skip
+    if "crop" not in results:
+        (out / "blockwise.md").write_text("\n".join(lines) + "\n")
+        return
     c = results["crop"]
     lines += [
         f"| in-memory, {c['crop']}^2 | {c['in_memory_mp_per_s']:.3f} MP/s |",
@@ -275,6 +298,9 @@ def main() -> None:
     p.add_argument("--gpu-speedup", type=float, default=40.0,
                    help="assumed GPU/CPU speed ratio per tile (not measured here)")  # fmt: skip
     p.add_argument("--storage-mb-s", type=float, default=500.0)
+    p.add_argument("--instances", action="store_true",
+                   help="(a) also with segment --instances (objects, stitched over the "
+                   "blocks): peak memory and time beside the plain labels")  # fmt: skip
     args = p.parse_args()
     if args.quick:
         args.size, args.crop, args.block_size, args.tile_size = 2048, 512, 512, 256
@@ -288,8 +314,9 @@ def main() -> None:
     results = {"size": args.size, "block_size": args.block_size, "tile_size": args.tile_size,
                "quick": args.quick, "model": Path(args.model).name}  # fmt: skip
     results["memory"] = memory_runs(args, image) if "memory" in args.parts else []
-    results["crop"] = crop_runs(args, image)
-    results["projection"] = projection(args, results["crop"])
+    if "crop" in args.parts:
+        results["crop"] = crop_runs(args, image)
+        results["projection"] = projection(args, results["crop"])
     write_results(args.out, results)
     print(f"results in {args.out}/blockwise.json and blockwise.md")
 

@@ -22,6 +22,11 @@ EVERY_FIELD = SegmentSettings(
     threshold=0.3,
     blending="constant",
     mixed_precision=False,
+    instances=True,
+    instance_method="components",
+    per_slice=True,
+    min_object_size=3,
+    fill_holes=False,
 )
 
 
@@ -108,7 +113,8 @@ def test_the_command_line_sets_every_field(tmp_path, monkeypatch):
     write_image(tmp_path / "in.png", _image())
     flags = ["--tile-size", "64", "--overlap", "0.3", "--batch-size", "2", "--device", "cpu",
              "--tta", "--threshold", "0.3", "--blending", "constant",
-             "--no-mixed-precision"]  # fmt: skip
+             "--no-mixed-precision", "--instances", "--instance-method", "components",
+             "--per-slice", "--min-object-size", "3", "--no-fill-holes"]  # fmt: skip
     assert main(["segment", str(tmp_path / "in.png"), "-m", "untrained", "-o",
                  str(tmp_path / "out"), *flags]) == 0  # fmt: skip
     record = read_sidecar(tmp_path / "out" / "in_labels.png")

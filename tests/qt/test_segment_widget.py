@@ -153,14 +153,50 @@ def test_every_setting_travels_from_the_controls_to_the_engine(segment_widget, r
 
     viewer, widget = segment_widget
     every = SegmentSettings(tile_size=64, overlap=0.3, batch_size=2, device="cpu", tta=True,
-                            threshold=0.3, blending="constant", mixed_precision=False)  # fmt: skip
+                            threshold=0.3, blending="constant", mixed_precision=False,
+                            instances=True, instance_method="components", per_slice=True,
+                            min_object_size=3, fill_holes=False)  # fmt: skip
     for f in dataclasses.fields(SegmentSettings):
         assert getattr(every, f.name) != f.default, f.name
     widget._tile.value, widget._overlap.value, widget._batch.value = 64, 0.3, 2
     widget._device.value, widget._tta.value, widget._threshold.value = "cpu", True, 0.3
     widget._blending.value, widget._mixed.value = "constant", False
+    widget._objects.value, widget._method.value = True, "components"
+    widget._per_slice.value, widget._min_size.value, widget._fill_holes.value = True, 3, False
     assert widget.settings() == every
     widget._image.value = viewer.add_image(np.zeros((48, 56), np.uint8), name="flat")
     run_and_wait(widget)
-    labels = viewer.layers["flat labels"]
+    labels = viewer.layers["flat objects"]
     assert labels.metadata["napari_res101unet"]["settings"] == every.as_dict()
+
+
+def test_separate_objects_gives_a_labels_layer_of_objects(segment_widget, run_and_wait):
+    """The "Separate objects" box: one id per object in "<image> objects"; the per-slice
+    choice shows only for 3D images, the object controls only when the box is ticked."""
+    viewer, widget = segment_widget
+    widget._image.value = viewer.add_image(_discs(), name="discs")
+    assert not _shown(widget._object_form) and not _shown(widget._per_slice)
+    widget._objects.value = True
+    assert _shown(widget._object_form) and not _shown(widget._per_slice)  # a 2D image
+    run_and_wait(widget)
+    objects = viewer.layers["discs objects"]
+    assert objects.data.dtype == np.uint16 and objects.data.shape == (96, 96)
+    assert "objects (" in widget._status.value
+    assert not widget._threshold.enabled  # object ids are not re-thresholded
+    widget._image.value = viewer.add_image(np.stack([_discs()] * 3), name="stack")
+    assert _shown(widget._per_slice)
+    widget._objects.value = False
+    assert not _shown(widget._per_slice) and not _shown(widget._object_form)
+
+
+def _shown(control) -> bool:
+    """Whether a control is shown when its dock is (the dock may be hidden in tests)."""
+    return not control.native.isHidden()
+
+
+def _discs() -> np.ndarray:
+    yy, xx = np.mgrid[:96, :96]
+    image = np.zeros((96, 96), np.uint8)
+    for cy, cx in ((24, 24), (24, 44), (70, 64)):
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= 100] = 200
+    return image

@@ -71,6 +71,12 @@ def test_loss_decreases_on_synthetic_disks_and_events_report_progress(tmp_path):
     best = load_model(tmp_path / "disks.safetensors")
     assert best.spec.training["best_epoch"] == model.spec.training["best_epoch"]
     assert best.spec.tile_size == 64
+    # the smallest plausible object, learned from the training objects, is in the checkpoint
+    from napari_res101unet.training.instance_targets import smallest_object_size
+
+    learned = smallest_object_size([labels for _, labels in pairs])
+    assert best.spec.min_object_size == learned and 0 < learned < 100
+    assert read_header(tmp_path / "disks.safetensors")["spec"]["min_object_size"] == learned
     assert not model.training
 
 

@@ -19,7 +19,7 @@ from magicgui.widgets import (
 )
 
 from .. import viewer as api
-from ..config import BLENDINGS, SegmentSettings
+from ..config import BLENDINGS, INSTANCE_METHODS, SegmentSettings
 from ..engine import protocol as P
 from . import base
 from .base import LOAD_FROM_FILE
@@ -68,6 +68,27 @@ class SegmentWidget(base.EngineWidget):
         self._show_probs = CheckBox(text="Add a probability layer", value=False)
         self._show_unc = CheckBox(text="Show uncertainty (review list)", value=False)
         self._show_unc.tooltip = "Add an uncertainty layer and list the slices/regions to check"
+        self._objects = CheckBox(text="Separate objects (one id per object)", value=d.instances)
+        self._objects.tooltip = (
+            "A Labels layer '<image> objects' with one id per gland, nucleus or cell; "
+            "multi-class models: objects per class"
+        )
+        self._method = ComboBox(
+            label="Objects by", choices=list(INSTANCE_METHODS), value=d.instance_method
+        )
+        self._method.tooltip = (
+            "auto: the model's boundary head when it has one, else the distance-transform "
+            "watershed (splits touching objects); components: touching objects stay one"
+        )
+        self._min_size = base.optional_int(
+            "Smallest object", "learned", 10**9, 1,
+            "Objects of fewer pixels are dropped; learned: the size the model recorded "
+            "from its training objects (0 when none); 1 keeps every object",
+        )  # fmt: skip
+        self._per_slice = CheckBox(text="Objects per slice (3D)", value=d.per_slice)
+        self._per_slice.tooltip = "3D stacks: objects in each 2D slice instead of in 3D"
+        self._fill_holes = CheckBox(text="Fill holes in objects", value=d.fill_holes)
+        self._object_form = Container(labels=True, widgets=[self._method, self._min_size])
         self._refine = RefinePanel(self)
         self._threshold = FloatSlider(
             label="Threshold", value=d.threshold, min=0.05, max=0.95, step=0.05
@@ -99,6 +120,10 @@ class SegmentWidget(base.EngineWidget):
                 self._tta,
                 self._mixed,
                 self._current_slice,
+                self._objects,
+                self._object_form,
+                self._per_slice,
+                self._fill_holes,
                 self._show_probs,
                 self._show_unc,
                 self.buttons(),
@@ -111,6 +136,17 @@ class SegmentWidget(base.EngineWidget):
         base.compact_combos(self._image, self._model, self._device)
         self._model.changed.connect(self._on_model_changed)
         self._threshold.changed.connect(self._rethreshold)
+        self._objects.changed.connect(self._show_object_controls)
+        self._image.changed.connect(self._show_object_controls)
+        self._show_object_controls()
+
+    def _show_object_controls(self, _value: Any = None) -> None:
+        """The object controls only when objects are asked for; per slice only for 3D."""
+        on = bool(self._objects.value)
+        self._object_form.visible = self._fill_holes.visible = on
+        layer = self._image.value
+        stack = layer is not None and len(api.spatial_shape(layer)) == 3
+        self._per_slice.visible = on and stack
 
     def _on_model_changed(self, value: Any) -> None:
         if value == LOAD_FROM_FILE:
@@ -128,6 +164,11 @@ class SegmentWidget(base.EngineWidget):
             threshold=float(self._threshold.value),
             blending=str(self._blending.value),
             mixed_precision=bool(self._mixed.value),
+            instances=bool(self._objects.value),
+            instance_method=str(self._method.value),
+            per_slice=bool(self._per_slice.value),
+            min_object_size=int(self._min_size.value) or None,
+            fill_holes=bool(self._fill_holes.value),
         )
 
     def run(self) -> None:

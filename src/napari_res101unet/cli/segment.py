@@ -31,6 +31,11 @@ SETTINGS = (
     "threshold",
     "blending",
     "mixed_precision",
+    "instances",
+    "instance_method",
+    "per_slice",
+    "min_object_size",
+    "fill_holes",
 )
 CLUSTER = ("workers", "scheduler", "scheduler_timeout")
 

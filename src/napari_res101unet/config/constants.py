@@ -17,8 +17,13 @@ __all__ = [
     "ENCODER_NAME",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "INSTANCE_FALLBACK",
+    "INSTANCE_HEADS",
+    "INSTANCE_METHODS",
+    "INSTANCE_TUNING",
     "LEARNING_RATES",
     "LOSSES",
+    "MIN_OBJECT_PERCENTILE",
     "NETWORK_MULTIPLE",
     "NORMALIZATIONS",
     "PERCENTILES",
@@ -109,3 +114,23 @@ REFINE_EPOCHS_WITH_BUDGET = 10_000
 SLICE_CACHE_MB = 512
 """Megabytes of decoded slices a process keeps of training data read from disk (unless
 ``$NAPARI_RES101UNET_CACHE_MB`` says otherwise)."""
+
+INSTANCE_METHODS = ("auto", "components", "watershed", "boundary")
+"""How ``segment(..., instances=True)`` separates objects: ``auto`` is ``boundary`` for a
+model with an instance head (see :data:`INSTANCE_HEADS`), else the distance-transform
+``watershed``; ``components`` keeps touching objects together."""
+
+INSTANCE_FALLBACK = "watershed"
+"""The method ``auto`` means for a model without an instance head."""
+
+INSTANCE_HEADS = ("boundary",)
+"""Instance heads a checkpoint may record (``ModelSpec.instance_head``): ``boundary``, 3
+classes background / interior / contour (DCAN)."""
+
+INSTANCE_TUNING = MappingProxyType({"h": 2.0, "distance_h": 0.1})
+"""Seed depths of the watersheds: ``h`` pixels of the distance transform (a neck narrower
+than the objects by this much splits them), ``distance_h`` of a predicted distance map."""
+
+MIN_OBJECT_PERCENTILE = 5.0
+"""The smallest plausible object a training run records is half this percentile of its
+training objects' areas (pixels at the model's spacing)."""

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .checks import _choice, _device, _flag, _help, _int, _number
-from .constants import BLENDINGS, DICOM_SEG, NETWORK_MULTIPLE
+from .constants import BLENDINGS, DICOM_SEG, INSTANCE_METHODS, NETWORK_MULTIPLE
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,33 @@ class SegmentSettings:
     )
     blending: str = field(default="gaussian", metadata=_help("gaussian or constant"))
     mixed_precision: bool = field(default=True, metadata=_help("autocast on CUDA"))
+    instances: bool = field(
+        default=False,
+        metadata=_help(
+            "separate objects: one id per object (uint16, uint32 above 65,535 objects); "
+            "multi-class models: objects per class, ids unique over all classes"
+        ),
+    )
+    instance_method: str = field(
+        default="auto",
+        metadata=_help(
+            "how objects are separated: auto (the model's instance head, else watershed), "
+            "components, watershed (distance transform) or boundary (interior/contour head)"
+        ),
+    )
+    per_slice: bool = field(
+        default=False,
+        metadata=_help("3D stacks: objects per 2D slice instead of in 3D"),
+    )
+    min_object_size: int | None = field(
+        default=None,
+        metadata=_help(
+            "drop objects of fewer pixels (voxels); None: the size the model learned from "
+            "its training objects (0 when it records none)",
+            none="learned",
+        ),
+    )
+    fill_holes: bool = field(default=True, metadata=_help("fill each object's holes"))
 
     def __post_init__(self) -> None:
         _int("tile_size", self.tile_size, NETWORK_MULTIPLE, none_ok=True)
@@ -41,6 +68,10 @@ class SegmentSettings:
         if not (isinstance(self.threshold, (int, float)) and 0.0 < self.threshold < 1.0):
             raise ValueError(f"threshold must be between 0 and 1, got {self.threshold!r}")
         _choice("blending", self.blending, BLENDINGS)
+        for name in ("instances", "per_slice", "fill_holes"):
+            _flag(name, getattr(self, name))
+        _choice("instance_method", self.instance_method, INSTANCE_METHODS)
+        _int("min_object_size", self.min_object_size, 0, none_ok=True)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

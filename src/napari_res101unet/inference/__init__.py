@@ -7,12 +7,14 @@ One image: :mod:`.segment` (the entry points), :mod:`.tiling` (plans), :mod:`.bl
 overlapped on CUDA), :mod:`.device_blend` (blending on the device) and
 :mod:`.uncertainty` (entropy maps, what to review first). Larger than memory:
 :mod:`.blockwise` (blocks over the global tile grid), :mod:`.block_runner` (a block's
-task, here or on dask.distributed) and :mod:`.cluster` (which dask cluster, which GPU a
-worker uses). Many files: :mod:`.cohort` (:func:`~.cohort.segment_files`),
-:mod:`.cohort_file` (one file, here or on a worker) and :mod:`.cohort_blocks` (large
-files of a cohort). Input preparation is :mod:`napari_res101unet.preprocess`, file formats
-:mod:`napari_res101unet.io`. ``tiling``, ``blending`` and ``uncertainty`` are numpy only;
-torch is imported when :func:`segment` is first used.
+task, here or on dask.distributed), :mod:`.block_objects` (objects over the blocks: ids
+unique over the image, objects cut by block edges merged) and :mod:`.cluster` (which
+dask cluster, which GPU a worker uses). Many files: :mod:`.cohort`
+(:func:`~.cohort.segment_files`), :mod:`.cohort_file` (one file, here or on a worker)
+and :mod:`.cohort_blocks` (large files of a cohort). Input preparation is
+:mod:`napari_res101unet.preprocess`, file formats :mod:`napari_res101unet.io`.
+``tiling``, ``blending`` and ``uncertainty`` are numpy only; torch is imported when
+:func:`segment` is first used.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ class BlockTask:
     target: str
     stacked: bool
     dtype: str
+    spec: Any = None  # the model's ModelSpec (its instance head, learned object size)
 
 
 def block_labels(task: BlockTask, index: tuple[int, int, int], raw: np.ndarray, predict) -> Any:
@@ -88,8 +89,9 @@ def halo(task: BlockTask, index: tuple[int, int, int]) -> tuple[tuple[int, int],
     return (ys[0], min(ys[-1] + ty, h)), (xs[0], min(xs[-1] + tx, w))
 
 
-def run_block(task: BlockTask, index: tuple[int, int, int], raw: Any = None) -> tuple:
-    """Compute and write one block; returns ``index``.
+def run_block(task: BlockTask, index: tuple[int, int, int], raw: Any = None) -> Any:
+    """Compute and write one block; returns ``index``, or with ``instances`` the block's
+    :class:`~.block_objects.BlockObjects` (its objects are written as local ids).
 
     ``raw`` is the halo region when the source is a dask array (computed by dask as this
     task's dependency); store sources are read here, by the process running the task.
@@ -101,10 +103,15 @@ def run_block(task: BlockTask, index: tuple[int, int, int], raw: Any = None) -> 
     forward = _forward(task)
     with fixed_shape_kernels(forward.device):  # cuDNN autotuning for the tile, as segment()
         labels = block_labels(task, index, raw, forward)
+    found: Any = index
+    if task.settings.instances:
+        from .block_objects import local_objects
+
+        labels, found = local_objects(labels, task.settings, task.spec)
     s, y0, x0 = index
     sel = (slice(y0, y0 + labels.shape[0]), slice(x0, x0 + labels.shape[1]))
     write_block(task.target, ((s,) if task.stacked else ()) + sel, labels)
-    return index
+    return found
 
 
 def _forward(task: BlockTask):
@@ -152,11 +159,14 @@ def run_all(
     client: Any,
     progress: Callable[[int, int], None] | None,
     should_stop: Callable[[], bool] | None,
+    results: dict | None = None,
 ) -> list[tuple[tuple[int, int, int], str]]:
-    """Run every block; ``[(index, reason)]`` of the blocks that were not written."""
+    """Run every block; ``[(index, reason)]`` of the blocks that were not written. What
+    each block returns goes into ``results`` (by index) when given."""
+    results = {} if results is None else results
     if client is None:
-        return _run_here(task, source, indices, progress, should_stop)
-    return _run_on_cluster(task, source, indices, client, progress, should_stop)
+        return _run_here(task, source, indices, progress, should_stop, results)
+    return _run_on_cluster(task, source, indices, client, progress, should_stop, results)
 
 
 def _region(task: BlockTask, source: LargeSource, index) -> Any:
@@ -167,14 +177,14 @@ def _region(task: BlockTask, source: LargeSource, index) -> Any:
     return source.dask_array[source.selection(index[0], rows, cols)]
 
 
-def _run_here(task, source, indices, progress, should_stop) -> list:
+def _run_here(task, source, indices, progress, should_stop, results) -> list:
     failed = []
     for done, index in enumerate(indices, 1):
         if should_stop is not None and should_stop():
             raise Cancelled("segmentation cancelled")
         region = _region(task, source, index)
         try:
-            run_block(task, index, None if region is None else region.compute())
+            results[index] = run_block(task, index, None if region is None else region.compute())
         except (MemoryError, Cancelled):
             raise
         except Exception as exc:
@@ -184,7 +194,7 @@ def _run_here(task, source, indices, progress, should_stop) -> list:
     return failed
 
 
-def _run_on_cluster(task, source, indices, client, progress, should_stop) -> list:
+def _run_on_cluster(task, source, indices, client, progress, should_stop, results) -> list:
     from distributed import as_completed
 
     futures = {}
@@ -200,6 +210,8 @@ def _run_on_cluster(task, source, indices, client, progress, should_stop) -> lis
                 raise Cancelled("segmentation cancelled")
             if future.status != "finished":
                 failed.append((futures[future], summarize(future.exception())))
+            else:
+                results[futures[future]] = future.result()
             done += 1
             if progress is not None:
                 progress(done, len(indices))

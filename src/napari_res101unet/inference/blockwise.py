@@ -57,6 +57,7 @@ class BlockwiseResult:
     blockwise: BlockwiseSettings | None = None
     class_names: list[str] = dataclasses.field(default_factory=list)
     algorithm: tuple[str, str] = ("", "")  # (name, version) of the model, as DICOM names it
+    objects: int | None = None  # with ``instances``: objects over the whole image
 
     @property
     def tile_overhead(self) -> float:
@@ -109,6 +110,10 @@ def segment_blocks(
     client : distributed.Client, optional
         Run the blocks on this cluster; default: the current client if there is one, else
         one block after another in this process.
+        With ``instances=True`` the store holds object ids (uint32) unique over the
+        image: each block separates its objects, then the objects cut by block edges are
+        merged and ids renumbered (see :mod:`.block_objects`); ``result.objects`` counts
+        them. A stack's objects are found per slice.
     limit_blocks : int, optional
         For benchmarks: run only the first ``limit_blocks`` blocks; the store is then
         removed and the result says ``complete=False``.
@@ -145,7 +150,7 @@ def segment_blocks(
     )  # fmt: skip
     stacked = "z" in source.axes
     block = (min(b.block_size, source.yx[0]), min(b.block_size, source.yx[1]))
-    dtype = "uint8" if spec.n_labels <= 256 else "uint16"
+    dtype = "uint32" if s.instances else "uint8" if spec.n_labels <= 256 else "uint16"
     target = label_store.create_labels(
         source,
         output,
@@ -157,10 +162,11 @@ def segment_blocks(
     )
     task = BlockTask(
         dataclasses.replace(source, dask_array=None), predictor, s, normalizer,
-        spec.in_channels, plan, block, target.path, stacked, dtype,
+        spec.in_channels, plan, block, target.path, stacked, dtype, spec,
     )  # fmt: skip
     indices = block_indices(source, block)[:limit_blocks]
-    run = _execute(task, source, target, indices, client, progress, should_stop)
+    found: dict = {}
+    run = _execute(task, source, target, (indices, found), client, progress, should_stop)
     shape = tuple(source.shape[source.axes.index(a)] for a in source.spatial_axes)
     made = {"settings": s, "blockwise": b, "class_names": list(spec.class_names),
             "algorithm": algorithm, "tiles": tiles_run(plan, block, indices)}  # fmt: skip
@@ -168,16 +174,32 @@ def segment_blocks(
     if limit_blocks is not None:
         label_store.abandon(target)
         return BlockwiseResult("", shape, len(indices), plan, norm, _since(start), False, **made)
+    if s.instances:
+        made["objects"] = _stitched(target, found, block, stacked, s, spec)
     record = {"normalization": norm, "blocks": run, "settings": s.as_dict(),
-              "blockwise": b.as_dict()}  # fmt: skip
+              "blockwise": b.as_dict(), "objects": made.get("objects")}  # fmt: skip
     path = label_store.finish(target, record)
     return BlockwiseResult(str(path), shape, len(indices), plan, norm, _since(start), **made)
 
 
-def _execute(task, source, target, indices, client, progress, should_stop) -> int:
-    """Run the blocks; on any failure remove the hidden store (and list failed blocks)."""
+def _stitched(target, found, block, stacked, s, spec) -> int:
+    """Final object ids over the blocks (see :mod:`.block_objects`); the store is removed
+    when that fails."""
+    from .block_objects import stitch_store
+
     try:
-        failed = run_all(task, source, indices, client, progress, should_stop)
+        return stitch_store(target.path, found, block, stacked, s, spec)
+    except BaseException:
+        label_store.abandon(target)
+        raise
+
+
+def _execute(task, source, target, blocks, client, progress, should_stop) -> int:
+    """Run the blocks ``(indices, results)``; on any failure remove the hidden store (and
+    list failed blocks)."""
+    indices, results = blocks
+    try:
+        failed = run_all(task, source, indices, client, progress, should_stop, results)
     except BaseException:  # cancelled, out of memory, interrupted: nothing is left behind
         label_store.abandon(target)
         raise

@@ -61,6 +61,8 @@ def _done(source: Path, result: Any, place: str) -> dict[str, Any]:
         f"{result.seconds:.1f} s on {place}; {result.blocks} blocks, "
         f"{result.plan.describe()}; {result.normalization}"
     )
+    if result.objects is not None:
+        summary += f"; {result.objects} objects, ids unique over the image"
     return {"source": str(source), "target": result.path, "status": DONE,
             "seconds": result.seconds, "summary": summary, "pixels": {}}  # fmt: skip
 

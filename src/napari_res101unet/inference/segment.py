@@ -43,7 +43,8 @@ class SegmentationResult:
     Attributes
     ----------
     labels : ndarray
-        Integer labels with the image's spatial shape (uint8, or uint16 for > 255 classes).
+        Integer labels with the image's spatial shape (uint8, or uint16 for > 255 classes);
+        with ``instances``, object ids (uint16, uint32 above 65,535 objects).
     probabilities : ndarray or None
         Foreground probability (spatial shape) for binary models; ``(classes, *spatial)``
         for multi-class models; None unless requested.
@@ -105,13 +106,24 @@ def segment(
         The keyword arguments of :func:`run_segmentation`: the
         :class:`~napari_res101unet.config.SegmentSettings` fields (``tile_size``,
         ``overlap``, ``batch_size``, ``device``, ``tta``, ``threshold``, ``blending``,
-        ``mixed_precision``), ``axis`` (slice axis of 3D stacks, default 0),
+        ``mixed_precision``, ``instances``, ``instance_method``, ``per_slice``,
+        ``min_object_size``, ``fill_holes``), ``axis`` (slice axis of 3D stacks, default 0),
         ``progress(done, total)`` (after each batch of tiles), ``should_stop()`` (checked
         between batches; True raises :class:`Cancelled`), ``channel_axis``, ``normalization``,
         ``memory_budget``, ``optimize``, ``compile_model`` and ``blend_on_device``;
         ``spacing`` (the image's, per spatial axis) and ``pixel_size`` (in-plane, a number
         or ``(y, x)``; wins over ``spacing``): an image whose spacing differs from the
         model's is resampled to it and back (:mod:`~napari_res101unet.preprocess.spacing`).
+
+        ``instances=True`` gives one id per object instead of one value per class:
+        uint16 labels, uint32 above 65,535 objects. A model with a boundary head
+        (``spec.instance_head``) splits touching objects along its contour class; others
+        by the distance-transform watershed (``instance_method="components"``: connected
+        components). Multi-class models give objects per class, ids unique over all
+        classes. 3D stacks: objects in 3D, or per slice with ``per_slice=True``. Objects
+        below ``min_object_size`` pixels are dropped (None: the size the model learned
+        from its training objects, 0 when it records none); holes are filled
+        (``fill_holes``).
 
     Returns
     -------
@@ -203,6 +215,8 @@ def run_segmentation(
     notes = [*adapted, "tta" if s.tta else "", _nan_note(view.nan_count)]
     with fixed_shape_kernels(dev):
         labels, probs, plan = _run(loop, plan, budget, bpp, progress, should_stop, notes, dev)
+    if s.instances:  # on the model's pixel grid, where its learned object size holds
+        labels = _objects(labels, s, spec, view.slice_axis is None, notes)
     if grid is not None:  # back to the input's pixel grid
         labels = grid.labels(labels)
         probs = None if probs is None else grid.probabilities(probs)
@@ -225,6 +239,15 @@ def run_segmentation(
         uncertainty=uncertainty,
         settings=s,
     )
+
+
+def _objects(labels, s: SegmentSettings, spec: ModelSpec, flat: bool, notes: list) -> np.ndarray:
+    """The ``(N, Y, X)`` class labels as object ids (a 2D image: ``N == 1``, done in 2D)."""
+    from ..postprocess.objects import objects_from_labels
+
+    objects, note = objects_from_labels(labels[0] if flat else labels, s, spec)
+    notes.append(note)
+    return objects[None] if flat else objects
 
 
 def _nan_note(count: int) -> str:

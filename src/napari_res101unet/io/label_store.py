@@ -121,6 +121,15 @@ def write_block(path: str, selection: tuple[slice, ...], labels: np.ndarray) -> 
     _ARRAYS[path][selection] = labels
 
 
+def read_block(path: str, selection: tuple[slice, ...]) -> np.ndarray:
+    """Read one block of the store being written (opened once per process)."""
+    import zarr
+
+    if path not in _ARRAYS:
+        _ARRAYS[path] = zarr.open_array(str(Path(path) / "0"), mode="r+")
+    return np.asarray(_ARRAYS[path][selection])
+
+
 def finish(target: LabelTarget, extra: dict | None = None) -> Path:
     """Mark the store complete and move it into place (replacing an old one)."""
     import zarr

@@ -18,7 +18,10 @@ small steps that compose (:func:`seeded_watershed`, :func:`fill_holes_per_object
   along it.
 
 Foreground pixels that no seed reaches (an object too small for a seed) become objects
-of their own, by connected components. Then holes are filled object by object, objects
+of their own, by connected components. With ``fill_holes`` the ``watershed`` method floods
+the foreground with its holes filled (slice by slice: a hole would make a ring of the
+distance transform, cut into sectors by the watershed), and holes are filled object by
+object after separating; objects
 under ``min_size`` pixels removed, and ids made sequential: ``uint16``, or ``uint32`` above
 65,535 objects. A ``(Z, Y, X)`` stack is done in 3D, or slice by slice with
 ``per_slice`` (ids unique across the stack).
@@ -33,8 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from skimage.measure import label
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
+
+from ..config import INSTANCE_FALLBACK, INSTANCE_TUNING, SegmentSettings
 
 METHODS = ("components", "watershed", "boundary", "distance")
 
@@ -60,13 +66,13 @@ class InstanceOptions:
         ``distance``: depth of the predicted distance maxima that seed objects.
     """
 
-    method: str = "watershed"
-    threshold: float = 0.5
-    min_size: int = 0
-    fill_holes: bool = True
-    per_slice: bool = False
-    h: float = 2.0
-    distance_h: float = 0.1
+    method: str = INSTANCE_FALLBACK
+    threshold: float = SegmentSettings.threshold
+    min_size: int = 0  # keep every object (the setting's None means "learned")
+    fill_holes: bool = SegmentSettings.fill_holes
+    per_slice: bool = SegmentSettings.per_slice
+    h: float = INSTANCE_TUNING["h"]
+    distance_h: float = INSTANCE_TUNING["distance_h"]
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -171,6 +177,14 @@ def as_mask(data: np.ndarray, name: str, threshold: float) -> np.ndarray:
     raise TypeError(f"{name} must be bool, 0/1 integers or probabilities, got {data.dtype}")
 
 
+def _filled(fg: np.ndarray) -> np.ndarray:
+    """The foreground's holes filled, slice by slice for a stack (holes as a 2D network
+    sees them)."""
+    if fg.ndim == 2:
+        return ndimage.binary_fill_holes(fg)
+    return np.stack([ndimage.binary_fill_holes(plane) for plane in fg])
+
+
 def _method_maps(fg: np.ndarray, options: InstanceOptions, interior, distance) -> dict:
     """The extra maps a method needs, checked against the foreground's shape."""
     wanted = {"boundary": ("interior", interior), "distance": ("distance", distance)}
@@ -203,8 +217,7 @@ def _separate(fg: np.ndarray, maps: dict, options: InstanceOptions) -> np.ndarra
     if options.method == "components" or not fg.any():
         return ndimage.label(fg, structure=full)[0].astype(np.int64)
     if options.method == "watershed":
-        edt = ndimage.distance_transform_edt(fg)
-        return seeded_watershed(-edt, _maxima(edt, options.h, fg), fg)
+        return _edt_watershed(fg, options)
     if options.method == "distance":
         landscape = maps["distance"].astype(float)
         return seeded_watershed(-landscape, _maxima(landscape, options.distance_h, fg), fg)
@@ -215,6 +228,19 @@ def _separate(fg: np.ndarray, maps: dict, options: InstanceOptions) -> np.ndarra
     else:
         landscape = ndimage.distance_transform_edt(seeds == 0)
     return seeded_watershed(landscape, seeds, fg)
+
+
+def _edt_watershed(fg: np.ndarray, options: InstanceOptions) -> np.ndarray:
+    """The distance-transform watershed; with ``fill_holes``, over the foreground with its
+    holes filled (a hole would make a ring of the distance transform, cut into sectors),
+    then cut back to the foreground, each id's disconnected parts made objects of their own."""
+    if not options.fill_holes:
+        edt = ndimage.distance_transform_edt(fg)
+        return seeded_watershed(-edt, _maxima(edt, options.h, fg), fg)
+    filled = _filled(fg)
+    edt = ndimage.distance_transform_edt(filled)
+    labels = seeded_watershed(-edt, _maxima(edt, options.h, filled), filled)
+    return label(np.where(fg, labels, 0), background=0, connectivity=fg.ndim).astype(np.int64)
 
 
 def _maxima(landscape: np.ndarray, h: float, fg: np.ndarray) -> np.ndarray:

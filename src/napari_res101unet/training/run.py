@@ -185,6 +185,7 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
     plan = make_plan(settings, start, sampler, val_items, rule, dev, precision, world.size)
     net.spec.tile_size = settings.patch_size
     net.spec.spacing = None if pixel is None else list(pixel)
+    net.spec.min_object_size = _smallest_object(checked, settings, net.spec.min_object_size)
     trainer = Trainer(
         net,
         sampler,
@@ -200,6 +201,19 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
     if resume_path is not None:
         trainer.restore(resume_path)
     return trainer.fit()
+
+
+def _smallest_object(checked, settings, previous: int | None) -> int | None:
+    """The smallest plausible object of the training labels (at the model's pixel size),
+    for ``segment(..., instances=True)``; labels read from disk and sparse labels are not
+    measured (the previous value stays)."""
+    from .instance_targets import smallest_object_size
+    from .lazy_pairs import is_lazy
+
+    if settings.sparse or any(is_lazy(pair.labels) for pair in checked):
+        return previous
+    found = smallest_object_size([pair.labels for pair in checked], settings.ignore_index)
+    return previous if found is None else found
 
 
 def sampler_class(items) -> type:

@@ -121,11 +121,13 @@ def apply_segment_result(
 ) -> SegmentOutcome:
     """Put an engine ``segment`` result into the viewer (labels, optional probabilities)."""
     image, index = request.image, request.slice_index
-    labels_layer = put_labels(viewer, image, result["labels"], index)
+    objects = request.settings.instances
+    labels_layer = put_labels(viewer, image, result["labels"], index, objects=objects)
     record_model(labels_layer, result)
     labels_layer.metadata[TAG] = {**labels_layer.metadata[TAG], "model": request.model}
     probs = result.get("probabilities")
-    binary = probs is not None and probs.ndim == result["labels"].ndim
+    # objects are not re-thresholded (the ids would need a new watershed): no probabilities kept
+    binary = probs is not None and probs.ndim == result["labels"].ndim and not objects
     if binary and show_probabilities:
         put_probabilities(viewer, image, probs, index)
     summary = f"{result['model_name']} on {image.name}: {result['summary']}"
@@ -138,13 +140,17 @@ def apply_segment_result(
     return SegmentOutcome(labels_layer, probs if binary else None, summary, result)
 
 
-def put_labels(viewer: Any, image: Any, labels: np.ndarray, index: int | None) -> Any:
+def put_labels(
+    viewer: Any, image: Any, labels: np.ndarray, index: int | None, *, objects: bool = False
+) -> Any:
     """Our labels layer for ``image`` updated with ``labels`` (all, or slice ``index``),
-    or a new layer when there is none or the user painted on it."""
-    name = f"{image.name} labels"
+    or a new layer when there is none or the user painted on it. ``objects``: the labels
+    are object ids, shown as the layer ``"<image> objects"``."""
+    name = f"{image.name} {'objects' if objects else 'labels'}"
     target = own_layer(viewer, name, "labels", image)
     full_shape = spatial_shape(image)
-    if target is not None and target.data.shape == full_shape:
+    fits = target is not None and (index is None or np.can_cast(labels.dtype, target.data.dtype))
+    if fits and target.data.shape == full_shape:
         if index is None:
             target.data = labels
         else:
@@ -204,6 +210,10 @@ def segment_layer(
     **fields: Any,
 ) -> Any:
     """Segment an image layer and return the Labels layer (created or updated).
+
+    With ``instances=True`` the layer ``"<image> objects"`` holds one id per object
+    (uint16, uint32 above 65,535; multi-class models: objects per class; 3D: in 3D, or
+    ``per_slice=True``); see :func:`~napari_res101unet.segment`.
 
     Parameters
     ----------
