@@ -30,7 +30,7 @@ from ..config import TrainSettings
 from .progress import StepBar, expected_time
 
 DEMO_MODEL = "liver-demo"
-DEMO_STEPS = 160
+DEMO_STEPS = 128
 STEPS_PER_EPOCH = 16
 DEMO_SCALE = 2
 """The network sees the sample at 1/DEMO_SCALE of its resolution (256x256 -> 128x128)."""
@@ -99,8 +99,8 @@ def plan_steps(steps: int) -> tuple[int, int]:
 
     Examples
     --------
-    >>> plan_steps(160), plan_steps(2), plan_steps(100)
-    ((10, 16), (1, 2), (7, 15))
+    >>> plan_steps(128), plan_steps(2), plan_steps(100)
+    ((8, 16), (1, 2), (7, 15))
     """
     epochs = math.ceil(steps / STEPS_PER_EPOCH)
     return epochs, math.ceil(steps / epochs)
