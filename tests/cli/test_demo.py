@@ -232,3 +232,30 @@ def test_step_bar_stays_silent_when_piped():
     with StepBar(8, None, stream) as bar:
         bar.event(SimpleNamespace(kind="step", step=3))
     assert stream.getvalue() == ""
+
+
+def test_bench_demo_reads_the_score_table_and_writes_the_docs_section(tmp_path, monkeypatch):
+    from conftest import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import bench_demo
+
+    text = (
+        "trained in 150 s\n\nheld-out slice        IoU     Dice\n"
+        "  mirrored_10097_127 0.905   0.950\n  flipped_10039_120  0.929   0.963\n"
+        "  all pixels         0.914   0.955\n\nlabels and a picture ..."
+    )
+    rows = bench_demo.parse_scores(text)
+    assert [r["name"] for r in rows] == ["mirrored_10097_127", "flipped_10039_120", "all pixels"]
+    assert rows[-1] == {"name": "all pixels", "iou": 0.914, "dice": 0.955}
+    run = {"seed": 0, "command": "napari-res101unet demo --seed 0", "slice_ious": [0.905, 0.4],
+           "all_pixels_iou": 0.8, "train_seconds": 150, "wall_seconds": 170.2,
+           "passed": False, "output": text}  # fmt: skip
+    machine = {"cpu": "x", "cpus": 2, "torch": "2", "python": "3.11", "load_before": [1, 2, 3]}
+    result = {"date": "2026-12-03", "jobs": 1, "passed": False, "runs": [run, {**run, "seed": 1}],
+              "machine": {"before": machine, "load_after": [1, 1, 1]}}  # fmt: skip
+    bench_demo._write_markdown(tmp_path / "demo.md", result)
+    page = (tmp_path / "demo.md").read_text()
+    assert "| 0 | 0.905 / 0.400 | 0.800 | 150 | 170 | no |" in page
+    assert "one after the other" in page and page.count("```text") == 2
+    assert '??? example "`napari-res101unet demo --seed 0`"' in page  # later runs folded
