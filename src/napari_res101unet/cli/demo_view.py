@@ -84,20 +84,29 @@ def open_viewer(folder: Path, model_name: str) -> bool:
     return done.returncode == 0
 
 
-def show(folder: Path, model_name: str) -> None:  # pragma: no cover (opens a window)
-    """napari with the held-out image, the truth (outlined) and the prediction."""
-    import napari
-
+def add_result_layers(viewer, folder: Path, model_name: str) -> list:
+    """Add the demo's result in ``folder`` to a napari ``viewer``: the held-out image, the
+    truth (outlined) and the prediction; returns the three layers."""
     from ..io import read_image
 
     def data(key: str, labels: bool) -> np.ndarray:
         return read_image(Path(folder) / FILES[key], labels=labels).data
 
-    viewer = napari.Viewer(title=f"napari-res101unet demo: '{model_name}' on held-out slices")
-    viewer.add_image(data("image", False), name="held-out CT", colormap="gray")
+    image = viewer.add_image(data("image", False), name="held-out CT", colormap="gray")
     truth = viewer.add_labels(data("truth", True), name="truth (liver mask)")
     truth.contour = 2
-    viewer.add_labels(data("labels", True), name=f"prediction ({model_name})", opacity=0.5)
+    predicted = viewer.add_labels(
+        data("labels", True), name=f"prediction ({model_name})", opacity=0.5
+    )
+    return [image, truth, predicted]
+
+
+def show(folder: Path, model_name: str) -> None:  # pragma: no cover (opens a window)
+    """napari with the demo's result (:func:`add_result_layers`) until it is closed."""
+    import napari
+
+    viewer = napari.Viewer(title=f"napari-res101unet demo: '{model_name}' on held-out slices")
+    add_result_layers(viewer, folder, model_name)
     napari.run()
 
 
