@@ -41,7 +41,10 @@ DEMO_TRAINING = TrainSettings(
 )
 """The demo's training settings besides its steps and seed (whole 128x128 slices, 8 a step)."""
 DEMO_SECONDS_PER_STEP = 1.1
-"""One demo step (8 patches of 128x128) on 2 idle CPU threads (``demo --steps 16``)."""
+"""One demo step (8 patches of 128x128) on 2 idle CPU threads, estimated: half the pixels
+of :data:`~napari_res101unet.cli.progress.CPU_SECONDS_PER_STEP`'s step (2.7 s for 4 x
+256x256), and 2.1 s measured on 1 thread of a busy 2-core Xeon (issue 25; no idle machine
+was at hand to measure it on 2)."""
 
 
 def add_parser(sub) -> None:
