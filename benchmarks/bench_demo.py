@@ -154,8 +154,9 @@ def _write_markdown(path: Path, result: dict) -> None:
         f"{', '.join(str(r['seed']) for r in result['runs'])} ({at_once}; "
         "`python benchmarks/bench_demo.py`)",
         f"- **Date**: {result['date']}",
-        f"- **CPU**: {m['before']['cpu']}, {m['before']['cpus']} cores; torch "
-        f"{m['before']['torch']}, Python {m['before']['python']}",
+        f"- **Machine**: {m['before']['cpu']} ({m['before']['cpus']} cores), "
+        f"{m['before'].get('system', '')}, torch {m['before']['torch']}, Python "
+        f"{m['before']['python']}",
         f"- **Load average** (1, 5, 15 min) before: {', '.join(f'{v:.1f}' for v in before)}; "
         f"after: {', '.join(f'{v:.1f}' for v in after)}",
         "",
