@@ -43,8 +43,8 @@ DEMO_TRAINING = TrainSettings(
 DEMO_SECONDS_PER_STEP = 1.1
 """One demo step (8 patches of 128x128) on 2 idle CPU threads, estimated: half the pixels
 of :data:`~napari_res101unet.cli.progress.CPU_SECONDS_PER_STEP`'s step (2.7 s for 4 x
-256x256), and 2.1 s measured on 1 thread of a busy 2-core Xeon (issue 25; no idle machine
-was at hand to measure it on 2)."""
+256x256). Measured in issue 25 on a 2-core Xeon that other jobs shared (no idle one was at
+hand): 1.3 s (21 s an epoch of 16) on 2 threads at a load average of 1.4-2.3."""
 
 
 def add_parser(sub) -> None:
