@@ -16,23 +16,23 @@ from napari_res101unet.samples import SAMPLES, load_sample
 
 def test_liver_ct_sample():
     liver = load_sample("liver_ct")
-    assert liver["image"].shape == (12, 256, 256) and liver["image"].dtype == np.uint8
-    assert liver["labels"].shape == (12, 256, 256) and liver["labels"].dtype == np.uint8
+    assert liver["image"].shape == (42, 256, 256) and liver["image"].dtype == np.uint8
+    assert liver["labels"].shape == (42, 256, 256) and liver["labels"].dtype == np.uint8
     assert set(np.unique(liver["labels"])) == {0, 1}
-    assert all(liver["labels"][i].mean() > 0.08 for i in range(12))  # clearly visible liver
+    assert all(liver["labels"][i].mean() > 0.08 for i in range(42))  # clearly visible liver
     assert liver["image"].std() > 30  # real CT, not blank
     assert liver["spacing"] == (1.0, 1.0, 1.0)
-    assert len(liver["volume_ids"]) == len(liver["source_files"]) == 12
+    assert len(liver["volume_ids"]) == len(liver["source_files"]) == 42
 
 
 def test_liver_split_is_by_volume():
     liver = load_sample("liver_ct")
     train, test = liver["split"]["train"], liver["split"]["test"]
-    assert len(train) == 10 and len(test) == 2
-    assert sorted(train + test) == list(range(12))
+    assert len(train) == 40 and len(test) == 2
+    assert sorted(train + test) == list(range(42))
     train_ids = {liver["volume_ids"][i] for i in train}
     test_ids = {liver["volume_ids"][i] for i in test}
-    assert len(train_ids) >= 4 and len(test_ids) == 2
+    assert len(train_ids) == 20 and len(test_ids) == 2
     assert not train_ids & test_ids
     for i, name in enumerate(liver["source_files"]):  # e.g. flipped_10004_130.jpg
         assert int(name.split("_")[1]) == liver["volume_ids"][i]
@@ -71,7 +71,7 @@ def test_npe2_sample_functions_return_image_and_labels_layers():
         assert len(image_kw["scale"]) == image.ndim
     (_, kwargs, _), _ = _sample_data.liver_ct()
     assert kwargs["contrast_limits"] == (0, 255)
-    assert kwargs["metadata"]["split"]["test"] == [10, 11]
+    assert kwargs["metadata"]["split"]["test"] == [40, 41]
 
 
 def test_loading_samples_imports_neither_torch_nor_qt():

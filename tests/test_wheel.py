@@ -137,7 +137,7 @@ def test_napari_plugin_manager_lists_the_plugin_without_torch(venv_python, tmp_p
         "print(liver_ct()[0][0].shape, 'torch' in sys.modules)\n"
     )
     out = _run([venv_python, "-c", code], tmp_path).splitlines()
-    assert out == [f"{VERSION} ['Segment', 'Train']", "(12, 256, 256) False"]
+    assert out == [f"{VERSION} ['Segment', 'Train']", "(42, 256, 256) False"]
 
 
 def test_console_script_runs_from_the_installed_wheel(venv_python, tmp_path):

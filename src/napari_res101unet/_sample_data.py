@@ -14,7 +14,7 @@ LayerData = tuple[Any, dict, str]
 
 
 def liver_ct() -> list[LayerData]:
-    """12 liver CT slices (10 train, 2 held out) with their liver masks."""
+    """42 liver CT slices (40 train, 2 held out) with their liver masks."""
     sample = load_sample("liver_ct")
     split = sample["split"]
     metadata = {key: sample[key] for key in ("volume_ids", "split", "source_files", "license")}

@@ -78,7 +78,7 @@ def test_save_labels_layer_keeps_geometry(make_napari_viewer, ct_and_mask, tmp_p
     np.testing.assert_array_equal(sitk.GetArrayFromImage(out), labels.data)
 
 
-@pytest.mark.parametrize(("key", "shape"), [("liver_ct", (12, 256, 256)), ("nuclei", (512, 512))])
+@pytest.mark.parametrize(("key", "shape"), [("liver_ct", (42, 256, 256)), ("nuclei", (512, 512))])
 def test_sample_menu_loads_image_and_labels(make_napari_viewer, key, shape):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, key)

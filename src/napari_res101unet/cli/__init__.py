@@ -5,8 +5,9 @@ One module per command (:mod:`.info`, :mod:`.segment`, :mod:`.train`, :mod:`.eva
 the same way Python users do. Each has ``add_parser(subparsers)``, which registers the
 command with ``set_defaults(func=run)``. :mod:`.common` holds what they share (options made
 from the settings dataclasses of :mod:`napari_res101unet.config`, opening ``-m`` models,
-Ctrl-C); :mod:`.progress` draws training and file bars; :mod:`.train_ddp` is ``train
---nproc N``; :mod:`.__main__` is ``python -m napari_res101unet.cli``. Errors print one line
+Ctrl-C); :mod:`.progress` draws training and file bars; :mod:`.demo_view` writes the
+demo's result and opens it in napari; :mod:`.train_ddp` is ``train --nproc N``;
+:mod:`.__main__` is ``python -m napari_res101unet.cli``. Errors print one line
 (``error: ...``) and exit non-zero; ``--debug`` shows tracebacks.
 """
 

@@ -22,12 +22,18 @@ CPU_REFERENCE_THREADS = 2
 OVERHEAD_SECONDS = 15.0  # building the model, validation, scoring and writing the outputs
 
 
-def expected_time(steps: int | None, minutes: float | None, device: Any) -> str:
-    """One line saying how long training should take, printed before it starts."""
+def expected_time(
+    steps: int | None,
+    minutes: float | None,
+    device: Any,
+    seconds_per_step: float = CPU_SECONDS_PER_STEP,
+) -> str:
+    """One line saying how long training should take, printed before it starts
+    (``seconds_per_step``: one step on :data:`CPU_REFERENCE_THREADS` idle CPU threads)."""
     if steps is None:
         return f"expected: {minutes:g} min of training (a time budget), then scoring"
     if getattr(device, "type", "cpu") != "cpu":
-        cpu = _minutes(steps * CPU_SECONDS_PER_STEP + OVERHEAD_SECONDS)
+        cpu = _minutes(steps * seconds_per_step + OVERHEAD_SECONDS)
         return (
             f"expected: well under the {cpu} that 2 CPU threads take; "
             "the bar shows the time left after a few steps"
@@ -35,9 +41,9 @@ def expected_time(steps: int | None, minutes: float | None, device: Any) -> str:
     import torch
 
     threads = max(1, torch.get_num_threads())
-    per_step = CPU_SECONDS_PER_STEP * CPU_REFERENCE_THREADS / threads
+    per_step = seconds_per_step * CPU_REFERENCE_THREADS / threads
     seconds = steps * per_step + OVERHEAD_SECONDS
-    basis = f"{CPU_SECONDS_PER_STEP} s per step on {CPU_REFERENCE_THREADS} idle CPU threads"
+    basis = f"{seconds_per_step} s per step on {CPU_REFERENCE_THREADS} idle CPU threads"
     if threads != CPU_REFERENCE_THREADS:
         basis += f", scaled to {threads}"
     return f"expected: about {_minutes(seconds)} ({basis}; longer on a busy machine)"

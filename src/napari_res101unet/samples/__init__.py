@@ -1,8 +1,8 @@
 """Small real images with masks, shipped in the package (engine side: no napari, no torch).
 
 ``load_sample("liver_ct")``
-    12 axial CT slices of MSD Task03 / LiTS (uint8, windowed, 256x256) with liver masks;
-    ``split["train"]`` holds 10 slices of 5 scans, ``split["test"]`` 2 slices of 2 other
+    42 axial CT slices of MSD Task03 / LiTS (uint8, windowed, 256x256) with liver masks;
+    ``split["train"]`` holds 40 slices of 20 scans, ``split["test"]`` 2 slices of 2 other
     scans (CC BY-SA 4.0; see ``LICENSE-liver_ct.md``).
 ``load_sample("nuclei")``
     A 512x512 fluorescence image of nuclei with its instance mask, from StarDist / the
@@ -12,8 +12,8 @@ Example
 -------
 >>> from napari_res101unet.samples import load_sample
 >>> liver = load_sample("liver_ct")
->>> train = liver["image"][liver["split"]["train"]]      # (10, 256, 256) uint8
->>> masks = liver["labels"][liver["split"]["train"]]     # (10, 256, 256) 0/1
+>>> train = liver["image"][liver["split"]["train"]]      # (40, 256, 256) uint8
+>>> masks = liver["labels"][liver["split"]["train"]]     # (40, 256, 256) 0/1
 """
 
 from __future__ import annotations
