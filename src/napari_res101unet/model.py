@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .config import ARCHITECTURE, DECODER_CHANNELS, ENCODER_NAME, NORMALIZATIONS
+from .config import ARCHITECTURE, DECODER_CHANNELS, ENCODER_NAME, INSTANCE_HEADS, NORMALIZATIONS
 from .errors import summarize
 from .weights import (
     ENCODER_WEIGHTS_HELP,
@@ -53,6 +53,9 @@ class ModelSpec:
         Decoder widths of the smp Unet.
     training : dict or None
         Settings and per-epoch history when the model was trained by this plugin.
+    instance_head : {"boundary"} or None
+        What the network learned to separate touching objects (see
+        :data:`~napari_res101unet.config.INSTANCE_HEADS`); None: a semantic model.
     name : str
         Display name.
     """
@@ -67,6 +70,7 @@ class ModelSpec:
     encoder_weights: str = "random"
     decoder_channels: list[int] = field(default_factory=lambda: list(DECODER_CHANNELS))
     training: dict | None = None
+    instance_head: str | None = None
     name: str = "Res101_UNet"
     architecture: str = ARCHITECTURE
     encoder: str = ENCODER_NAME
@@ -266,6 +270,11 @@ def check_spec_fields(spec: ModelSpec) -> None:
         value = getattr(spec, key)
         if not isinstance(value, str) or len(value) > text:
             raise TypeError(f"{key} must be a string of at most {text} characters")
+    if spec.instance_head is not None and spec.instance_head not in INSTANCE_HEADS:
+        raise ValueError(
+            f"instance_head must be one of {INSTANCE_HEADS} or None, "
+            f"got {spec.instance_head!r:.80}"
+        )
     if spec.training is not None and not isinstance(spec.training, dict):
         raise TypeError(f"training must be a JSON object, got {type(spec.training).__name__}")
 

@@ -40,6 +40,7 @@ SETTINGS = (
     "sync_bn",
     "workers",
     "loss",
+    "instances",
 )
 
 

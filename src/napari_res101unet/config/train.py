@@ -11,6 +11,7 @@ from typing import Any
 from .checks import _choice, _flag, _help, _int, _is_integer, _number
 from .constants import (
     CONFIRM_MODES,
+    INSTANCE_CLASS_NAMES,
     LOSSES,
     NETWORK_MULTIPLE,
     REFINE_EPOCHS_WITH_BUDGET,
@@ -78,6 +79,14 @@ class TrainSettings:
     workers: int = field(
         default=0, metadata=_help("DataLoader processes preparing patches (0: in the loop)")
     )
+    instances: bool = field(
+        default=False,
+        metadata=_help(
+            "learn to separate touching objects: instance maps (one id per object) or "
+            "binary masks (objects: connected components) become background / interior / "
+            "contour targets, and the model records its boundary head"
+        ),
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -103,9 +112,10 @@ class TrainSettings:
         _number("foreground_fraction", self.foreground_fraction, 0.0, 1.0)
         _number("max_minutes", self.max_minutes, 0.0, math.inf, open_low=True, none_ok=True)
         _choice("loss", self.loss, LOSSES)
-        for name in ("augment", "mixed_precision", "sparse"):
+        for name in ("augment", "mixed_precision", "sparse", "instances"):
             _flag(name, getattr(self, name))
         self._check_ignore()
+        self._check_instances()
         if self.early_stopping == 0:
             object.__setattr__(self, "early_stopping", None)
 
@@ -119,6 +129,21 @@ class TrainSettings:
             raise ValueError(
                 f"sparse labels mark unlabelled pixels with 0 themselves; ignore_index "
                 f"({value}) cannot be given as well"
+            )
+
+    def _check_instances(self) -> None:
+        if not self.instances:
+            return
+        if self.sparse:
+            raise ValueError(
+                "instances=True needs whole objects in the labels; sparse labels (a few "
+                "strokes) cannot tell an object's contour: use one or the other"
+            )
+        if self.classes not in (None, len(INSTANCE_CLASS_NAMES)):
+            raise ValueError(
+                f"instances=True trains {len(INSTANCE_CLASS_NAMES)} classes "
+                f"({', '.join(INSTANCE_CLASS_NAMES)}); classes={self.classes} cannot be "
+                "given as well (leave it None)"
             )
 
     @property

@@ -7,6 +7,7 @@ events go to ``callback`` and checkpoints to ``output`` (layout in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..config import TrainSettings, settings_with
+from ..config import INSTANCE_CLASS_NAMES, INSTANCE_HEADS, TrainSettings, settings_with
 from ..device import precision_name, resolve_device
 from ..preprocess.intensity import intensity_record
 from ..preprocess.pair_spacing import fit_spacing
@@ -172,11 +173,16 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
     checked_val = None
     if run.val_pairs is not None:
         checked_val = check_any(run.val_pairs, what="val_pairs", **rules)
+    class_names = run.class_names
+    if settings.instances:  # labels -> background / interior / contour (instance_pairs.py)
+        checked, checked_val, settings = _instance_targets(checked, checked_val, settings)
+        class_names = list(INSTANCE_CLASS_NAMES)
     start = start_model(
-        settings, run.model, run.encoder_weights, run.class_names,
+        settings, run.model, run.encoder_weights, class_names,
         checked + (checked_val or []), resume_path,
     )  # fmt: skip
     net = start.net
+    net.spec.instance_head = INSTANCE_HEADS[0] if settings.instances else None
     checked, pixel = fit_spacing(checked, run.spacing, net.spec.spacing, settings.label_ignore)
     train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
     net.spec.intensity = intensity_record([(it.data, it.slices) for it in train_items])
@@ -200,6 +206,19 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
     if resume_path is not None:
         trainer.restore(resume_path)
     return trainer.fit()
+
+
+def _instance_targets(checked, checked_val, settings: TrainSettings):
+    """Boundary targets of the training and validation pairs, and the settings with the
+    class count they imply (a given model gets a 3-class head when it has another)."""
+    from .instance_pairs import boundary_pairs
+
+    ignore = settings.ignore_index
+    checked = boundary_pairs(checked, ignore)
+    if checked_val is not None:
+        checked_val = boundary_pairs(checked_val, ignore, "val_pairs")
+    settings = dataclasses.replace(settings, classes=len(INSTANCE_CLASS_NAMES))
+    return checked, checked_val, settings
 
 
 def sampler_class(items) -> type:
