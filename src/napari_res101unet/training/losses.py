@@ -49,8 +49,9 @@ def dice_ce_loss(
     -------
     () tensor
         ``ce_weight * CE + dice_weight * (1 - mean Dice)``. The cross-entropy is the
-        (weighted) mean over labelled pixels; the Dice is computed over the whole batch per foreground class
-        and averaged over the classes present in ``target`` (0 when none is present).
+        (weighted) mean over labelled pixels; the Dice is computed over the whole batch
+        per foreground class and averaged over the classes present in ``target`` (0 when
+        none is present).
         A batch without labelled pixels gives 0 (with a zero gradient).
 
     Raises
