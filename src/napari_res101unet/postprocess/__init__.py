@@ -1,7 +1,8 @@
 """Post-processing of predictions into what users count and measure.
 
 :mod:`.instances` (objects from a foreground, boundary classes or a distance map:
-connected components, seeded watersheds, holes, small objects; ``instances_from``) and
-:mod:`.stitch` (ids unique over blocks, objects cut by block edges merged). numpy, SciPy
-and scikit-image only: no torch, no Qt.
+connected components, seeded watersheds, holes, small objects; ``instances_from``),
+:mod:`.from_model` (objects from a model's probabilities by its instance head:
+``instances_for_head``) and :mod:`.stitch` (ids unique over blocks, objects cut by block
+edges merged). numpy, SciPy and scikit-image only: no torch, no Qt.
 """
