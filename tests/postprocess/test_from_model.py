@@ -38,6 +38,7 @@ def _boundary_probabilities(a, b, width=2, sharp=0.9):
 def test_a_boundary_head_splits_touching_discs_along_the_contour_ring():
     a, b = _touching()
     p, classes = _boundary_probabilities(a, b)
+    assert ndimage.label(classes == 1, np.ones((3, 3)))[1] == 2  # the ring parts them
     labels = instances_for_head(p, "boundary")
     assert labels.dtype == np.uint16 and labels.max() == 2
     majority = []
