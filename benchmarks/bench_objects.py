@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import napari_res101unet as nr  # noqa: E402
 from _portable import portable_settings  # noqa: E402
 from bench_training import _natural, hardware, load_folder  # noqa: E402
+from napari_res101unet.config import TrainSettings  # noqa: E402
 from napari_res101unet.device import resolve_device  # noqa: E402
 from napari_res101unet.evaluation.objects import object_tally, pooled_scores  # noqa: E402
 from napari_res101unet.io import read_image  # noqa: E402
@@ -63,8 +64,14 @@ from napari_res101unet.postprocess.from_model import instances_for_head  # noqa:
 from napari_res101unet.postprocess.instances import InstanceOptions  # noqa: E402
 from napari_res101unet.training.instance_targets import objects_of  # noqa: E402
 
-PARTS = {"semantic": ("a_components", "b_watershed"), "instances": ("c_instance_head",)}
-METHOD = {"a_components": "components", "b_watershed": "watershed", "c_instance_head": None}
+PARTS = {
+    "semantic": ("a_components", "b_watershed"),
+    "boundary": ("c_boundary_head",),
+    "distance": ("c_distance_head",),
+}
+"""The models (one training each) and the methods scored on each model's output."""
+METHOD = {"a_components": "components", "b_watershed": "watershed"}
+DEFAULT_HEAD = TrainSettings().instance_head
 DSB_TEST = ("1c8b905c9519", "1ec74a26e772")  # the source repository's 2 test images
 GLAS_OBJECTS = (
     "GlaS masks are binary: objects are their 8-connected components (1,542 components "
@@ -131,10 +138,14 @@ def run_part(part: str, args) -> list[dict]:
         if part == "semantic":  # instance masks -> foreground (the semantic model's classes)
             train = [(image, (mask > 0).astype(np.uint8)) for image, mask in train]
         started = time.monotonic()
+        budget = {"epochs": args.epochs, "max_minutes": minutes}
+        if args.steps is not None:  # the same steps for every model, whatever the timing
+            budget = {"epochs": 1, "steps_per_epoch": args.steps}
         model = nr.train(
-            train, epochs=args.epochs, max_minutes=minutes, device=device,
-            patch_size=args.patch_size, batch_size=args.batch_size, seed=args.seed,
-            encoder_weights=args.encoder_weights, instances=part == "instances",
+            train, **budget, device=device, patch_size=args.patch_size,
+            batch_size=args.batch_size, seed=args.seed, encoder_weights=args.encoder_weights,
+            instances=part != "semantic", instance_head=part if part != "semantic" else
+            DEFAULT_HEAD,
         )  # fmt: skip
         seconds = time.monotonic() - started
         record = model.spec.training
@@ -144,7 +155,7 @@ def run_part(part: str, args) -> list[dict]:
         for _stem, image, truth in test:
             _, probs = nr.segment(image, model, return_probabilities=True, device=device)
             for method in PARTS[part]:
-                opts = InstanceOptions(method=METHOD[method] or "watershed", **options)
+                opts = InstanceOptions(method=METHOD.get(method, "watershed"), **options)
                 objects = instances_for_head(probs, model.spec.instance_head, opts)
                 tallies[method].append(object_tally(objects, truth, thresholds=(0.5,)))
                 pixels[method][0] += int(((objects > 0) & (truth > 0)).sum())
@@ -155,7 +166,7 @@ def run_part(part: str, args) -> list[dict]:
                 {
                     "dataset": name,
                     "method": method,
-                    "minutes": minutes,
+                    "minutes": minutes if args.steps is None else None,
                     "train_seconds": round(seconds, 1),
                     "steps": record["step"],
                     "best_epoch": record["best_epoch"],
@@ -177,7 +188,7 @@ def run_part(part: str, args) -> list[dict]:
 
 
 def side_by_side(args, argv) -> list[dict]:
-    """Both parts at the same time, each this script with ``--part`` on one torch thread."""
+    """The parts at the same time, each this script with ``--part`` on one torch thread."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     kept = [a for a in argv if a != "--side-by-side"]
     if "--json" in kept:
@@ -186,7 +197,7 @@ def side_by_side(args, argv) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-objects-") as tmp:
         jobs = []
-        for part in PARTS:
+        for part in args.parts:
             out, log = Path(tmp) / f"{part}.json", Path(tmp) / f"{part}.log"
             command = [sys.executable, __file__, *kept, "--part", part, "--json", str(out)]
             with open(log, "w") as handle:  # the child keeps its own descriptor
@@ -206,7 +217,7 @@ def table(rows: list[dict]) -> str:
     lines = [head]
     for r in rows:
         lines.append(
-            f"{r['dataset']:<8} {r['method']:<16} {r['minutes']:>5g} {r['steps']:>6} "
+            f"{r['dataset']:<8} {r['method']:<16} {r['minutes'] or 0:>5g} {r['steps']:>6} "
             f"{r['object_f1']:7.4f} {r['object_dice']:8.4f} {r['object_hausdorff']:8.2f} "
             f"{r['f1_iou50']:6.4f} {r['pixel_iou']:7.4f} {r['n_pred']:>5}/{r['n_true']:<6}"
         )
@@ -216,7 +227,7 @@ def table(rows: list[dict]) -> str:
 def goals(rows: list[dict]) -> dict:
     """The issue's goals on GlaS: (c) >= (a) + 0.10 object F1 and a lower Hausdorff."""
     by = {(r["dataset"], r["method"]): r for r in rows}
-    a, c = by.get(("glas", "a_components")), by.get(("glas", "c_instance_head"))
+    a, c = by.get(("glas", "a_components")), by.get(("glas", f"c_{DEFAULT_HEAD}_head"))
     if a is None or c is None:
         return {}
     return {
@@ -232,7 +243,17 @@ def parse_args(argv=None):
     p.add_argument("--minutes", type=float, default=25.0, help="GlaS budget per model (25)")
     p.add_argument("--nuclei-minutes", type=float, default=10.0, help="DSB budget (10)")
     p.add_argument("--datasets", nargs="+", default=["glas", "nuclei"], choices=["glas", "nuclei"])
-    p.add_argument("--side-by-side", action="store_true", help="both models at once, 1 core each")
+    p.add_argument(
+        "--parts",
+        nargs="+",
+        default=["semantic", DEFAULT_HEAD],
+        choices=list(PARTS),
+        help=f"models to train (default: semantic and the default head, {DEFAULT_HEAD})",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="train every model this many steps instead"
+    )
+    p.add_argument("--side-by-side", action="store_true", help="models at once, 1 core each")
     p.add_argument("--quick", action="store_true", help="0.5 min, 8 train and 3 test images")
     p.add_argument("--train-images", type=int, default=None, help="limit (quick checks)")
     p.add_argument("--test-images", type=int, default=None, help="limit (quick checks)")
@@ -243,7 +264,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="write the results here")
-    p.add_argument("--part", choices=list(PARTS), help=argparse.SUPPRESS)
+    p.add_argument("--part", choices=list(PARTS), help=argparse.SUPPRESS)  # one child
     args = p.parse_args(argv)
     if args.quick:
         args.minutes = args.nuclei_minutes = min(args.minutes, 0.5)
@@ -260,7 +281,7 @@ def main(argv=None) -> int:
     elif args.side_by_side:
         rows = side_by_side(args, argv)
     else:
-        rows = [row for part in PARTS for row in run_part(part, args)]
+        rows = [row for part in args.parts for row in run_part(part, args)]
     rows.sort(key=lambda r: (r["dataset"], r["method"]))
     settings = portable_settings(vars(args), args.data)
     result = {

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_res101unet.postprocess.from_model import instances_for_head
+from napari_res101unet.postprocess.from_model import expected_distance, instances_for_head
 from napari_res101unet.postprocess.instances import InstanceOptions
 
 
@@ -60,10 +60,17 @@ def test_a_distance_head_seeds_one_object_per_peak():
     for disc in (a, b):
         d = ndimage.distance_transform_edt(disc)
         dist[disc] = d[disc] / d.max()
-    p = np.stack([(a | b) * 0.9 + 0.05, dist])
-    labels = instances_for_head(p, "distance", InstanceOptions(distance_h=0.2))
+    n = 5  # background + 5 bins of the normalised distance, one-hot with some blur
+    bins = np.where(a | b, np.ceil(dist * n).clip(1, n), 0).astype(int)
+    p = np.full((1 + n, *a.shape), 0.02)
+    for k in range(1 + n):
+        p[k][bins == k] = 1 - 0.02 * n
+    expected = expected_distance(p)
+    assert expected[~(a | b)].max() < 0.6 and np.isclose(expected[30, 30], 0.9, atol=0.05)
+    labels = instances_for_head(p, "distance")
     assert labels.max() == 2
-    assert len(np.unique(labels[a])) == 1 and len(np.unique(labels[b])) == 1
+    for disc in (a, b):
+        assert np.bincount(labels[disc]).max() / disc.sum() > 0.95
 
 
 @pytest.mark.parametrize(
@@ -71,6 +78,7 @@ def test_a_distance_head_seeds_one_object_per_peak():
     [
         (np.zeros((3, 8, 8)), "stardist", None, ValueError, "instance_head must be None"),
         (np.zeros((2, 8, 8)), "boundary", None, ValueError, "a boundary head gives 3"),
+        (np.zeros((2, 8, 8)), "distance", None, ValueError, "a distance head gives 1 \\+ n"),
         (np.zeros((8, 8)), None, InstanceOptions(method="boundary"), ValueError, "needs a model"),
         (np.zeros((3, 2, 8, 8)), None, None, ValueError, "spatial shape"),
         (np.full((8, 8), 1.5), None, None, ValueError, r"\[0, 1\]"),

@@ -11,7 +11,7 @@ import napari_res101unet as nr
 from napari_res101unet.checkpoint import load_model, read_header
 from napari_res101unet.config import INSTANCE_CLASS_NAMES, TrainSettings
 from napari_res101unet.preprocess.pairs import IGNORE, check_pairs
-from napari_res101unet.training.instance_pairs import boundary_pairs, class_weights
+from napari_res101unet.training.instance_pairs import class_weights, instance_pairs
 from napari_res101unet.training.losses import dice_ce_loss, make_loss
 
 TINY = {"patch_size": 64, "batch_size": 2, "steps_per_epoch": 2, "device": "cpu"}
@@ -37,7 +37,7 @@ def test_targets_are_made_on_the_whole_image_and_keep_unlabelled_pixels():
     image, labels = touching_discs()
     labels = labels.astype(np.int32)
     labels[:4, :4] = 255  # unlabelled
-    (pair,) = boundary_pairs(check_pairs([(image, labels)], ignore_index=255), 255)
+    (pair,) = instance_pairs(check_pairs([(image, labels)], ignore_index=255), 255, "boundary")
     targets = pair.labels[0]
     assert set(np.unique(targets)) == {0, 1, 2, 255}
     assert (targets[:4, :4] == 255).all()
@@ -50,7 +50,7 @@ def test_targets_are_made_on_the_whole_image_and_keep_unlabelled_pixels():
 
 def test_class_weights_favour_the_thin_contour():
     image, labels = touching_discs()
-    (pair,) = boundary_pairs(check_pairs([(image, labels)]), None)
+    (pair,) = instance_pairs(check_pairs([(image, labels)]), None, "boundary")
 
     class Item:  # the fields class_weights reads of a Prepared
         def __init__(self, lab):
@@ -96,6 +96,21 @@ def test_instance_training_records_the_boundary_head_and_reloads(tmp_path):
     assert semantic.spec.classes == 2  # the given model is left as it was
 
 
+def test_a_distance_head_learns_bins_of_the_distance_to_the_boundary():
+    image, labels = touching_discs()
+    (pair,) = instance_pairs(check_pairs([(image, labels)]), None, "distance")
+    targets = pair.labels[0]
+    assert list(np.unique(targets)) == [0, 1, 2, 3, 4, 5]
+    assert targets[24, 14] == 5 and targets[labels == 0].max() == 0  # centre, background
+    a, b = labels == 1, labels == 2
+    assert (targets[a & np.roll(b, -1, axis=1)] == 1).all()  # the shared border: bin 1
+    model = nr.train([(image, labels)], **TINY, epochs=1, instances=True, val_fraction=0.0,
+                     instance_head="distance")  # fmt: skip
+    assert model.spec.instance_head == "distance" and model.spec.classes == 6
+    assert model.spec.class_names[1] == "distance 1/5"
+    assert model.spec.training["settings"]["instance_head"] == "distance"
+
+
 def test_an_old_checkpoint_without_the_field_loads_as_semantic(tmp_path):
     from napari_res101unet.model import ModelSpec
 
@@ -110,7 +125,9 @@ def test_an_old_checkpoint_without_the_field_loads_as_semantic(tmp_path):
     ("fields", "match"),
     [
         ({"sparse": True}, "sparse labels"),
-        ({"classes": 2}, "instances=True trains 3 classes"),
+        ({"classes": 2}, "boundary head trains 3 classes"),
+        ({"instance_head": "distance", "classes": 3}, "distance head trains 6 classes"),
+        ({"instance_head": "stardist"}, "instance_head"),
         ({"instances": "yes"}, "instances"),
     ],
 )

@@ -41,6 +41,7 @@ SETTINGS = (
     "workers",
     "loss",
     "instances",
+    "instance_head",
 )
 
 

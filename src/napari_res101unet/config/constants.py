@@ -113,18 +113,24 @@ SLICE_CACHE_MB = 512
 """Megabytes of decoded slices a process keeps of training data read from disk (unless
 ``$NAPARI_RES101UNET_CACHE_MB`` says otherwise)."""
 
-INSTANCE_HEADS = ("boundary",)
-"""Instance heads a checkpoint may record (``ModelSpec.instance_head``): ``boundary``, 3
-classes background / interior / contour (DCAN), learned by ``train(..., instances=True)``."""
+INSTANCE_HEADS = ("boundary", "distance")
+"""Instance heads a checkpoint may record (``ModelSpec.instance_head``), learned by
+``train(..., instances=True)``: ``boundary``, 3 classes background / interior / contour
+(DCAN); ``distance``, background and ``distance_bins`` classes of the distance to the
+object's boundary normalised per object (the deep watershed transform's energy levels;
+foreground + distance as micro-sam's automatic mode)."""
 
 INSTANCE_CLASS_NAMES = ("background", "interior", "contour")
 """The classes of a boundary head, in output order."""
 
-INSTANCE_TRAINING = MappingProxyType({"contour_width": 2, "max_class_weight": 10.0})
+INSTANCE_TRAINING = MappingProxyType(
+    {"contour_width": 2, "max_class_weight": 10.0, "distance_bins": 5}
+)
 """How ``train(..., instances=True)`` makes and weighs its targets: ``contour_width``
 pixels of each object's rim (at the training pixel size) become the contour class, so two
 touching objects are parted by a band of twice that width (2: 4 px between two GlaS glands
 at 20x, thin beside glands ~100 px across, wide enough to survive the network's 2x
-up-sampling); the cross-entropy weighs each class by median-frequency balancing over the
-training targets (Eigen & Fergus 2015), at most ``max_class_weight``, so the thin contour
-class is learned."""
+up-sampling); a distance head has ``distance_bins`` classes of the normalised distance
+(bin k holds (k-1)/n < d <= k/n); the cross-entropy weighs each class by median-frequency
+balancing over the training targets (Eigen & Fergus 2015), at most ``max_class_weight``,
+so thin classes (the contour, the outer distance bin) are learned."""

@@ -12,6 +12,8 @@ from .checks import _choice, _flag, _help, _int, _is_integer, _number
 from .constants import (
     CONFIRM_MODES,
     INSTANCE_CLASS_NAMES,
+    INSTANCE_HEADS,
+    INSTANCE_TRAINING,
     LOSSES,
     NETWORK_MULTIPLE,
     REFINE_EPOCHS_WITH_BUDGET,
@@ -83,8 +85,15 @@ class TrainSettings:
         default=False,
         metadata=_help(
             "learn to separate touching objects: instance maps (one id per object) or "
-            "binary masks (objects: connected components) become background / interior / "
-            "contour targets, and the model records its boundary head"
+            "binary masks (objects: connected components) become instance targets (see "
+            "instance_head), and the model records its head"
+        ),
+    )
+    instance_head: str = field(
+        default="boundary",
+        metadata=_help(
+            "with instances: boundary (background / interior / contour) or distance "
+            "(background + bins of the distance to the object's boundary)"
         ),
     )
 
@@ -132,6 +141,7 @@ class TrainSettings:
             )
 
     def _check_instances(self) -> None:
+        _choice("instance_head", self.instance_head, INSTANCE_HEADS)
         if not self.instances:
             return
         if self.sparse:
@@ -139,12 +149,19 @@ class TrainSettings:
                 "instances=True needs whole objects in the labels; sparse labels (a few "
                 "strokes) cannot tell an object's contour: use one or the other"
             )
-        if self.classes not in (None, len(INSTANCE_CLASS_NAMES)):
+        wanted = self.instance_classes
+        if self.classes not in (None, wanted):
             raise ValueError(
-                f"instances=True trains {len(INSTANCE_CLASS_NAMES)} classes "
-                f"({', '.join(INSTANCE_CLASS_NAMES)}); classes={self.classes} cannot be "
-                "given as well (leave it None)"
+                f"instances=True with a {self.instance_head} head trains {wanted} classes; "
+                f"classes={self.classes} cannot be given as well (leave it None)"
             )
+
+    @property
+    def instance_classes(self) -> int:
+        """The classes of the instance head (``instance_head``), background included."""
+        if self.instance_head == "distance":
+            return 1 + int(INSTANCE_TRAINING["distance_bins"])
+        return len(INSTANCE_CLASS_NAMES)
 
     @property
     def label_ignore(self) -> int | None:

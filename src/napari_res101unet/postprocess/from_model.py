@@ -12,12 +12,14 @@ None               ``(Y, X)`` foreground (a binary model's     ``watershed`` (di
 ``"boundary"``     ``(3, Y, X)`` background / interior /       ``boundary``: interior seeds
                    contour                                     flooded over interior +
                                                                contour
-``"distance"``     ``(2, Y, X)`` foreground probability /      ``distance``: h-maxima of the
-                   predicted distance in [0, 1]                distance flooded over the
-                                                               foreground
+``"distance"``     ``(1 + n, Y, X)`` background / ``n`` bins   ``distance``: h-maxima of the
+                   of the normalised distance (bin ``k``:      expected distance flooded
+                   ``(k-1)/n < d <= k/n``)                     over the foreground
 =================  ==========================================  ============================
 
-(``Z`` before ``Y`` for stacks.) Used by the object benchmark and by ``segment``.
+(``Z`` before ``Y`` for stacks.) A distance head's map is the expected distance given
+foreground, ``sum_k p_k (k - 1/2) / n / (1 - p_0)``. Used by the object benchmark and by
+``segment``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ HEAD_METHODS = {"boundary": "boundary", "distance": "distance"}
 SEMANTIC_METHODS = ("watershed", "components")
 INTERIOR = INSTANCE_CLASS_NAMES.index("interior")
 
-__all__ = ["HEAD_METHODS", "instances_for_head"]
+__all__ = ["HEAD_METHODS", "expected_distance", "instances_for_head"]
 
 
 def instances_for_head(
@@ -50,7 +52,7 @@ def instances_for_head(
     probabilities : ndarray of float in [0, 1]
         The model's output (see the table in the module notes): for ``instance_head``
         None the foreground ``(Y, X)`` / ``(Z, Y, X)``; ``(3,
-        *spatial)`` for ``"boundary"``; ``(2, *spatial)`` for ``"distance"``.
+        *spatial)`` for ``"boundary"``; ``(1 + n, *spatial)`` for ``"distance"``.
     instance_head : {None, "boundary", "distance"}
         ``spec.instance_head`` of the model.
     options : InstanceOptions, optional
@@ -79,17 +81,30 @@ def instances_for_head(
     if instance_head is None:
         return _semantic(p, options)
     method = HEAD_METHODS[instance_head]
-    wanted = len(INSTANCE_CLASS_NAMES) if instance_head == "boundary" else 2
-    if p.ndim not in (3, 4) or p.shape[0] != wanted:
+    wanted = len(INSTANCE_CLASS_NAMES) if instance_head == "boundary" else "1 + n (n >= 2)"
+    if p.ndim not in (3, 4) or (
+        p.shape[0] != wanted if instance_head == "boundary" else p.shape[0] < 3
+    ):
         raise ValueError(
             f"a {instance_head} head gives {wanted} channels first, (K, Y, X) or (K, Z, Y, "
             f"X); got probabilities of shape {p.shape}"
         )
     options = dataclasses.replace(options, method=method)
+    foreground = np.clip(1.0 - p[0], 0.0, 1.0)
     if instance_head == "boundary":
-        foreground = np.clip(1.0 - p[0], 0.0, 1.0)
         return instances_from(foreground, options, interior=p[INTERIOR])
-    return instances_from(p[0], options, distance=p[1])
+    return instances_from(foreground, options, distance=expected_distance(p))
+
+
+def expected_distance(p: np.ndarray) -> np.ndarray:
+    """A distance head's ``(1 + n, ...)`` probabilities as the expected normalised
+    distance given foreground (bin centres ``(k - 1/2) / n``), 0 where the background
+    takes everything."""
+    n = p.shape[0] - 1
+    centres = (np.arange(1, n + 1) - 0.5) / n
+    weighted = np.tensordot(centres, p[1:], axes=(0, 0))
+    total = p[1:].sum(axis=0)
+    return np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 1e-6)
 
 
 def _semantic(p: np.ndarray, options: InstanceOptions) -> np.ndarray:

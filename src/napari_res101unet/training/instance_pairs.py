@@ -1,5 +1,12 @@
-"""Instance-aware training (``train(..., instances=True)``): labels become background /
-interior / contour targets, and the thin contour class is weighted so it is learned.
+"""Instance-aware training (``train(..., instances=True)``): labels become the targets of
+an instance head, and thin classes are weighted so they are learned.
+
+Heads (``TrainSettings.instance_head``): ``boundary``, background / interior / contour
+(:func:`~.instance_targets.boundary_classes`); ``distance``, background and ``n`` bins of
+the distance to the object's boundary normalised per object
+(:func:`~.instance_targets.distance_targets`; bin ``k`` holds ``(k-1)/n < d <= k/n``), as
+the deep watershed transform (Bai & Urtasun 2017) learns energy levels as classes: a
+softmax head like any other, so inference, tiling and validation need nothing new.
 
 Targets are computed on each WHOLE label image (each slice of a stack), before patches are
 cut, scaled, flipped or rotated: an object cut by a patch edge keeps its true contour (the
@@ -21,16 +28,34 @@ import numpy as np
 
 from ..config import INSTANCE_CLASS_NAMES, INSTANCE_TRAINING
 from ..preprocess.pairs import IGNORE, CheckedPair, value_counts
-from .instance_targets import boundary_classes
+from .instance_targets import boundary_classes, distance_targets
 
-__all__ = ["boundary_pairs", "class_weights"]
+__all__ = ["class_weights", "head_class_names", "instance_pairs", "instance_targets"]
 
 
-def boundary_pairs(
-    checked: list[CheckedPair], ignore_index: int | None, what: str = "pairs"
+def head_class_names(head: str) -> list[str]:
+    """The class names of an instance head, background first."""
+    if head == "distance":
+        n = int(INSTANCE_TRAINING["distance_bins"])
+        return ["background"] + [f"distance {k}/{n}" for k in range(1, n + 1)]
+    return list(INSTANCE_CLASS_NAMES)
+
+
+def instance_targets(objects: np.ndarray, head: str) -> np.ndarray:
+    """The class targets of ``head`` for a label image's objects (int32, same shape)."""
+    if head == "distance":
+        n = int(INSTANCE_TRAINING["distance_bins"])
+        foreground, distance = distance_targets(objects)
+        bins = np.ceil(distance * n).clip(1, n).astype(np.int32)
+        return np.where(foreground > 0, bins, 0).astype(np.int32)
+    return boundary_classes(objects, int(INSTANCE_TRAINING["contour_width"])).astype(np.int32)
+
+
+def instance_pairs(
+    checked: list[CheckedPair], ignore_index: int | None, head: str, what: str = "pairs"
 ) -> list[CheckedPair]:
-    """The pairs with their labels replaced by boundary targets (0 background,
-    1 interior, 2 contour; ``ignore_index`` pixels kept as they are).
+    """The pairs with their labels replaced by the targets of ``head`` (see
+    :func:`instance_targets`; ``ignore_index`` pixels kept as they are).
 
     Raises
     ------
@@ -41,7 +66,6 @@ def boundary_pairs(
     from .lazy_pairs import is_lazy
 
     out = []
-    width = int(INSTANCE_TRAINING["contour_width"])
     for pair in checked:
         if is_lazy(pair.labels):
             raise ValueError(
@@ -55,7 +79,7 @@ def boundary_pairs(
             raise ValueError(
                 f"{pair.name} holds no object: instance training needs objects in every pair"
             )
-        targets = boundary_classes(objects, width).astype(np.int32)  # holds any ignore_index
+        targets = instance_targets(objects, head)  # int32: holds any ignore_index
         if unlabelled is not None:
             targets[unlabelled] = ignore_index
         kept = targets if unlabelled is None else targets[~unlabelled]

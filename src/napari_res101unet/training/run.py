@@ -16,11 +16,12 @@ from typing import Any
 
 import torch
 
-from ..config import INSTANCE_CLASS_NAMES, INSTANCE_HEADS, TrainSettings, settings_with
+from ..config import TrainSettings, settings_with
 from ..device import precision_name, resolve_device
 from ..preprocess.intensity import intensity_record
 from ..preprocess.pair_spacing import fit_spacing
 from . import distributed as _dist
+from .instance_pairs import head_class_names
 from .patches import PatchSampler
 from .start import make_plan, prepare_data, start_model
 from .state import CheckpointPaths, TrainingEvent
@@ -174,15 +175,15 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
     if run.val_pairs is not None:
         checked_val = check_any(run.val_pairs, what="val_pairs", **rules)
     class_names = run.class_names
-    if settings.instances:  # labels -> background / interior / contour (instance_pairs.py)
+    if settings.instances:  # labels -> the instance head's classes (instance_pairs.py)
         checked, checked_val, settings = _instance_targets(checked, checked_val, settings)
-        class_names = list(INSTANCE_CLASS_NAMES)
+        class_names = head_class_names(settings.instance_head)
     start = start_model(
         settings, run.model, run.encoder_weights, class_names,
         checked + (checked_val or []), resume_path,
     )  # fmt: skip
     net = start.net
-    net.spec.instance_head = INSTANCE_HEADS[0] if settings.instances else None
+    net.spec.instance_head = settings.instance_head if settings.instances else None
     checked, pixel = fit_spacing(checked, run.spacing, net.spec.spacing, settings.label_ignore)
     train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
     net.spec.intensity = intensity_record([(it.data, it.slices) for it in train_items])
@@ -209,15 +210,15 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
 
 
 def _instance_targets(checked, checked_val, settings: TrainSettings):
-    """Boundary targets of the training and validation pairs, and the settings with the
-    class count they imply (a given model gets a 3-class head when it has another)."""
-    from .instance_pairs import boundary_pairs
+    """Instance targets of the training and validation pairs, and the settings with the
+    class count they imply (a given model gets a new head when it has another count)."""
+    from .instance_pairs import instance_pairs
 
-    ignore = settings.ignore_index
-    checked = boundary_pairs(checked, ignore)
+    ignore, head = settings.ignore_index, settings.instance_head
+    checked = instance_pairs(checked, ignore, head)
     if checked_val is not None:
-        checked_val = boundary_pairs(checked_val, ignore, "val_pairs")
-    settings = dataclasses.replace(settings, classes=len(INSTANCE_CLASS_NAMES))
+        checked_val = instance_pairs(checked_val, ignore, head, "val_pairs")
+    settings = dataclasses.replace(settings, classes=settings.instance_classes)
     return checked, checked_val, settings
 
 
