@@ -94,6 +94,9 @@ def test_instance_training_records_the_boundary_head_and_reloads(tmp_path):
     tuned = nr.train([(image, labels > 0)], **TINY, epochs=1, model=semantic, instances=True)
     assert tuned.spec.classes == 3 and tuned.spec.instance_head == "boundary"
     assert semantic.spec.classes == 2  # the given model is left as it was
+    # trained on further without instances=True (as refine does), a model keeps its head
+    kept = nr.train([(image, (labels > 0).astype(np.uint8))], **TINY, epochs=1, model=tuned)
+    assert kept.spec.instance_head == "boundary" and kept.spec.classes == 3
 
 
 def test_a_distance_head_learns_bins_of_the_distance_to_the_boundary():

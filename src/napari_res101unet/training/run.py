@@ -183,7 +183,8 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
         checked + (checked_val or []), resume_path,
     )  # fmt: skip
     net = start.net
-    net.spec.instance_head = settings.instance_head if settings.instances else None
+    if settings.instances:  # else a given model keeps its head (refine corrects its classes)
+        net.spec.instance_head = settings.instance_head
     checked, pixel = fit_spacing(checked, run.spacing, net.spec.spacing, settings.label_ignore)
     train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
     net.spec.intensity = intensity_record([(it.data, it.slices) for it in train_items])
