@@ -128,6 +128,20 @@ def min_size(pairs) -> int:
 
 
 # ---------------------------------------------------------------- one part
+def train_model(part: str, train: list, minutes: float, args, device):
+    """The part's model: semantic (foreground) or an instance head, same seed and budget."""
+    if part == "semantic":  # instance masks -> foreground (the semantic model's classes)
+        train = [(image, (mask > 0).astype(np.uint8)) for image, mask in train]
+    budget = {"epochs": args.epochs, "max_minutes": minutes}
+    if args.steps is not None:  # the same steps for every model, whatever the timing
+        budget = {"epochs": 1, "steps_per_epoch": args.steps}
+    head = {"instances": True, "instance_head": part} if part != "semantic" else {}
+    return nr.train(
+        train, **budget, **head, device=device, patch_size=args.patch_size,
+        batch_size=args.batch_size, seed=args.seed, encoder_weights=args.encoder_weights,
+    )  # fmt: skip
+
+
 def run_part(part: str, args) -> list[dict]:
     """Train the part's model on each dataset, predict the test images, score objects."""
     device = resolve_device(args.device)
@@ -135,56 +149,49 @@ def run_part(part: str, args) -> list[dict]:
     for name in args.datasets:
         train, test = (glas if name == "glas" else nuclei)(args.data, args)
         minutes = args.minutes if name == "glas" else args.nuclei_minutes
-        if part == "semantic":  # instance masks -> foreground (the semantic model's classes)
-            train = [(image, (mask > 0).astype(np.uint8)) for image, mask in train]
         started = time.monotonic()
-        budget = {"epochs": args.epochs, "max_minutes": minutes}
-        if args.steps is not None:  # the same steps for every model, whatever the timing
-            budget = {"epochs": 1, "steps_per_epoch": args.steps}
-        model = nr.train(
-            train, **budget, device=device, patch_size=args.patch_size,
-            batch_size=args.batch_size, seed=args.seed, encoder_weights=args.encoder_weights,
-            instances=part != "semantic", instance_head=part if part != "semantic" else
-            DEFAULT_HEAD,
-        )  # fmt: skip
-        seconds = time.monotonic() - started
+        model = train_model(part, train, minutes, args, device)
         record = model.spec.training
-        options = {"min_size": min_size(train)}
+        common = {
+            "dataset": name,
+            "minutes": minutes if args.steps is None else None,
+            "train_seconds": round(time.monotonic() - started, 1),
+            "steps": record["step"],
+            "best_epoch": record["best_epoch"],
+            "instance_head": model.spec.instance_head,
+            "min_size": min_size(train),
+            "train_images": len(train),
+            "test_images": [stem for stem, *_ in test],
+        }
         tallies = {m: [] for m in PARTS[part]}
         pixels = {m: [0, 0] for m in PARTS[part]}
         for _stem, image, truth in test:
             _, probs = nr.segment(image, model, return_probabilities=True, device=device)
             for method in PARTS[part]:
-                opts = InstanceOptions(method=METHOD.get(method, "watershed"), **options)
+                opts = InstanceOptions(method=METHOD.get(method, "watershed"),
+                                       min_size=common["min_size"])  # fmt: skip
                 objects = instances_for_head(probs, model.spec.instance_head, opts)
                 tallies[method].append(object_tally(objects, truth, thresholds=(0.5,)))
                 pixels[method][0] += int(((objects > 0) & (truth > 0)).sum())
                 pixels[method][1] += int(((objects > 0) | (truth > 0)).sum())
-        for method in PARTS[part]:
-            pooled = pooled_scores(tallies[method])
-            rows.append(
-                {
-                    "dataset": name,
-                    "method": method,
-                    "minutes": minutes if args.steps is None else None,
-                    "train_seconds": round(seconds, 1),
-                    "steps": record["step"],
-                    "best_epoch": record["best_epoch"],
-                    "instance_head": model.spec.instance_head,
-                    "min_size": options["min_size"],
-                    "object_f1": pooled["object_f1"],
-                    "object_dice": pooled["object_dice"],
-                    "object_hausdorff": pooled["object_hausdorff"],
-                    "f1_iou50": pooled["matching"][0]["f1"],
-                    "pixel_iou": pixels[method][0] / max(pixels[method][1], 1),
-                    "n_pred": pooled["n_pred"],
-                    "n_true": pooled["n_true"],
-                    "train_images": len(train),
-                    "test_images": [stem for stem, *_ in test],
-                    "per_image_f1_iou50": [t.matching[0].scores()["f1"] for t in tallies[method]],
-                }
-            )
+        rows += [_row(common, m, tallies[m], pixels[m]) for m in PARTS[part]]
     return rows
+
+
+def _row(common: dict, method: str, tallies: list, pixels: list[int]) -> dict:
+    pooled = pooled_scores(tallies)
+    return {
+        **common,
+        "method": method,
+        "object_f1": pooled["object_f1"],
+        "object_dice": pooled["object_dice"],
+        "object_hausdorff": pooled["object_hausdorff"],
+        "f1_iou50": pooled["matching"][0]["f1"],
+        "pixel_iou": pixels[0] / max(pixels[1], 1),
+        "n_pred": pooled["n_pred"],
+        "n_true": pooled["n_true"],
+        "per_image_f1_iou50": [t.matching[0].scores()["f1"] for t in tallies],
+    }
 
 
 def side_by_side(args, argv) -> list[dict]:
@@ -217,11 +224,15 @@ def table(rows: list[dict]) -> str:
     lines = [head]
     for r in rows:
         lines.append(
-            f"{r['dataset']:<8} {r['method']:<16} {r['minutes'] or 0:>5g} {r['steps']:>6} "
+            f"{r['dataset']:<8} {r['method']:<16} {_minutes(r):>5} {r['steps']:>6} "
             f"{r['object_f1']:7.4f} {r['object_dice']:8.4f} {r['object_hausdorff']:8.2f} "
             f"{r['f1_iou50']:6.4f} {r['pixel_iou']:7.4f} {r['n_pred']:>5}/{r['n_true']:<6}"
         )
     return "\n".join(lines)
+
+
+def _minutes(row: dict) -> str:
+    return "-" if row["minutes"] is None else f"{row['minutes']:g}"
 
 
 def goals(rows: list[dict]) -> dict:
