@@ -2,15 +2,17 @@
 
 Two models per dataset, trained for the same budget with the same seed and settings:
 the semantic model (``train()``, background / foreground) and the instance-aware model
-(``train(..., instances=True)``: background / interior / contour, the boundary head).
+(``train(..., instances=True)`` with the default head, ``distance``: background + bins of
+the distance to the object's boundary; ``--parts semantic boundary`` for the
+background / interior / contour head).
 Scored on held-out images as the field scores objects:
 
 * **GlaS** (``glas/train`` -> ``glas/testA``): object F1, object Dice and object Hausdorff
   (pixels), pooled over the set as the GlaS challenge does
   (:mod:`napari_res101unet.evaluation.objects`), and pixel IoU of the foreground, of
   (a) connected components of the semantic model, (b) the distance-transform watershed on
-  it and (c) the instance-aware model (its interior seeds flooded over interior +
-  contour: :func:`napari_res101unet.postprocess.from_model.instances_for_head`). GlaS masks
+  it and (c) the instance-aware model (objects by its head:
+  :func:`napari_res101unet.postprocess.from_model.instances_for_head`). GlaS masks
   are binary: their objects are the 8-connected components (1,542 over the 165 images,
   against the official 1,530 glands), the JSON says so.
 * **DSB 2018 nuclei** (10 train -> the 2 test images, instance masks) and the StarDist

@@ -77,7 +77,9 @@ def test_weighted_cross_entropy_matches_torch():
 
 def test_instance_training_records_the_boundary_head_and_reloads(tmp_path):
     pairs = [touching_discs(seed=i) for i in range(2)]
-    model = nr.train(pairs, **TINY, epochs=1, instances=True, output=tmp_path / "objects")
+    assert TrainSettings().instance_head == "distance"  # the measured default (the guide)
+    model = nr.train(pairs, **TINY, epochs=1, instances=True, instance_head="boundary",
+                     output=tmp_path / "objects")  # fmt: skip
     assert model.spec.instance_head == "boundary" and model.spec.classes == 3
     assert model.spec.class_names == list(INSTANCE_CLASS_NAMES)
     settings = model.spec.training["settings"]
@@ -91,7 +93,8 @@ def test_instance_training_records_the_boundary_head_and_reloads(tmp_path):
     image, labels = touching_discs(seed=3)
     semantic = nr.train([(image, labels > 0)], **TINY, epochs=1)
     assert semantic.spec.instance_head is None and semantic.spec.classes == 2
-    tuned = nr.train([(image, labels > 0)], **TINY, epochs=1, model=semantic, instances=True)
+    tuned = nr.train([(image, labels > 0)], **TINY, epochs=1, model=semantic, instances=True,
+                     instance_head="boundary")  # fmt: skip
     assert tuned.spec.classes == 3 and tuned.spec.instance_head == "boundary"
     assert semantic.spec.classes == 2  # the given model is left as it was
     # trained on further without instances=True (as refine does), a model keeps its head
@@ -107,8 +110,7 @@ def test_a_distance_head_learns_bins_of_the_distance_to_the_boundary():
     assert targets[24, 14] == 5 and targets[labels == 0].max() == 0  # centre, background
     a, b = labels == 1, labels == 2
     assert (targets[a & np.roll(b, -1, axis=1)] == 1).all()  # the shared border: bin 1
-    model = nr.train([(image, labels)], **TINY, epochs=1, instances=True, val_fraction=0.0,
-                     instance_head="distance")  # fmt: skip
+    model = nr.train([(image, labels)], **TINY, epochs=1, instances=True, val_fraction=0.0)
     assert model.spec.instance_head == "distance" and model.spec.classes == 6
     assert model.spec.class_names[1] == "distance 1/5"
     assert model.spec.training["settings"]["instance_head"] == "distance"
@@ -128,8 +130,8 @@ def test_an_old_checkpoint_without_the_field_loads_as_semantic(tmp_path):
     ("fields", "match"),
     [
         ({"sparse": True}, "sparse labels"),
-        ({"classes": 2}, "boundary head trains 3 classes"),
-        ({"instance_head": "distance", "classes": 3}, "distance head trains 6 classes"),
+        ({"classes": 2, "instance_head": "boundary"}, "boundary head trains 3 classes"),
+        ({"classes": 3}, "distance head trains 6 classes"),
         ({"instance_head": "stardist"}, "instance_head"),
         ({"instances": "yes"}, "instances"),
     ],

@@ -111,11 +111,11 @@ class TrainWidget(base.EngineWidget):
             text="Augmentation (flips, rotations, scale, intensity)", value=d.augment
         )
         self._instances = CheckBox(
-            text="Separate touching objects (learn their contours)", value=d.instances
+            text="Separate touching objects (learn where they part)", value=d.instances
         )
         self._instances.tooltip = (
             "Labels are objects (one id each, or connected components of a mask): the "
-            "model learns background / interior / contour"
+            "model learns the distance to each object's boundary (instance_head)"
         )
         self._output = FileEdit(
             label="Save as", mode="w", filter="*.safetensors", value=api.unique_model_path()
