@@ -125,3 +125,21 @@ def test_train_takes_sparse_strokes(tmp_path, capsys):
 
     settings = read_header(tmp_path / "s.safetensors")["spec"]["training"]["settings"]
     assert settings["sparse"] is True and settings["classes"] == 2
+
+
+def test_train_instances_records_the_head_and_refuses_data_left_on_disk(folders, tmp_path, capsys):
+    from napari_res101unet.checkpoint import read_header
+
+    images, masks = folders
+    tiny = ["--epochs", "1", "--patch-size", "64", "--batch-size", "2",
+            "--steps-per-epoch", "2", "--val-fraction", "0", "--device", "cpu"]  # fmt: skip
+    out = tmp_path / "objects"
+    code = main(["train", "--images", str(images), "--masks", str(masks), "-o", str(out),
+                 "--instances", *tiny])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    spec = read_header(tmp_path / "objects.safetensors")["spec"]
+    assert spec["instance_head"] == "distance"  # the default head
+    assert spec["class_names"][:2] == ["background", "distance 1/5"]
+    code = main(["train", "--images", str(images), "--masks", str(masks), "-o",
+                 str(tmp_path / "lazy"), "--instances", "--from-disk", *tiny])  # fmt: skip
+    assert code == 1 and "needs the labels of pairs in memory" in capsys.readouterr().err

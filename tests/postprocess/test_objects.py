@@ -89,3 +89,35 @@ def test_bad_labels_are_refused(labels, error, match):
 def test_bad_settings_name_the_value(field, value, match):
     with pytest.raises((ValueError, TypeError), match=match):
         SegmentSettings(**{field: value})
+
+
+def _distance_bins(bins: int = 5) -> np.ndarray:
+    """Two discs (radius 12) that overlap in a neck, as a distance head's argmax: bin k of
+    ``bins`` where the distance to the union's edge, normalised per disc, is k / bins."""
+    yy, xx = np.mgrid[:40, :70]
+    labels = np.zeros((40, 70), np.uint8)
+    for cx in (22, 44):
+        d = 12 - np.hypot(yy - 20, xx - cx)
+        level = np.ceil(np.clip(d / 12, 0, 1) * bins).astype(np.uint8)
+        labels = np.maximum(labels, np.where(d > 0, np.maximum(level, 1), 0).astype(np.uint8))
+    return labels
+
+
+def test_a_distance_head_splits_touching_discs_from_its_bins():
+    labels = _distance_bins()
+    spec = SimpleNamespace(instance_head="distance", min_object_size=None, classes=6)
+    assert instance_options(ON, spec).method == "distance"
+    objects, note = objects_from_labels(labels, ON, spec)
+    assert int(objects.max()) == 2 and "distance" in note
+    assert objects[20, 22] != objects[20, 44]
+    # the same foreground without the head is one blob to components
+    one, _ = objects_from_labels(
+        labels > 0, SegmentSettings(instances=True, instance_method="components")
+    )
+    assert int(one.max()) == 1
+
+
+def test_a_head_method_asked_of_another_model_is_refused():
+    spec = SimpleNamespace(instance_head="boundary", min_object_size=None, classes=3)
+    with pytest.raises(ValueError, match="needs a model trained with a distance head"):
+        instance_options(SegmentSettings(instance_method="distance"), spec)

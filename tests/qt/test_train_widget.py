@@ -141,3 +141,10 @@ def test_sparse_labels_train(train_widget, qtbot):
     widget._val.value = 0.0
     _train_and_wait(qtbot, widget)
     assert widget._status.value.startswith("Done (completed)"), widget._status.value
+
+
+def test_the_objects_checkbox_asks_for_instance_training(train_widget):
+    _viewer, widget = train_widget
+    assert widget.settings().instances is False
+    widget._instances.value = True
+    assert widget.settings().instances is True

@@ -110,6 +110,13 @@ class TrainWidget(base.EngineWidget):
         self._augment = CheckBox(
             text="Augmentation (flips, rotations, scale, intensity)", value=d.augment
         )
+        self._instances = CheckBox(
+            text="Separate touching objects (learn where they part)", value=d.instances
+        )
+        self._instances.tooltip = (
+            "Labels are objects (one id each, or connected components of a mask): the "
+            "model learns the distance to each object's boundary (instance_head)"
+        )
         self._output = FileEdit(
             label="Save as", mode="w", filter="*.safetensors", value=api.unique_model_path()
         )
@@ -140,6 +147,7 @@ class TrainWidget(base.EngineWidget):
                 form,
                 self._sparse,
                 self._augment,
+                self._instances,
                 self.buttons(),
                 self._progress,
             ]
@@ -207,6 +215,7 @@ class TrainWidget(base.EngineWidget):
             max_minutes=float(self._minutes.value) or None,
             sparse=bool(self._sparse.value),
             classes=int(self._classes.value) or None,
+            instances=bool(self._instances.value),
         )
 
     def _layer_pairs(self) -> list[tuple[str, str]]:

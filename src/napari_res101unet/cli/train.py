@@ -40,6 +40,8 @@ SETTINGS = (
     "sync_bn",
     "workers",
     "loss",
+    "instances",
+    "instance_head",
 )
 
 

@@ -17,9 +17,11 @@ __all__ = [
     "ENCODER_NAME",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "INSTANCE_CLASS_NAMES",
     "INSTANCE_FALLBACK",
     "INSTANCE_HEADS",
     "INSTANCE_METHODS",
+    "INSTANCE_TRAINING",
     "INSTANCE_TUNING",
     "LEARNING_RATES",
     "LOSSES",
@@ -115,17 +117,14 @@ SLICE_CACHE_MB = 512
 """Megabytes of decoded slices a process keeps of training data read from disk (unless
 ``$NAPARI_RES101UNET_CACHE_MB`` says otherwise)."""
 
-INSTANCE_METHODS = ("auto", "components", "watershed", "boundary")
-"""How ``segment(..., instances=True)`` separates objects: ``auto`` is ``boundary`` for a
-model with an instance head (see :data:`INSTANCE_HEADS`), else the distance-transform
-``watershed``; ``components`` keeps touching objects together."""
+INSTANCE_METHODS = ("auto", "components", "watershed", "boundary", "distance")
+"""How ``segment(..., instances=True)`` separates objects: ``auto`` is the model's instance
+head (``boundary`` or ``distance``, see :data:`INSTANCE_HEADS`), else the
+distance-transform ``watershed``; ``components`` keeps touching objects together;
+``boundary`` and ``distance`` need a model with that head."""
 
 INSTANCE_FALLBACK = "watershed"
 """The method ``auto`` means for a model without an instance head."""
-
-INSTANCE_HEADS = ("boundary",)
-"""Instance heads a checkpoint may record (``ModelSpec.instance_head``): ``boundary``, 3
-classes background / interior / contour (DCAN)."""
 
 INSTANCE_TUNING = MappingProxyType({"h": 2.0, "distance_h": 0.1})
 """Seed depths of the watersheds: ``h`` pixels of the distance transform (a neck narrower
@@ -134,3 +133,25 @@ than the objects by this much splits them), ``distance_h`` of a predicted distan
 MIN_OBJECT_PERCENTILE = 5.0
 """The smallest plausible object a training run records is half this percentile of its
 training objects' areas (pixels at the model's spacing)."""
+
+INSTANCE_HEADS = ("boundary", "distance")
+"""Instance heads a checkpoint may record (``ModelSpec.instance_head``), learned by
+``train(..., instances=True)``: ``boundary``, 3 classes background / interior / contour
+(DCAN); ``distance``, background and ``distance_bins`` classes of the distance to the
+object's boundary normalised per object (the deep watershed transform's energy levels;
+foreground + distance as micro-sam's automatic mode)."""
+
+INSTANCE_CLASS_NAMES = ("background", "interior", "contour")
+"""The classes of a boundary head, in output order."""
+
+INSTANCE_TRAINING = MappingProxyType(
+    {"contour_width": 2, "max_class_weight": 10.0, "distance_bins": 5}
+)
+"""How ``train(..., instances=True)`` makes and weighs its targets: ``contour_width``
+pixels of each object's rim (at the training pixel size) become the contour class, so two
+touching objects are parted by a band of twice that width (2: 4 px between two GlaS glands
+at 20x, thin beside glands ~100 px across, wide enough to survive the network's 2x
+up-sampling); a distance head has ``distance_bins`` classes of the normalised distance
+(bin k holds (k-1)/n < d <= k/n); the cross-entropy weighs each class by median-frequency
+balancing over the training targets (Eigen & Fergus 2015), at most ``max_class_weight``,
+so thin classes (the contour, the outer distance bin) are learned."""

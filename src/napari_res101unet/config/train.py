@@ -11,6 +11,9 @@ from typing import Any
 from .checks import _choice, _flag, _help, _int, _is_integer, _number
 from .constants import (
     CONFIRM_MODES,
+    INSTANCE_CLASS_NAMES,
+    INSTANCE_HEADS,
+    INSTANCE_TRAINING,
     LOSSES,
     NETWORK_MULTIPLE,
     REFINE_EPOCHS_WITH_BUDGET,
@@ -78,6 +81,22 @@ class TrainSettings:
     workers: int = field(
         default=0, metadata=_help("DataLoader processes preparing patches (0: in the loop)")
     )
+    instances: bool = field(
+        default=False,
+        metadata=_help(
+            "learn to separate touching objects: instance maps (one id per object) or "
+            "binary masks (objects: connected components) become instance targets (see "
+            "instance_head), and the model records its head"
+        ),
+    )
+    instance_head: str = field(
+        default="distance",
+        metadata=_help(
+            "with instances: distance (background + bins of the distance to the object's "
+            "boundary) or boundary (background / interior / contour); distance is the "
+            "default by measurement on GlaS (see the guide 'Train to separate objects')"
+        ),
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -103,9 +122,10 @@ class TrainSettings:
         _number("foreground_fraction", self.foreground_fraction, 0.0, 1.0)
         _number("max_minutes", self.max_minutes, 0.0, math.inf, open_low=True, none_ok=True)
         _choice("loss", self.loss, LOSSES)
-        for name in ("augment", "mixed_precision", "sparse"):
+        for name in ("augment", "mixed_precision", "sparse", "instances"):
             _flag(name, getattr(self, name))
         self._check_ignore()
+        self._check_instances()
         if self.early_stopping == 0:
             object.__setattr__(self, "early_stopping", None)
 
@@ -120,6 +140,29 @@ class TrainSettings:
                 f"sparse labels mark unlabelled pixels with 0 themselves; ignore_index "
                 f"({value}) cannot be given as well"
             )
+
+    def _check_instances(self) -> None:
+        _choice("instance_head", self.instance_head, INSTANCE_HEADS)
+        if not self.instances:
+            return
+        if self.sparse:
+            raise ValueError(
+                "instances=True needs whole objects in the labels; sparse labels (a few "
+                "strokes) cannot tell an object's contour: use one or the other"
+            )
+        wanted = self.instance_classes
+        if self.classes not in (None, wanted):
+            raise ValueError(
+                f"instances=True with a {self.instance_head} head trains {wanted} classes; "
+                f"classes={self.classes} cannot be given as well (leave it None)"
+            )
+
+    @property
+    def instance_classes(self) -> int:
+        """The classes of the instance head (``instance_head``), background included."""
+        if self.instance_head == "distance":
+            return 1 + int(INSTANCE_TRAINING["distance_bins"])
+        return len(INSTANCE_CLASS_NAMES)
 
     @property
     def label_ignore(self) -> int | None:

@@ -1,9 +1,11 @@
 """Objects from a network's labels, as :class:`~napari_res101unet.config.SegmentSettings`
 ask (``instances=True``): what ``segment``, the block runner and the engine call.
 
-The method: ``instance_method="auto"`` is ``boundary`` for a model whose checkpoint records
-a boundary head (classes background / interior / contour: the interior seeds a watershed
-over interior + contour), else the distance-transform watershed; ``components`` and
+The method: ``instance_method="auto"`` is the model's instance head when its checkpoint
+records one: ``boundary`` (classes background / interior / contour: the interior seeds a
+watershed over interior + contour) or ``distance`` (background and ``n`` bins of the
+distance to the object's edge: the class index over ``n`` is the distance map, seeded at
+its maxima); else the distance-transform watershed; ``components`` and
 ``watershed`` may be asked of any model. Multi-class models (more than one foreground
 class, no instance head) give objects per class (:func:`~.instances.instances_per_class`):
 a gland of class 1 and a touching one of class 2 are two objects, ids unique over all
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import INSTANCE_FALLBACK, SegmentSettings
+from ..config import INSTANCE_FALLBACK, INSTANCE_HEADS, SegmentSettings
 from .instances import InstanceOptions, instances_from, instances_per_class
 
 INTERIOR = 1
@@ -43,11 +45,11 @@ def instance_options(settings: SegmentSettings, spec: Any = None) -> InstanceOpt
     method = settings.instance_method
     if method == "auto":
         method = head or INSTANCE_FALLBACK
-    if method == "boundary" and head != "boundary":
+    if method in INSTANCE_HEADS and head != method:
         raise ValueError(
-            "instance_method 'boundary' needs a model trained with a boundary head "
-            "(background / interior / contour); this model has none: use auto, watershed "
-            "or components"
+            f"instance_method {method!r} needs a model trained with a {method} head "
+            f"(train --instances --instance-head {method}); this model has "
+            f"{'a ' + head + ' head' if head else 'none'}: use auto, watershed or components"
         )
     return InstanceOptions(
         method=method,
@@ -92,6 +94,10 @@ def objects_from_labels(
     per_class = ""
     if options.method == "boundary":
         objects = instances_from(labels > 0, options, interior=labels == INTERIOR)
+    elif options.method == "distance":  # bin k of n: distance k/n (expected, at its class)
+        bins = max(int(getattr(spec, "classes", 2)) - 1, 1)
+        distance = labels.astype(np.float32) / bins
+        objects = instances_from(labels > 0, options, distance=distance)
     elif getattr(spec, "instance_head", None) is not None:  # contour is foreground too
         objects = instances_from(labels > 0, options)
     elif labels.size and int(labels.max()) > 1:

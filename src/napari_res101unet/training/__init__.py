@@ -12,7 +12,9 @@ read in DataLoader workers by :mod:`.dataset`. Several processes: :mod:`.distrib
 (torchrun world, process group, stop flags), :mod:`.local_ranks` (ranks started here) and
 :mod:`.multi_gpu` (the widget's "all GPUs"). Correct and retrain: :mod:`.corrected`
 (corrections as training data) and :mod:`.refine` (:func:`~.refine.refine`). Objects:
-:mod:`.instance_targets` (what separates touching objects, as training targets). The pair
+:mod:`.instance_targets` (what separates touching objects, as training targets) and
+:mod:`.instance_pairs` (``instances=True``: pairs made instance targets, class weights). The
+pair
 rules are :mod:`napari_res101unet.preprocess.pairs` (no torch: napari's process checks
 pairs with them).
 """

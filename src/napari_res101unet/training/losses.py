@@ -23,6 +23,7 @@ def dice_ce_loss(
     dice_weight: float = 1.0,
     ce_weight: float = 1.0,
     smooth: float = 1.0,
+    class_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy plus soft Dice of the foreground classes, over labelled pixels only.
 
@@ -39,13 +40,18 @@ def dice_ce_loss(
         Weights of the two terms.
     smooth : float
         Added to the Dice numerator and denominator (stabilises empty classes).
+    class_weights : (K,) tensor, optional
+        Softmax heads: the cross-entropy weight of each class (the mean is then weighted:
+        ``sum(w[y] * ce) / sum(w[y])``, as torch's ``cross_entropy(weight=...)``). The Dice
+        term is an average over classes already, whatever their size.
 
     Returns
     -------
     () tensor
-        ``ce_weight * CE + dice_weight * (1 - mean Dice)``. The cross-entropy is the mean
-        over labelled pixels; the Dice is computed over the whole batch per foreground class
-        and averaged over the classes present in ``target`` (0 when none is present).
+        ``ce_weight * CE + dice_weight * (1 - mean Dice)``. The cross-entropy is the
+        (weighted) mean over labelled pixels; the Dice is computed over the whole batch
+        per foreground class and averaged over the classes present in ``target`` (0 when
+        none is present).
         A batch without labelled pixels gives 0 (with a zero gradient).
 
     Raises
@@ -77,6 +83,10 @@ def dice_ce_loss(
         ce_map = F.cross_entropy(logits, target, reduction="none")
         probs = torch.softmax(logits, dim=1)[:, 1:]
         onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:].to(logits.dtype)
+        if class_weights is not None:
+            pixel = class_weights.to(logits.device, logits.dtype)[target] * weight
+            ce = (ce_map * pixel).sum() / pixel.sum().clamp(min=1e-12)
+            return ce_weight * ce + dice_weight * _dice_term(probs, onehot, weight, smooth)
     ce = (ce_map * weight).sum() / n_valid
     return ce_weight * ce + dice_weight * _dice_term(probs, onehot, weight, smooth)
 
@@ -107,6 +117,7 @@ class DiceCELoss(torch.nn.Module):
         dice_weight: float = 1.0,
         ce_weight: float = 1.0,
         smooth: float = 1.0,
+        class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("dice_weight", dice_weight), ("ce_weight", ce_weight)):
@@ -116,6 +127,12 @@ class DiceCELoss(torch.nn.Module):
             raise ValueError(f"smooth must be >= 0, got {smooth!r}")
         self.ignore_index = ignore_index
         self.dice_weight, self.ce_weight, self.smooth = dice_weight, ce_weight, smooth
+        weights = None
+        if class_weights is not None:
+            weights = torch.as_tensor(class_weights, dtype=torch.float32)
+            if weights.ndim != 1 or not bool((weights > 0).all()):
+                raise ValueError(f"class_weights must be positive numbers, got {class_weights!r}")
+        self.register_buffer("class_weights", weights, persistent=False)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return dice_ce_loss(
@@ -125,6 +142,7 @@ class DiceCELoss(torch.nn.Module):
             dice_weight=self.dice_weight,
             ce_weight=self.ce_weight,
             smooth=self.smooth,
+            class_weights=self.class_weights,
         )
 
 
@@ -134,8 +152,15 @@ missed pixel costs more, which favours small structures; 0.5/0.5 is the Dice los
 FOCAL_GAMMA = 2.0
 
 
-def make_loss(name: str, outputs: int, ignore_index: int | None) -> torch.nn.Module:
+def make_loss(
+    name: str, outputs: int, ignore_index: int | None, class_weights: list[float] | None = None
+) -> torch.nn.Module:
     """The loss ``name`` for a head of ``outputs`` channels.
+
+    ``class_weights`` (one per output class, softmax heads) weigh the cross-entropy of
+    ``dice_ce``; smp's Dice and Tversky losses average over classes already (a thin class
+    counts as much as a large one) and its focal loss down-weights easy pixels itself, so
+    they take none.
 
     Raises
     ------
@@ -146,8 +171,10 @@ def make_loss(name: str, outputs: int, ignore_index: int | None) -> torch.nn.Mod
 
     if name not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {name!r}")
+    if class_weights is not None and len(class_weights) != outputs:
+        raise ValueError(f"{len(class_weights)} class_weights for a head of {outputs} outputs")
     if name == "dice_ce":
-        return DiceCELoss(ignore_index=ignore_index)
+        return DiceCELoss(ignore_index=ignore_index, class_weights=class_weights)
     from segmentation_models_pytorch import losses
 
     mode = losses.BINARY_MODE if outputs == 1 else losses.MULTICLASS_MODE

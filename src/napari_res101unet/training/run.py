@@ -7,6 +7,7 @@ events go to ``callback`` and checkpoints to ``output`` (layout in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from ..device import precision_name, resolve_device
 from ..preprocess.intensity import intensity_record
 from ..preprocess.pair_spacing import fit_spacing
 from . import distributed as _dist
+from .instance_pairs import head_class_names
 from .patches import PatchSampler
 from .start import make_plan, prepare_data, start_model
 from .state import CheckpointPaths, TrainingEvent
@@ -172,12 +174,24 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
     checked_val = None
     if run.val_pairs is not None:
         checked_val = check_any(run.val_pairs, what="val_pairs", **rules)
+    class_names = run.class_names
+    objects = checked  # the objects as labelled, for the smallest plausible size
+    if settings.instances:  # labels -> the instance head's classes (instance_pairs.py)
+        checked, checked_val, settings = _instance_targets(checked, checked_val, settings)
+        class_names = head_class_names(settings.instance_head)
     start = start_model(
-        settings, run.model, run.encoder_weights, run.class_names,
+        settings, run.model, run.encoder_weights, class_names,
         checked + (checked_val or []), resume_path,
     )  # fmt: skip
     net = start.net
-    checked, pixel = fit_spacing(checked, run.spacing, net.spec.spacing, settings.label_ignore)
+    if settings.instances:  # else a given model keeps its head (refine corrects its classes)
+        net.spec.instance_head = settings.instance_head
+    model_spacing = net.spec.spacing
+    checked, pixel = fit_spacing(checked, run.spacing, model_spacing, settings.label_ignore)
+    if settings.instances:  # measured on the objects, not on the head's classes
+        objects = fit_spacing(objects, run.spacing, model_spacing, settings.label_ignore)[0]
+    else:
+        objects = checked
     train_items, val_items, rule = prepare_data(net, settings, checked, checked_val)
     net.spec.intensity = intensity_record([(it.data, it.slices) for it in train_items])
     sampler = sampler_class(train_items).from_settings(train_items, settings)
@@ -185,7 +199,7 @@ def _fit(run: TrainRun, settings, resume_path, paths, world, dev) -> torch.nn.Mo
     plan = make_plan(settings, start, sampler, val_items, rule, dev, precision, world.size)
     net.spec.tile_size = settings.patch_size
     net.spec.spacing = None if pixel is None else list(pixel)
-    net.spec.min_object_size = _smallest_object(checked, settings, net.spec.min_object_size)
+    net.spec.min_object_size = _smallest_object(objects, settings, net.spec.min_object_size)
     trainer = Trainer(
         net,
         sampler,
@@ -214,6 +228,19 @@ def _smallest_object(checked, settings, previous: int | None) -> int | None:
         return previous
     found = smallest_object_size([pair.labels for pair in checked], settings.ignore_index)
     return previous if found is None else found
+
+
+def _instance_targets(checked, checked_val, settings: TrainSettings):
+    """Instance targets of the training and validation pairs, and the settings with the
+    class count they imply (a given model gets a new head when it has another count)."""
+    from .instance_pairs import instance_pairs
+
+    ignore, head = settings.ignore_index, settings.instance_head
+    checked = instance_pairs(checked, ignore, head)
+    if checked_val is not None:
+        checked_val = instance_pairs(checked_val, ignore, head, "val_pairs")
+    settings = dataclasses.replace(settings, classes=settings.instance_classes)
+    return checked, checked_val, settings
 
 
 def sampler_class(items) -> type:

@@ -22,6 +22,7 @@ import torch
 from ..config import LEARNING_RATES, LOSSES, TRAIN_LIMITS, TrainSettings
 from ..model import ModelSpec, build_model, default_class_names, model_spec
 from ..preprocess.pairs import CheckedPair, check_label_bound, infer_in_channels, resolve_classes
+from .instance_pairs import class_weights
 from .lazy_pairs import prepare_any
 from .recipe import warmup_steps as recipe_warmup
 from .splits import cap_slices, split
@@ -63,6 +64,7 @@ class TrainPlan:
     precision: str
     world_size: int = 1
     loss: str = f"dice_ce: {LOSSES['dice_ce']}"  # the name, and what it computes
+    class_weights: list[float] | None = None  # cross-entropy weight per class (instances)
     optimizer: str = "AdamW"
     schedule: str = SCHEDULE
 
@@ -184,6 +186,7 @@ def make_plan(
         precision=precision,
         world_size=world,
         loss=f"{settings.loss}: {LOSSES[settings.loss]}",
+        class_weights=class_weights(sampler.items, start.classes) if settings.instances else None,
     )
 
 

@@ -68,7 +68,8 @@ class Trainer:
             plan.encoder_learning_rate_factor,
             settings.weight_decay,
         )
-        self.loss = make_loss(settings.loss, model_spec(model).classes, IGNORE)
+        classes = model_spec(model).classes
+        self.loss = make_loss(settings.loss, classes, IGNORE, plan.class_weights)
         self.epochs, self.steps = settings.epochs, plan.steps_per_epoch
         self.recipe = Recipe.plan(settings, plan.steps_per_epoch, plan.freeze_encoder_epochs)
         self.record = record(settings, plan)
