@@ -236,3 +236,14 @@ def test_the_scattered_defaults_live_in_config_only():
         text = path.read_text(encoding="utf-8")
         found += [f"{path.relative_to(PACKAGE)}: {p}" for p in patterns if re.search(p, text)]
     assert not found, found
+
+
+def test_test_files_have_unique_names():
+    """pytest's default import mode imports test modules by basename: two
+    ``test_objects.py`` in different folders stop the whole suite at collection."""
+    tests = Path(__file__).resolve().parent
+    seen: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        if ".venv" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert not {name: where for name, where in seen.items() if len(where) > 1}
