@@ -116,9 +116,10 @@ def segment(
         model's is resampled to it and back (:mod:`~napari_res101unet.preprocess.spacing`).
 
         ``instances=True`` gives one id per object instead of one value per class:
-        uint16 labels, uint32 above 65,535 objects. A model with a boundary head
-        (``spec.instance_head``) splits touching objects along its contour class; others
-        by the distance-transform watershed (``instance_method="components"``: connected
+        uint16 labels, uint32 above 65,535 objects. A model with an instance head
+        (``spec.instance_head``) splits touching objects by what it learned (the contour
+        class of a boundary head, the distance bins of a distance head); others by the
+        distance-transform watershed (``instance_method="components"``: connected
         components). Multi-class models give objects per class, ids unique over all
         classes. 3D stacks: objects in 3D, or per slice with ``per_slice=True``. Objects
         below ``min_object_size`` pixels are dropped (None: the size the model learned

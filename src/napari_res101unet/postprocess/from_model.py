@@ -37,7 +37,7 @@ HEAD_METHODS = {"boundary": "boundary", "distance": "distance"}
 SEMANTIC_METHODS = ("watershed", "components")
 INTERIOR = INSTANCE_CLASS_NAMES.index("interior")
 
-__all__ = ["HEAD_METHODS", "expected_distance", "instances_for_head"]
+__all__ = ["HEAD_METHODS", "bin_distance", "expected_distance", "instances_for_head"]
 
 
 def instances_for_head(
@@ -101,10 +101,21 @@ def expected_distance(p: np.ndarray) -> np.ndarray:
     distance given foreground (bin centres ``(k - 1/2) / n``), 0 where the background
     takes everything."""
     n = p.shape[0] - 1
-    centres = (np.arange(1, n + 1) - 0.5) / n
+    centres = _bin_centres(n)
     weighted = np.tensordot(centres, p[1:], axes=(0, 0))
     total = p[1:].sum(axis=0)
     return np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 1e-6)
+
+
+def bin_distance(bins: np.ndarray, n: int) -> np.ndarray:
+    """A distance head's argmax labels (0 background, bin ``1..n``) as the normalised
+    distance at each bin's centre (as :func:`expected_distance` weighs them), 0 outside."""
+    centres = np.concatenate([[0.0], _bin_centres(n)]).astype(np.float32)
+    return centres[np.clip(bins, 0, n)]
+
+
+def _bin_centres(n: int) -> np.ndarray:
+    return (np.arange(1, n + 1) - 0.5) / n
 
 
 def _semantic(p: np.ndarray, options: InstanceOptions) -> np.ndarray:

@@ -4,8 +4,8 @@ ask (``instances=True``): what ``segment``, the block runner and the engine call
 The method: ``instance_method="auto"`` is the model's instance head when its checkpoint
 records one: ``boundary`` (classes background / interior / contour: the interior seeds a
 watershed over interior + contour) or ``distance`` (background and ``n`` bins of the
-distance to the object's edge: the class index over ``n`` is the distance map, seeded at
-its maxima); else the distance-transform watershed; ``components`` and
+distance to the object's edge: each bin's centre is the distance map, seeded at its
+maxima); else the distance-transform watershed; ``components`` and
 ``watershed`` may be asked of any model. Multi-class models (more than one foreground
 class, no instance head) give objects per class (:func:`~.instances.instances_per_class`):
 a gland of class 1 and a touching one of class 2 are two objects, ids unique over all
@@ -21,10 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..config import INSTANCE_FALLBACK, INSTANCE_HEADS, SegmentSettings
+from .from_model import INTERIOR, bin_distance
 from .instances import InstanceOptions, instances_from, instances_per_class
-
-INTERIOR = 1
-"""The interior class of a boundary head (0 background, 1 interior, 2 contour)."""
 
 __all__ = ["instance_options", "min_size_of", "objects_from_labels"]
 
@@ -94,10 +92,9 @@ def objects_from_labels(
     per_class = ""
     if options.method == "boundary":
         objects = instances_from(labels > 0, options, interior=labels == INTERIOR)
-    elif options.method == "distance":  # bin k of n: distance k/n (expected, at its class)
+    elif options.method == "distance":  # bin k of n: the distance at the bin's centre
         bins = max(int(getattr(spec, "classes", 2)) - 1, 1)
-        distance = labels.astype(np.float32) / bins
-        objects = instances_from(labels > 0, options, distance=distance)
+        objects = instances_from(labels > 0, options, distance=bin_distance(labels, bins))
     elif getattr(spec, "instance_head", None) is not None:  # contour is foreground too
         objects = instances_from(labels > 0, options)
     elif labels.size and int(labels.max()) > 1:
