@@ -20,9 +20,11 @@ Scored on held-out images as the field scores objects:
 
 The objects of all methods go through the same clean-up: holes filled and objects under
 ``min_size`` pixels removed, ``min_size`` being half the 5th percentile of the training
-objects' areas (recorded in the JSON). ``--side-by-side`` trains the two models at the same
-time, each in its own process on one torch thread (as ``bench_training.py --side-by-side``:
-on a 2-core machine each model gets one core for the whole budget, ``--minutes 25`` = 25 CPU
+objects' areas, edge-cut objects left out, as a trained model records it
+(``training.instance_targets.smallest_object_size``; recorded in the JSON).
+``--side-by-side`` trains the two models at the same time, each in its own process on one
+torch thread (as ``bench_training.py --side-by-side``: on a 2-core machine each model gets
+one core for the whole budget, ``--minutes 25`` = 25 CPU
 minutes each); prediction and scoring run in the same process after training, outside the
 budget.
 
@@ -64,7 +66,7 @@ from napari_res101unet.evaluation.objects import object_tally, pooled_scores  # 
 from napari_res101unet.io import read_image  # noqa: E402
 from napari_res101unet.postprocess.from_model import instances_for_head  # noqa: E402
 from napari_res101unet.postprocess.instances import InstanceOptions  # noqa: E402
-from napari_res101unet.training.instance_targets import objects_of  # noqa: E402
+from napari_res101unet.training.instance_targets import smallest_object_size  # noqa: E402
 
 PARTS = {
     "semantic": ("a_components", "b_watershed"),
@@ -123,10 +125,9 @@ def _rgb(data: np.ndarray) -> np.ndarray:
 
 
 def min_size(pairs) -> int:
-    """Half the 5th percentile of the training objects' areas (pixels)."""
-    areas = np.concatenate([np.bincount(objects_of(np.asarray(m)).ravel())[1:] for _, m in pairs])
-    areas = areas[areas > 0]
-    return max(1, int(np.percentile(areas, 5) / 2)) if areas.size else 0
+    """The smallest plausible object, as a trained model records it for ``segment``
+    (half the 5th percentile of the training objects' areas, edge-cut objects left out)."""
+    return smallest_object_size([np.asarray(m) for _, m in pairs]) or 0
 
 
 # ---------------------------------------------------------------- one part
