@@ -227,6 +227,7 @@ def test_the_scattered_defaults_live_in_config_only():
         r"learning_rate: float = 1e-4", r"margin: int = 32", r"timeout: float = 10\.0",
         r"default=10\.0", r"minutes: float \| None = 1\.0", r'CACHE_ENV, "512"',
         r'method: str = "watershed"', r"h: float = 2\.0", r"distance_h: float = 0\.1",
+        r"distance_level: float = 0\.5", r'distance_seeds: str = "core"',
         r"fill_holes: bool = True", r"per_slice: bool = False", r"threshold: float = 0\.5",
     ]  # fmt: skip
     found = []

@@ -75,6 +75,26 @@ def test_a_predicted_distance_map_seeds_a_watershed():
     assert labels.max() == 2 and _best_iou(labels, left) > 0.95
 
 
+def test_core_seeds_keep_a_bumpy_object_whole_where_maxima_split_it():
+    """A predicted distance with two bumps inside one object (noise of a short training):
+    its cores (distance >= 0.5) are one region, so one object; the 0.1-deep maxima seed
+    two. Two touching objects keep two separate cores."""
+    left, right = _discs()
+    yy, xx = np.mgrid[: left.shape[0], : left.shape[1]]
+    edge = 1 - np.hypot(yy - 30, xx - 25) / 15
+    bumps = 0.25 * np.exp(-((yy - 30) ** 2 + (xx - 19) ** 2) / 8) + 0.25 * np.exp(
+        -((yy - 30) ** 2 + (xx - 31) ** 2) / 8
+    )
+    distance = np.where(left, np.clip(np.minimum(edge, 0.6) + bumps, 0, 1), 0.0)
+    maxima = InstanceOptions(method="distance", distance_seeds="maxima")
+    assert instances_from(left, maxima, distance=distance).max() == 2
+    core = instances_from(left, InstanceOptions(method="distance"), distance=distance)
+    assert core.max() == 1 and _best_iou(core, left) > 0.99
+    both = np.where(right, 1 - np.hypot(yy - 30, xx - 53) / 15, distance)
+    labels = instances_from(left | right, InstanceOptions(method="distance"), distance=both)
+    assert labels.max() == 2 and _best_iou(labels, right) > 0.95
+
+
 def test_small_objects_holes_and_unseeded_specks():
     fg = np.zeros((30, 30), bool)
     fg[2:12, 2:12] = True
@@ -152,3 +172,7 @@ def test_bad_input_and_options_are_named():
         InstanceOptions(min_size=2.5)
     with pytest.raises(ValueError, match="h must be > 0"):
         InstanceOptions(h=0)
+    with pytest.raises(ValueError, match="distance_seeds must be one of"):
+        InstanceOptions(distance_seeds="peaks")
+    with pytest.raises(ValueError, match=r"distance_level must be in \(0, 1\)"):
+        InstanceOptions(distance_level=1.0)

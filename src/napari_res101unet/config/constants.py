@@ -126,9 +126,15 @@ distance-transform ``watershed``; ``components`` keeps touching objects together
 INSTANCE_FALLBACK = "watershed"
 """The method ``auto`` means for a model without an instance head."""
 
-INSTANCE_TUNING = MappingProxyType({"h": 2.0, "distance_h": 0.1})
-"""Seed depths of the watersheds: ``h`` pixels of the distance transform (a neck narrower
-than the objects by this much splits them), ``distance_h`` of a predicted distance map."""
+INSTANCE_TUNING = MappingProxyType(
+    {"h": 2.0, "distance_seeds": "core", "distance_level": 0.5, "distance_h": 0.1}
+)
+"""Seeds of the watersheds: ``h`` pixels deep maxima of the distance transform (a neck
+narrower than the objects by this much splits them); for a predicted (per-object
+normalised) distance map, ``distance_seeds`` ``"core"``: the connected regions where it
+is at least ``distance_level`` (the inner half of each object; micro-sam's automatic mode
+seeds its watershed at the same level of its normalised boundary distance), or
+``"maxima"``: its ``distance_h`` deep maxima (splits more, over-split at 10 CPU minutes)."""
 
 MIN_OBJECT_PERCENTILE = 5.0
 """The smallest plausible object a training run records is half this percentile of its

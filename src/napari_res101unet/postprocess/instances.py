@@ -13,8 +13,10 @@ small steps that compose (:func:`seeded_watershed`, :func:`fill_holes_per_object
 * ``boundary``: for a model with background / interior / contour classes (DCAN): the
   seeds are the connected interior regions, flooded over the foreground (interior +
   contour) along the interior probability, or the distance to the seeds for hard masks;
-* ``distance``: for a model that predicts the distance to the object boundary: the seeds
-  are the h-maxima of that map (depth ``distance_h``), flooded over the foreground
+* ``distance``: for a model that predicts the (per-object normalised) distance to the
+  object boundary: the seeds are the cores of the objects, the connected regions where
+  that distance is at least ``distance_level`` (``distance_seeds="core"``, the default),
+  or its maxima of depth ``distance_h`` (``"maxima"``), flooded over the foreground
   along it.
 
 Foreground pixels that no seed reaches (an object too small for a seed) become objects
@@ -43,6 +45,7 @@ from skimage.segmentation import watershed
 from ..config import INSTANCE_FALLBACK, INSTANCE_TUNING, SegmentSettings
 
 METHODS = ("components", "watershed", "boundary", "distance")
+DISTANCE_SEEDS = ("core", "maxima")
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,14 @@ class InstanceOptions:
         For ``(Z, Y, X)`` input: objects per 2D slice instead of in 3D.
     h : float
         ``watershed``: depth of the distance maxima that seed objects, in pixels.
+    distance_seeds : {"core", "maxima"}
+        ``distance``: seeds at the cores (distance >= ``distance_level``) or at the
+        maxima (depth ``distance_h``) of the predicted distance.
+    distance_level : float
+        ``distance`` with ``"core"`` seeds: the normalised distance, in (0, 1), above which
+        a pixel is in an object's core.
     distance_h : float
-        ``distance``: depth of the predicted distance maxima that seed objects.
+        ``distance`` with ``"maxima"`` seeds: depth of the maxima that seed objects.
     """
 
     method: str = INSTANCE_FALLBACK
@@ -72,6 +81,8 @@ class InstanceOptions:
     fill_holes: bool = SegmentSettings.fill_holes
     per_slice: bool = SegmentSettings.per_slice
     h: float = INSTANCE_TUNING["h"]
+    distance_seeds: str = INSTANCE_TUNING["distance_seeds"]
+    distance_level: float = INSTANCE_TUNING["distance_level"]
     distance_h: float = INSTANCE_TUNING["distance_h"]
 
     def __post_init__(self) -> None:
@@ -86,6 +97,12 @@ class InstanceOptions:
         for name in ("h", "distance_h"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.distance_seeds not in DISTANCE_SEEDS:
+            raise ValueError(
+                f"distance_seeds must be one of {DISTANCE_SEEDS}, got {self.distance_seeds!r}"
+            )
+        if not 0 < self.distance_level < 1:
+            raise ValueError(f"distance_level must be in (0, 1), got {self.distance_level}")
 
 
 def instances_from(
@@ -220,7 +237,11 @@ def _separate(fg: np.ndarray, maps: dict, options: InstanceOptions) -> np.ndarra
         return _edt_watershed(fg, options)
     if options.method == "distance":
         landscape = maps["distance"].astype(float)
-        return seeded_watershed(-landscape, _maxima(landscape, options.distance_h, fg), fg)
+        if options.distance_seeds == "maxima":
+            seeds = _maxima(landscape, options.distance_h, fg)
+        else:
+            seeds = ndimage.label((landscape >= options.distance_level) & fg, full)[0]
+        return seeded_watershed(-landscape, seeds, fg)
     interior = maps["interior"]
     seeds = ndimage.label(as_mask(interior, "interior", options.threshold) & fg, full)[0]
     if interior.dtype.kind == "f":
