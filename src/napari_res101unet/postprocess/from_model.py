@@ -12,9 +12,9 @@ None               ``(Y, X)`` foreground (a binary model's     ``watershed`` (di
 ``"boundary"``     ``(3, Y, X)`` background / interior /       ``boundary``: interior seeds
                    contour                                     flooded over interior +
                                                                contour
-``"distance"``     ``(1 + n, Y, X)`` background / ``n`` bins   ``distance``: h-maxima of the
-                   of the normalised distance (bin ``k``:      expected distance flooded
-                   ``(k-1)/n < d <= k/n``)                     over the foreground
+``"distance"``     ``(1 + n, Y, X)`` background / ``n`` bins   ``distance``: the cores
+                   of the normalised distance (bin ``k``:      (expected distance >= 0.5)
+                   ``(k-1)/n < d <= k/n``)                     flooded over the foreground
 =================  ==========================================  ============================
 
 (``Z`` before ``Y`` for stacks.) A distance head's map is the expected distance given

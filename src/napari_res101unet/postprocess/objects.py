@@ -4,8 +4,8 @@ ask (``instances=True``): what ``segment``, the block runner and the engine call
 The method: ``instance_method="auto"`` is the model's instance head when its checkpoint
 records one: ``boundary`` (classes background / interior / contour: the interior seeds a
 watershed over interior + contour) or ``distance`` (background and ``n`` bins of the
-distance to the object's edge: each bin's centre is the distance map, seeded at its
-maxima); else the distance-transform watershed; ``components`` and
+distance to the object's edge: each bin's centre is the distance map, seeded at the
+objects' cores); else the distance-transform watershed; ``components`` and
 ``watershed`` may be asked of any model. Multi-class models (more than one foreground
 class, no instance head) give objects per class (:func:`~.instances.instances_per_class`):
 a gland of class 1 and a touching one of class 2 are two objects, ids unique over all
