@@ -133,10 +133,16 @@ def msd_split(folder: Path, seed: int, n_control: int):
     train_volumes = [v for v in volumes if v not in test_volumes]
     rng = np.random.default_rng(seed + 1)
     control_volumes = [train_volumes[i] for i in rng.choice(len(train_volumes), n_control, False)]
-    control = [next(p for p in files if vol[p] == v) for v in control_volumes]
+    control = [_most_liver([p for p in files if vol[p] == v], folder) for v in control_volumes]
     train = [p for p in files if vol[p] not in test_volumes and vol[p] not in control_volumes]
     test = [p for p in files if vol[p] in test_volumes]
     return train, control, test
+
+
+def _most_liver(files, folder: Path) -> Path:
+    """The file of ``files`` whose mask holds the most liver (the first of equals)."""
+    areas = [int(_pair(p, folder / "masks" / p.name)[1].sum()) for p in files]
+    return files[int(np.argmax(areas))]
 
 
 def load_pairs(files, folder: Path, limit: int | None = None):
