@@ -10,7 +10,8 @@
    slices that hold liver are windowed to 8 bits as a user exporting them would
    (``--window 400 50``: W400/L50 HU to 0..255), turned to the MSD slices' orientation
    (``--orientation``) and resized to the MSD slices' estimated pixel size
-   (``--pixel-size``, 1.5 mm: LiTS CTs are about 0.7-0.8 mm at 512 px, the JPEGs 256 px).
+   (``--pixel-size``, 1.5 mm: LiTS CTs are about 0.7-0.8 mm at 512 px, the JPEGs 256 px;
+   the body's extent in pixels, recorded for both, then matches).
 3. Three of those slices (at 25/50/75 % of the liver's z range) are the user's
    corrections; the others are scored.
 
@@ -109,6 +110,25 @@ def refine_slices(present: np.ndarray, n: int = 3) -> list[int]:
         free = [int(i) for i in present if int(i) not in picks]
         picks.append(min(free, key=lambda i: (abs(i - target), i)))
     return sorted(picks)
+
+
+def body_extent(gray: np.ndarray, threshold: int = 5) -> tuple[int, int]:
+    """Rows and columns spanned by the body in an 8-bit slice: the largest component above
+    ``threshold`` (dark fat included), closed and filled; ``(0, 0)`` when there is none."""
+    from scipy import ndimage as ndi
+
+    body = ndi.binary_fill_holes(ndi.binary_closing(np.asarray(gray) > threshold, iterations=3))
+    parts, n = ndi.label(body)
+    if n == 0:
+        return 0, 0
+    largest = parts == 1 + int(np.argmax(np.bincount(parts.ravel())[1:]))
+    rows, cols = np.flatnonzero(largest.any(axis=1)), np.flatnonzero(largest.any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def median_extent(images) -> list[float]:
+    """Median :func:`body_extent` (rows, columns) of ``images`` (first channel)."""
+    return np.median([body_extent(i[..., 0]) for i in images], axis=0).tolist()
 
 
 def pixel_scale(spacing: float, pixel_size: float) -> float:
@@ -270,8 +290,8 @@ def run(args) -> dict:
     site_test = [(images[i], labels[i]) for i in scored]
     work = args.out / "work"
     same = [p for p in train_files if p.name.startswith(f"{args.orientation}_")] or train_files
-    msd_view = load_pairs(same, folder, 1)[0]
-    orientation_png(msd_view, (images[picks[1]], labels[picks[1]]), work / "orientation.png")
+    msd_same = load_pairs(same, folder, 40)
+    orientation_png(msd_same[0], (images[picks[1]], labels[picks[1]]), work / "orientation.png")
     base, base_s, base_steps, base_path = base_model(train_pairs, args, device)
     notes = nr.run_segmentation(images[scored], base, device=device).notes
     rows = [{"model": "(a) base", "train_seconds": round(base_s, 1), "steps": base_steps}]
@@ -290,6 +310,10 @@ def run(args) -> dict:
         refine_slices=[int(z[i]) for i in picks],
         scored_slices=[int(z[i]) for i in scored],
         segment_notes=list(notes),
+        body_extent_px={  # the pixel size check: the body as large in both
+            f"msd_{args.orientation}": median_extent([i for i, _ in msd_same]),
+            "new_site": median_extent(images),
+        },
         liver_median_grey={
             "msd_train": liver_grey(train_pairs),
             "new_site": liver_grey(list(zip(images, labels))),
@@ -338,6 +362,9 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         f"Liver median grey: MSD train {grey['msd_train']:.0f}, new site {grey['new_site']:.0f}. "
+        f"Body extent, median rows x columns: MSD "
+        f"{' x '.join(f'{v:g}' for v in next(iter(site['body_extent_px'].values())))}, new site "
+        f"{' x '.join(f'{v:g}' for v in site['body_extent_px']['new_site'])}. "
         f"Base model's notes on the new site: {'; '.join(site['segment_notes']) or 'none'}.",
     ]
     return "\n".join(lines) + "\n"

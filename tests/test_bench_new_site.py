@@ -74,6 +74,15 @@ def test_pixel_scale_and_bad_arguments_fail_before_training():
         bench.parse_args(["--out", "x", "--window", "0", "40"])
 
 
+def test_body_extent_spans_the_largest_dark_grey_region():
+    gray = np.zeros((64, 80), np.uint8)
+    gray[10:50, 20:70] = 12  # fat, dark but above the air
+    gray[20:30, 30:40] = 0  # air inside (bowel): filled
+    gray[55:60, 0:5] = 200  # the table: a smaller component, left out
+    assert bench.body_extent(gray) == (40, 50)
+    assert bench.body_extent(np.zeros((8, 8), np.uint8)) == (0, 0)
+
+
 def test_the_new_site_is_fed_like_the_msd_slices(data_dir):
     args = Namespace(window=[400.0, 50.0], orientation="flipped", pixel_size=1.5, liver_label=5)
     images, labels, z, info = bench.new_site(data_dir, args)
@@ -83,3 +92,5 @@ def test_the_new_site_is_fed_like_the_msd_slices(data_dir):
     rows = np.nonzero(labels.any(axis=2))[1]
     assert rows.mean() < images.shape[1] / 2  # liver on top, as in every flipped_* slice
     assert "not a manual" in info["labels_note"]
+    rows, cols = bench.median_extent(images)  # the MSD flipped slices: about 219 x 174
+    assert 200 < rows < 240 and 160 < cols < 195
