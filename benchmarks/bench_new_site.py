@@ -285,20 +285,25 @@ def run(args) -> dict:
     control = load_pairs(control_files, folder)
     msd_test = load_pairs(test_files, folder, test_limit)
     images, labels, z, info = new_site(args.data, args)
-    picks = refine_slices(np.arange(len(z)), args.corrected)
+    chosen = refine_slices(z, args.corrected)  # spread over the liver's z range
+    picks = [int(np.flatnonzero(z == c)[0]) for c in chosen]
     scored = [i for i in range(len(z)) if i not in picks][: 4 if args.quick else None]
     site_test = [(images[i], labels[i]) for i in scored]
     work = args.out / "work"
     same = [p for p in train_files if p.name.startswith(f"{args.orientation}_")] or train_files
     msd_same = load_pairs(same, folder, 40)
-    orientation_png(msd_same[0], (images[picks[1]], labels[picks[1]]), work / "orientation.png")
+    mid = picks[len(picks) // 2]
+    orientation_png(msd_same[0], (images[mid], labels[mid]), work / "orientation.png")
     base, base_s, base_steps, base_path = base_model(train_pairs, args, device)
     notes = nr.run_segmentation(images[scored], base, device=device).notes
     rows = [{"model": "(a) base", "train_seconds": round(base_s, 1), "steps": base_steps}]
     models = [base]
     for name, pairs in (
-        ("(b) refined on 3 new-site slices", [(images[i], labels[i]) for i in picks]),
-        ("(c) refined on 3 MSD slices (control)", control),
+        (
+            f"(b) refined on {args.corrected} new-site slices",
+            [(images[i], labels[i]) for i in picks],
+        ),
+        (f"(c) refined on {args.corrected} MSD slices (control)", control),
     ):
         model, secs, steps = refined(base, *zip(*pairs), args, device)
         rows.append({"model": name, "train_seconds": round(secs, 1), "steps": steps})
@@ -401,6 +406,8 @@ def parse_args(argv=None):
         args.base_minutes, args.refine_minutes = 0.1, 0.05
     window_to_uint8(np.zeros(1), *args.window)  # a bad window fails before any training
     pixel_scale(3.0, args.pixel_size)
+    if args.corrected < 1:
+        p.error(f"--corrected must be at least 1, got {args.corrected}")
     if args.base_model is not None and not args.base_model.is_file():
         p.error(f"--base-model {args.base_model} is not a file")
     return args
