@@ -143,3 +143,19 @@ def test_rgb_nifti_written_by_itk_stays_rgb(tmp_path):
     image = read_image(tmp_path / "rgb.nii.gz")
     assert image.rgb and image.data.shape == (3, 5, 6, 3)
     np.testing.assert_array_equal(image.data, rgb)
+
+
+@pytest.mark.parametrize("name", ["seg.nii.gz", "seg.nii"])
+def test_a_nifti_with_header_extensions_is_read(tmp_path, name):
+    """TotalSegmentator writes its label table as a 13 kB XML extension after the header;
+    the size check read the header from its first 540 bytes and failed on it."""
+    labels = np.zeros((6, 5, 4), np.uint8)
+    labels[1:4, 2:4, 1:3] = 5
+    img = nib.Nifti1Image(labels, np.diag([3.0, 3.0, 3.0, 1.0]))
+    table = b"<CaretExtension>" + b"<Label Key='5'>liver</Label>" * 500 + b"</CaretExtension>"
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(0, table))
+    nib.save(img, str(tmp_path / name))
+    assert len(nib.load(str(tmp_path / name)).header.extensions) == 1
+    read = read_image(tmp_path / name, labels=True)
+    np.testing.assert_array_equal(read.data, labels.transpose(2, 1, 0))
+    assert read.spacing == (3.0, 3.0, 3.0)

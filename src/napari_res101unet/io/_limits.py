@@ -100,7 +100,6 @@ def declared_shape(path: Path, ext: str) -> tuple[int, ...] | None:
 def nifti_header(path: Path):
     """The NIfTI-1/2 header of ``path`` (a nibabel header), from its first bytes only: no
     gzip trailer check, no data read."""
-    import io
     import zlib
 
     import nibabel as nib
@@ -122,8 +121,8 @@ def nifti_header(path: Path):
             break
     else:
         raise ValueError("not a NIfTI file (no valid NIfTI-1 or NIfTI-2 header)")
-    try:
-        return cls.from_fileobj(io.BytesIO(head))
+    try:  # the fixed header only: extensions (label tables, XML) lie past these bytes
+        return cls(head[: cls.template_dtype.itemsize], check=True)
     except Exception as exc:  # nibabel's HeaderDataError and friends
         raise ValueError(f"its NIfTI header is not valid: {exc}") from None
 
