@@ -118,6 +118,7 @@ def test_a_budget_too_short_to_freeze_unfreezes_the_encoder_within_the_first_epo
     record = model.spec.training
     recipe = record["recipe"]
     assert recipe["fitted_to_time"] and recipe["planned_steps"] == 16
+    assert recipe["refits"][0] == [R.PROBE_STEPS + 1, 16]  # the epochs' 16 steps fit
     assert recipe["freeze_epochs"] == 0 and record["settings"]["freeze_encoder_epochs"] == 2
     assert record["history"][0]["frozen_encoder"] is True  # as the epoch started
     after = model.encoder.state_dict()

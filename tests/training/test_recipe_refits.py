@@ -163,5 +163,6 @@ def test_the_record_lists_the_first_and_latest_refits_and_counts_them_all():
     assert record["refit_count"] > R.REFITS_KEPT
     assert len(record["refits"]) == R.REFITS_KEPT
     assert record["refits"][0][0] == R.PROBE_STEPS + 1  # the plan from the first steps
+    assert record["refits"][-1][1] == r.planned_steps
     steps = [s for s, _ in record["refits"]]
     assert steps == sorted(steps)

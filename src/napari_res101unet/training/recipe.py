@@ -72,7 +72,7 @@ MOVE = 0.01
 """Share of the planned steps by which a refit must differ from the plan to move it (the
 step time is noisy; a plan moved by a step or two changes nothing but the record)."""
 REFITS_KEPT = 20
-"""Refits listed in :meth:`Recipe.describe` (the first and the latest; all are counted)."""
+"""Refits listed in :meth:`Recipe.describe`, the first and the latest (all are counted)."""
 WARMUP_FRACTION = 0.05
 LIGHT_STEPS = 400
 LIGHT_STRENGTH = 0.25
@@ -202,7 +202,7 @@ class Recipe:
         else:  # the cosine keeps its progress
             self._cosine_from = (step, self._progress(step))
         self._ramp_from = ramp_from
-        if planned != self.planned_steps:
+        if planned != self.planned_steps or not self.fitted_to_time:  # the first: always
             self._refit_count += 1
             self._refits.append((step, planned))
             del self._refits[1 : -(REFITS_KEPT - 1)]  # the first and the latest
@@ -245,8 +245,9 @@ class Recipe:
 
     def describe(self) -> dict:
         """The JSON record of the recipe (stored in the training record): the final plan,
-        and the refits that moved it as ``[step, planned steps]`` (the first and the latest
-        :data:`REFITS_KEPT`; ``refit_count`` counts them all)."""
+        and the refits that moved it as ``[step, planned steps]``: :data:`REFITS_KEPT` at
+        most, the first (the plan from the first timed steps, moved or not) and the latest;
+        ``refit_count`` counts them all."""
         record = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
         record["strength_cap"] = self._cap()
         record["refits"] = [list(r) for r in self._refits]
