@@ -46,6 +46,7 @@ def train_rank(pairs, kwargs: dict) -> dict:
         "history": model.spec.training["history"],
         "step": model.spec.training["step"],
         "stopped": model.spec.training["stopped"],
+        "recipe": model.spec.training["recipe"],
     }
 
 

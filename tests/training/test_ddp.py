@@ -11,6 +11,7 @@ from ddp_helpers import StopAfter, die_after, digest, disks, train_rank
 import napari_res101unet as nr
 from napari_res101unet.checkpoint import load_model
 from napari_res101unet.training.local_ranks import RankFailed, check_nproc, free_port, launch
+from napari_res101unet.training.recipe import PROBE_STEPS
 
 TINY = {"patch_size": 64, "batch_size": 2, "steps_per_epoch": 2, "device": "cpu"}
 
@@ -52,6 +53,10 @@ def test_a_time_budget_refits_the_recipe_alike_on_every_rank(pairs):
     assert results[0]["step"] == results[1]["step"] > 0
     assert results[0]["digest"] == results[1]["digest"]
     assert [h["lr"] for h in results[0]["history"]] == [h["lr"] for h in results[1]["history"]]
+    recipe = results[0]["recipe"]
+    assert results[1]["recipe"] == recipe  # the same refits at the same steps
+    if results[0]["step"] > PROBE_STEPS + 1:  # a starved machine may not get that far
+        assert recipe["refit_count"] >= 1 and recipe["refits"]
 
 
 @pytest.mark.slow

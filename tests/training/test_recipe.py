@@ -39,7 +39,7 @@ def test_schedule_warms_up_over_five_percent_and_ends_at_the_planned_step():
     assert _recipe(epochs=1000, steps=100).warmup_steps == 50  # capped
 
 
-def test_a_time_budget_refits_the_plan_to_the_measured_step_time():
+def test_a_time_budget_plans_from_the_first_timed_steps():
     r = _recipe(epochs=1000, steps=129, minutes=1.0, freeze=2)  # 60 s budget
     assert r.planned_steps == 129_000 and r.warmup_steps == 50 and r.freeze_epochs == 2
     fitted = [r.observe(i, 0.5 + 1.0 * i, step=i) for i in range(1, R.PROBE_STEPS + 2)]
@@ -47,20 +47,15 @@ def test_a_time_budget_refits_the_plan_to_the_measured_step_time():
     assert r.seconds_per_step == pytest.approx(1.0)
     step = R.PROBE_STEPS + 1
     expected = step + int(60 * (1 - R.OVERHEAD) - (0.5 + step))
-    assert r.planned_steps == expected  # 53: what fits in the budget
-    assert r.warmup_steps == step  # 5 % of 53 is past already: warm-up ends now
+    assert r.planned_steps == expected  # 56: what fits in the budget
+    # 5 % of 56 is past already: warm-up ramps from the last rate (5 / 50) to 1 at once
+    assert r.lr_factor(step - 1) == pytest.approx(step / 50)
+    assert r.warmup_steps == step + 1 and r.lr_factor(step) == pytest.approx(1.0)
     assert r.freeze_epochs == 0  # one epoch is more than 15 % of the run
     assert r.lr_factor(r.planned_steps) == pytest.approx(MIN_LR_FACTOR)
     assert r.strength(r.planned_steps) == R.LIGHT_STRENGTH
-    assert not r.observe(step + 1, 100.0, step + 1)  # fitted once
     assert r.describe()["fitted_to_time"] is True
-
-
-def test_without_a_budget_the_recipe_is_the_same_every_time():
-    a, b = _recipe(epochs=3, steps=50), _recipe(epochs=3, steps=50)
-    assert not a.observe(10, 1.0, 10)
-    assert [a.strength(s) for s in range(150)] == [b.strength(s) for s in range(150)]
-    assert [a.lr_factor(s) for s in range(150)] == [b.lr_factor(s) for s in range(150)]
+    assert r.describe()["refits"] == [[step, expected]]
 
 
 def test_a_run_records_its_recipe_and_trains_on_clean_patches_first():
@@ -123,6 +118,7 @@ def test_a_budget_too_short_to_freeze_unfreezes_the_encoder_within_the_first_epo
     record = model.spec.training
     recipe = record["recipe"]
     assert recipe["fitted_to_time"] and recipe["planned_steps"] == 16
+    assert recipe["refits"][0] == [R.PROBE_STEPS + 1, 16]  # the epochs' 16 steps fit
     assert recipe["freeze_epochs"] == 0 and record["settings"]["freeze_encoder_epochs"] == 2
     assert record["history"][0]["frozen_encoder"] is True  # as the epoch started
     after = model.encoder.state_dict()

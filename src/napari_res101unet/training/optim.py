@@ -33,7 +33,12 @@ def lr_factor(step: int, total: int, warmup: int, elapsed: float = 0.0) -> float
     """
     if step < warmup:
         return (step + 1) / warmup
-    t = min(1.0, max((step - warmup) / max(1, total - warmup), elapsed))
+    return cosine_factor(max((step - warmup) / max(1, total - warmup), elapsed))
+
+
+def cosine_factor(t: float) -> float:
+    """The cosine from 1 (``t = 0``) to :data:`MIN_LR_FACTOR` (``t >= 1``)."""
+    t = min(1.0, max(0.0, t))
     return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * t))
 
 

@@ -128,7 +128,7 @@ class Trainer:
     def _epoch(self, epoch: int) -> str | None:
         """One epoch; returns a stop reason or None to go on."""
         started = time.monotonic()
-        frozen = epoch <= self.recipe.freeze_epochs
+        frozen = self.recipe.encoder_frozen(epoch)
         for p in self.model.encoder.parameters():
             p.requires_grad_(not frozen)
         if self._net_frozen != frozen:  # DDP syncs the parameters that need gradients
@@ -182,8 +182,8 @@ class Trainer:
                 stop, elapsed = self._should_stop(bool(losses))
                 if stop is not None:
                     return losses, stop
-                if losses and self._observe(elapsed) and frozen:
-                    frozen = frozen and epoch <= self.recipe.freeze_epochs
+                if self._observe(elapsed) and frozen:
+                    frozen = self.recipe.encoder_frozen(epoch)
                     if not frozen:
                         self._unfreeze()
                 x, y = pending.result()
@@ -197,9 +197,12 @@ class Trainer:
     def _observe(self, elapsed: float) -> bool:
         """Time the steps made so far; True when the recipe was refitted to the budget.
 
-        ``elapsed`` is rank 0's share of the time budget (:meth:`_should_stop`), so every
-        rank refits the same plan at the same step (same learning rates, same freezing)."""
-        seconds = elapsed * (self.deadline - self.started) if math.isfinite(self.deadline) else 0.0
+        ``elapsed`` is rank 0's share of the time budget (:meth:`_should_stop`) and the
+        budget is the same number on every rank (not this rank's ``deadline - started``),
+        so every rank refits the same plan at the same step (same learning rates, same
+        augmentation strength, same freezing)."""
+        budget = self.recipe.budget_seconds
+        seconds = 0.0 if budget is None else elapsed * budget
         return self.recipe.observe(self.step - self.steps_before, seconds, self.step)
 
     def _unfreeze(self) -> None:
