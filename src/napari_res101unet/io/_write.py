@@ -203,6 +203,15 @@ def _plain_ready(path: Path, data: np.ndarray, rgb: bool, dtypes: tuple) -> np.n
         raise ValueError(
             f"{path.name} holds one 2D image; got shape {data.shape} (use .tif or .nii.gz)"
         )
+    if data.dtype not in dtypes and data.dtype.kind in "ui" and data.size and data.min() >= 0:
+        top, hi = np.iinfo(dtypes[-1]).max, int(data.max())
+        if hi <= top:  # integers that fit are stored exactly
+            return data.astype(dtypes[-1])
+        raise ValueError(
+            f"{path.name}: values up to {hi:,} (objects or labels) do not fit a "
+            f"{path.suffix.lstrip('.').upper()} ({np.dtype(dtypes[-1]).name}, at most "
+            f"{top:,}); write .tif or .nii.gz instead"
+        )
     if data.dtype not in dtypes:
         allowed = ", ".join(np.dtype(d).name for d in dtypes)
         raise ValueError(f"{path.name}: {data.dtype} cannot be stored losslessly; use {allowed}")
