@@ -59,3 +59,13 @@ def portable_settings(settings: dict[str, Any], data: str | os.PathLike | None) 
             value = portable(value, None if key == "data" else data)
         out[key] = value
     return out
+
+
+def write_results(out: Path, stem: str, result: dict, table: str) -> None:
+    """``out/<stem>.json`` and ``out/<stem>.md`` (the folder made), the table printed."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / f"{stem}.md").write_text(table, encoding="utf-8")
+    print(table)

@@ -35,7 +35,6 @@ slice as fed to the model, liver outlined) to check the orientation by eye.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import napari_res101unet as nr  # noqa: E402
-from _portable import portable, portable_settings  # noqa: E402
+from _portable import portable, portable_settings, write_results  # noqa: E402
 from bench_training import LIVER_NAME, _pair, hardware  # noqa: E402
 from napari_res101unet.device import resolve_device  # noqa: E402
 
@@ -416,12 +415,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2) + "\n"
-    (args.out / "new-site.json").write_text(text, encoding="utf-8")
-    table = markdown(result)
-    (args.out / "new-site.md").write_text(table, encoding="utf-8")
-    print(table)
+    write_results(args.out, "new-site", result, markdown(result))
     return 0
 
 

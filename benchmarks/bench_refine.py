@@ -22,7 +22,6 @@ Writes ``refine.json`` and ``refine.md`` under ``--out`` (no absolute paths).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import napari_res101unet as nr  # noqa: E402
-from _portable import portable_settings  # noqa: E402
+from _portable import portable_settings, write_results  # noqa: E402
 from bench_training import hardware, load_folder  # noqa: E402
 from napari_res101unet.device import resolve_device  # noqa: E402
 
@@ -192,11 +191,7 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "refine.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    table = markdown(result)
-    (args.out / "refine.md").write_text(table, encoding="utf-8")
-    print(table)
+    write_results(args.out, "refine", result, markdown(result))
     return 0
 
 

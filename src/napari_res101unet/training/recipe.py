@@ -16,12 +16,12 @@ two epochs never unfroze. So the run plans its length and fits three things to i
 * **schedule**: linear warm-up over :data:`WARMUP_FRACTION` of the planned steps (at most
   ``TRAIN_LIMITS["max_warmup_steps"]``), then a cosine to 1 % that ends at the planned
   step, or when the time budget is spent, whichever comes first
-  (:func:`~napari_res101unet.training.optim.lr_factor`). A refit keeps the rate
-  continuous: the cosine keeps its progress at the refit step and spreads what is left of
-  it over the newly planned steps (a plan that grows slows the decay, it never raises the
-  rate); a refit during warm-up ramps on from the last rate to the new warm-up end; the
-  share of the time budget spent still bounds the progress from below, so the rate has
-  decayed by the deadline whatever the plan said;
+  (:meth:`Recipe.lr_factor`, :func:`~napari_res101unet.training.optim.cosine_factor`).
+  A refit keeps the rate continuous: the cosine keeps its progress at the refit step and
+  spreads what is left of it over the newly planned steps (a plan that grows slows the
+  decay, it never raises the rate); a refit during warm-up ramps on from the last rate to
+  the new warm-up end; the share of the time budget spent still bounds the progress from
+  below, so the rate has decayed by the deadline whatever the plan said;
 * **augmentation strength** in ``[0, 1]`` (the probability and size of each transform,
   see :class:`~napari_res101unet.training.patches.PatchSampler`): it ramps linearly from
   0 at the first step to its cap at :data:`RAMP_FRACTION` of the planned steps; the cap is
