@@ -11,6 +11,13 @@ smallest object size *after* merging (a sliver of an object cut by a block edge 
 small object), and rewrites each block with its final ids, unique over the image. As in
 Cellpose's distributed segmentation, two objects that merely touch across a block edge are
 merged. A stack's blocks are its slices, so objects are found per slice there.
+
+What a block can drop at once (:func:`drop_specks`): a foreground component that touches
+no block edge cannot grow by merging, so when it is smaller than the smallest object
+size, holes filled, no object it holds can be kept; it is set to background before the
+objects are separated. On a noisy slide these specks are most of the components (a
+thresholded 4096^2 block of the 40,000^2 benchmark: 146,676 components, 16 of them of
+50 pixels or more), and separating them was most of a block's object time.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ..config import SegmentSettings
 from ..io.label_store import read_block, write_block
@@ -46,12 +54,33 @@ def local_objects(
     """A block's objects as local ids ``1..n`` (uint32) and its :class:`BlockObjects`; no
     object is dropped for its size yet (see :func:`stitch_store`)."""
     whole = dataclasses.replace(settings, min_object_size=0)
+    labels = drop_specks(labels, min_size_of(settings, spec))
     objects, _ = objects_from_labels(labels, whole, spec)
     ids = objects.astype(np.uint32)
     count = int(ids.max(initial=0))
     edges = {"top": ids[0], "bottom": ids[-1], "left": ids[:, 0], "right": ids[:, -1]}
     sizes = np.bincount(ids.ravel(), minlength=count + 1)
     return ids, BlockObjects(count, sizes, {k: v.copy() for k, v in edges.items()})
+
+
+def drop_specks(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """A block's labels without the foreground components that touch no block edge and
+    have fewer than ``min_size`` pixels with their holes filled (8-connected; such a
+    component holds no object that :func:`stitch_store` would keep). Returns ``labels``
+    itself when nothing is dropped."""
+    if min_size <= 1 or labels.ndim != 2 or not labels.size:
+        return labels
+    full = np.ones((3, 3), bool)
+    components, n = ndimage.label(ndimage.binary_fill_holes(labels > 0), structure=full)
+    if not n:
+        return labels
+    small = np.bincount(components.ravel(), minlength=n + 1) < min_size
+    small[0] = False
+    rim = np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]])
+    small[rim] = False
+    if not small.any():
+        return labels
+    return np.where(small[components], 0, labels).astype(labels.dtype, copy=False)
 
 
 def edge_pairs(a: np.ndarray, b: np.ndarray, step: tuple[int, int]) -> np.ndarray:

@@ -256,18 +256,67 @@ def _edt_watershed(fg: np.ndarray, options: InstanceOptions) -> np.ndarray:
     holes filled (a hole would make a ring of the distance transform, cut into sectors),
     then cut back to the foreground, each id's disconnected parts made objects of their own."""
     if not options.fill_holes:
-        edt = ndimage.distance_transform_edt(fg)
-        return seeded_watershed(-edt, _maxima(edt, options.h, fg), fg)
+        edt = _edt32(fg)
+        return seeded_watershed(-edt, _maxima(edt, options.h, fg, floor=1.0), fg)
     filled = _filled(fg)
-    edt = ndimage.distance_transform_edt(filled)
-    labels = seeded_watershed(-edt, _maxima(edt, options.h, filled), filled)
+    edt = _edt32(filled)
+    labels = seeded_watershed(-edt, _maxima(edt, options.h, filled, floor=1.0), filled)
     return label(np.where(fg, labels, 0), background=0, connectivity=fg.ndim).astype(np.int64)
 
 
-def _maxima(landscape: np.ndarray, h: float, fg: np.ndarray) -> np.ndarray:
-    """Seeds: the h-maxima of ``landscape`` in the foreground, one id per connected peak."""
-    peaks = h_maxima(np.where(fg, landscape, 0.0), h).astype(bool) & fg
-    return ndimage.label(peaks, structure=np.ones((3,) * fg.ndim, bool))[0]
+def _edt32(mask: np.ndarray) -> np.ndarray:
+    """The Euclidean distance to the background, as float32.
+
+    From scipy's feature transform (the nearest background pixel of each pixel), the
+    squared distance summed in integers: the same values as
+    ``distance_transform_edt(mask).astype(np.float32)`` in a fifth of the time (scipy
+    builds its distances in float64 over a stack of index grids). Square roots of
+    integers keep their order and ties in float32, so the seeds and the watershed are
+    those of float64, in half the memory, and ``h_maxima`` sorts float32 faster.
+    """
+    nearest = ndimage.distance_transform_edt(mask, return_distances=False, return_indices=True)
+    small = sum(n * n for n in mask.shape) < 1 << 31  # int32 holds every squared distance
+    squared = np.zeros(mask.shape, np.int32 if small else np.int64)
+    for axis, index in enumerate(nearest):
+        shape = [1] * mask.ndim
+        shape[axis] = -1
+        step = index.astype(squared.dtype, copy=False)  # in place: nearest is ours
+        step -= np.arange(mask.shape[axis], dtype=step.dtype).reshape(shape)
+        np.multiply(step, step, out=step)
+        squared += step
+    exact = squared.max(initial=0) < 1 << 24  # float32 holds these integers exactly
+    return np.sqrt(squared.astype(np.float32 if exact else np.float64)).astype(np.float32)
+
+
+def _maxima(landscape: np.ndarray, h: float, fg: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Seeds: the h-maxima of ``landscape`` in the foreground, one id per connected peak.
+
+    The same seeds as ``h_maxima`` over the whole image, found component by component of
+    ``fg`` (background, at 0, parts them, so the h-maxima of one never depend on another):
+    a component whose top is below ``h`` has none (when any component reaches ``h``);
+    one whose top is below ``floor + h`` (``floor``: the least value of ``landscape`` in
+    the foreground, 1 for a distance transform) has one, the pixels at its top; the
+    others are done in their bounding box, as float32 (see :func:`_edt32`). The sorts
+    inside ``h_maxima`` are then of a few thousand pixels instead of twice the image's.
+    """
+    full = np.ones((3,) * fg.ndim, bool)
+    components, n = ndimage.label(fg, structure=full)
+    tops = np.zeros(n + 1, np.float32)  # each component's top (ndimage.maximum: 15x slower)
+    np.maximum.at(tops, components[fg], landscape[fg].astype(np.float32, copy=False))
+    if not (tops >= h).any():  # nothing reaches h: the highest peak seeds (whole image)
+        masked = np.where(fg, landscape, 0).astype(np.float32, copy=False)
+        peaks = h_maxima(masked, np.float32(h)).astype(bool) & fg
+        return ndimage.label(peaks, structure=full)[0]
+    low = (tops >= h) & (tops < floor + h)
+    low[0] = False
+    peaks = low[components] & (landscape.astype(np.float32, copy=False) == tops[components])
+    boxes = ndimage.find_objects(components)
+    for i in np.flatnonzero(tops[1:] >= floor + h):
+        box = boxes[i]
+        own = components[box] == i + 1
+        crop = np.where(own, landscape[box], 0).astype(np.float32, copy=False)
+        peaks[box] |= h_maxima(crop, np.float32(h)).astype(bool) & own
+    return ndimage.label(peaks, structure=full)[0]
 
 
 def seeded_watershed(landscape: np.ndarray, seeds: np.ndarray, fg: np.ndarray) -> np.ndarray:
@@ -275,11 +324,41 @@ def seeded_watershed(landscape: np.ndarray, seeds: np.ndarray, fg: np.ndarray) -
 
     Foreground that no seed reaches (a component without a seed) becomes objects of its
     own (connected components), so no foreground pixel is lost.
+
+    The result of scikit-image's ``watershed`` over the whole image, done component by
+    component of ``fg`` (8-connected; the flood, 4-connected, never leaves one): a
+    component with two or more seed ids in its bounding box; with one, its seed's flood
+    is every pixel 4-connected to the seed, no watershed needed; with none, nothing.
     """
-    labels = watershed(landscape, markers=seeds, mask=fg).astype(np.int64)
+    seeds = np.asarray(seeds)
+    full = np.ones((3,) * fg.ndim, bool)
+    components, n = ndimage.label(fg, structure=full)
+    labels = np.zeros(fg.shape, np.int64)
+    seeded = (seeds > 0) & fg
+    at = components[seeded]
+    ids = seeds[seeded].astype(np.int64)
+    pairs = np.unique(at.astype(np.int64) * (int(ids.max(initial=0)) + 1) + ids)
+    per_component = np.bincount(pairs // (int(ids.max(initial=0)) + 1), minlength=n + 1)
+    per_component[0] = 0
+    one = per_component == 1
+    if one.any():  # a single seed id floods its 4-connected pieces of the component
+        alone = one[components]
+        pieces, _ = ndimage.label(alone)  # 4-connected, as the flood
+        flood = np.zeros(int(pieces.max()) + 1, np.int64)
+        inside = seeded & alone
+        flood[pieces[inside]] = seeds[inside]
+        flood[0] = 0
+        labels[alone] = flood[pieces[alone]]
+    boxes = ndimage.find_objects(components)
+    for i in np.flatnonzero(per_component >= 2):
+        box = boxes[i - 1]
+        own = components[box] == i
+        markers = np.where(own, seeds[box], 0)
+        flooded = watershed(landscape[box], markers=markers, mask=own)
+        labels[box][own] = flooded[own]
     missed = fg & (labels == 0)
     if missed.any():
-        extra, _ = ndimage.label(missed, structure=np.ones((3,) * fg.ndim, bool))
+        extra, _ = ndimage.label(missed, structure=full)
         labels[missed] = extra[missed] + labels.max()
     return labels
 
