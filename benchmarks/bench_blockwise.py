@@ -15,8 +15,15 @@ differing pixels. (d) A projection for N GPU workers from the measured per-tile 
 the bytes each block reads and writes. JSON and a markdown table go under ``--out``.
 ``--instances`` adds (a) over the whole image with ``instances=True`` (objects per block,
 stitched into ids unique over the image): its peak memory and time beside the labels',
-both with the cheap ``blobs`` predictor (foreground where the first channel is above
-mid-grey: many objects) instead of ``identity``.
+both with a cheap predictor instead of ``identity`` (``--cheap``: ``smooth``, the first
+channel's 9x9 mean above mid-grey, smooth like a network's output, ~800 objects per
+block; or ``blobs``, the raw channel above mid-grey: the image's pixel noise makes
+~150,000 specks and ragged objects per block, a worst case), objects under
+``--min-object-size`` pixels dropped (24: what a model trained on the DSB nuclei learns).
+The real model then also runs on one block, so that the difference of its two runs is
+the network's time per block without the statistics pass; the objects' share is
+(objects run - labels run) / blocks, and ``objects_over_network`` is
+(network + objects) / network per block: what objects add to a real run.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 CHUNK = 1024
+CHEAP = ("identity", "blobs", "smooth")
 GiB = 1 << 30
 
 
@@ -43,6 +51,15 @@ def blobs(x):
     """A cheap predictor with many objects: foreground where the first channel is above
     mid-grey (the generated image's blobs), for the runs with and without ``--instances``."""
     return (x[:, :1] - 128.0) * 0.1
+
+
+def smooth(x):
+    """A cheap predictor with smooth objects, as a network gives: the first channel's 9x9
+    mean above mid-grey (the generated image's blobs without its pixel noise)."""
+    import torch.nn.functional as F
+
+    mean = F.avg_pool2d(x[:, :1], 9, stride=1, padding=4, count_include_pad=False)
+    return (mean - 128.0) * 0.1
 
 
 def generate(path: Path, size: int) -> None:
@@ -72,10 +89,16 @@ def generate(path: Path, size: int) -> None:
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {bench!r})
-from bench_blockwise import blobs, identity
+from bench_blockwise import blobs, identity, smooth
 from napari_res101unet.inference.blockwise import segment_blocks
 args = json.loads(sys.argv[1])
-cheap = {{"identity": identity, "blobs": blobs}}
+cheap = {{"identity": identity, "blobs": blobs, "smooth": smooth}}
+start = time.perf_counter()
+def progress(done, total):
+    if done % 10 == 0 or done == total:
+        print(f"  block {{done}}/{{total}}, {{time.perf_counter() - start:.0f}} s",
+              file=sys.stderr, flush=True)
+args.setdefault("progress", progress)
 model = cheap.get(args.pop("predictor")) or args.pop("model")
 args.pop("model", None)
 t = time.perf_counter()
@@ -90,16 +113,17 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "blocks": r.blocks, "tile
 def child_run(options: dict) -> dict:
     """Run ``segment_blocks`` in a fresh interpreter; its result and peak RSS."""
     code = CHILD.format(bench=str(Path(__file__).resolve().parent))
-    proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(options)], capture_output=True, text=True
+    proc = subprocess.run(  # its progress and errors go to our stderr as they come
+        [sys.executable, "-c", code, json.dumps(options)], stdout=subprocess.PIPE, text=True
     )
     if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
+        raise RuntimeError(f"segment_blocks failed (exit {proc.returncode}): see above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def memory_runs(args, image: Path) -> list[dict]:
-    """(a): the real model on the first blocks, the identity predictor on all of them."""
+    """(a): the real model on the first blocks, a cheap predictor on all of them (and,
+    with ``--instances``, objects over all of them and the model on one block)."""
     common = {
         "image": str(image), "output": str(args.workdir / "labels.zarr"),
         "block_size": args.block_size, "tile_size": args.tile_size,
@@ -107,23 +131,41 @@ def memory_runs(args, image: Path) -> list[dict]:
     }  # fmt: skip
     runs = []
     objects = (False, True) if args.instances else (False,)
-    cheap = "blobs" if args.instances else "identity"  # objects need a few of them
-    for predictor, limit in (("model", args.max_blocks), (cheap, None)):
-        for instances in objects:
-            if instances and limit is not None:
-                continue  # objects need every block (stitching): the whole image only
-            r = child_run({**common, "predictor": predictor, "limit_blocks": limit,
-                           "instances": instances})  # fmt: skip
-            pixels = min(r["blocks"] * args.block_size**2, args.size**2)
-            scope = f"first {r['blocks']} blocks" if limit else "whole image"
-            r.update(predictor=predictor if predictor == cheap else args.model,
-                     mp_per_s=pixels / 1e6 / r["seconds"], instances=instances,
-                     scope=scope + (", objects" if instances else ""))  # fmt: skip
-            runs.append(r)
-            print(f"(a) {r['scope']} with {r['predictor']}: peak RSS "
-                  f"{r['peak_rss_gib']:.2f} GiB, {r['mp_per_s']:.3f} MP/s ({r['seconds']:.0f} s)"
-                  + (f", {r['objects']} objects" if instances else ""))  # fmt: skip
+    cheap = args.cheap if args.instances else "identity"  # objects need a few of them
+    limits = [args.max_blocks] + ([1] if args.instances and args.max_blocks > 1 else [])
+    plan = [("model", limit, False) for limit in limits]
+    plan += [(cheap, None, instances) for instances in objects]
+    for predictor, limit, instances in plan:
+        extra = {"min_object_size": args.min_object_size} if instances else {}
+        r = child_run({**common, "predictor": predictor, "limit_blocks": limit,
+                       "instances": instances, **extra})  # fmt: skip
+        pixels = min(r["blocks"] * args.block_size**2, args.size**2)
+        scope = f"first {r['blocks']} blocks" if limit else "whole image"
+        r.update(predictor=predictor if predictor == cheap else args.model,
+                 mp_per_s=pixels / 1e6 / r["seconds"], instances=instances,
+                 scope=scope + (", objects" if instances else ""), **extra)  # fmt: skip
+        runs.append(r)
+        print(f"(a) {r['scope']} with {r['predictor']}: peak RSS "
+              f"{r['peak_rss_gib']:.2f} GiB, {r['mp_per_s']:.3f} MP/s ({r['seconds']:.0f} s)"
+              + (f", {r['objects']} objects" if instances else ""), flush=True)  # fmt: skip
     return runs
+
+
+def objects_share(runs: list[dict]) -> dict | None:
+    """Seconds per block of the network (difference of the model's two runs) and of the
+    objects (objects run - labels run, same cheap predictor), and their ratio."""
+    model = sorted((r for r in runs if r["predictor"] not in CHEAP), key=lambda r: r["blocks"])
+    cheap = {r["instances"]: r for r in runs if r["predictor"] in CHEAP}
+    if len(model) < 2 or set(cheap) != {False, True}:
+        return None
+    network = (model[-1]["seconds"] - model[0]["seconds"]) / (
+        model[-1]["blocks"] - model[0]["blocks"]
+    )
+    objects = (cheap[True]["seconds"] - cheap[False]["seconds"]) / cheap[True]["blocks"]
+    return {"network_s_per_block": network, "objects_s_per_block": objects,
+            "objects_over_network": (network + objects) / network,
+            "peak_rss_objects_gib": cheap[True]["peak_rss_gib"],
+            "peak_rss_network_gib": model[-1]["peak_rss_gib"]}  # fmt: skip
 
 
 def crop_runs(args, image: Path) -> dict:
@@ -254,6 +296,11 @@ def write_results(out: Path, results: dict) -> None:
     for r in results["memory"]:
         lines.append(f"| peak RSS, {r['scope']}, {r['predictor']} | {r['peak_rss_gib']:.2f} GiB "
                      f"({r['mp_per_s']:.3f} MP/s) |")  # fmt: skip
+    share = results.get("objects_share")
+    if share:
+        lines.append(f"| per block: network / objects | {share['network_s_per_block']:.1f} s / "
+                     f"{share['objects_s_per_block']:.1f} s (with objects x"
+                     f"{share['objects_over_network']:.2f} the time) |")  # fmt: skip
     if "crop" not in results:
         (out / "blockwise.md").write_text("\n".join(lines) + "\n")
         return
@@ -301,6 +348,18 @@ def main() -> None:
     p.add_argument("--instances", action="store_true",
                    help="(a) also with segment --instances (objects, stitched over the "
                    "blocks): peak memory and time beside the plain labels")  # fmt: skip
+    p.add_argument(
+        "--cheap",
+        choices=["smooth", "blobs"],
+        default="smooth",
+        help="the cheap predictor of the --instances runs (see the notes)",
+    )
+    p.add_argument(
+        "--min-object-size",
+        type=int,
+        default=24,
+        help="--instances: objects under this many pixels are dropped",
+    )
     args = p.parse_args()
     if args.quick:
         args.size, args.crop, args.block_size, args.tile_size = 2048, 512, 512, 256
@@ -314,6 +373,7 @@ def main() -> None:
     results = {"size": args.size, "block_size": args.block_size, "tile_size": args.tile_size,
                "quick": args.quick, "model": Path(args.model).name}  # fmt: skip
     results["memory"] = memory_runs(args, image) if "memory" in args.parts else []
+    results["objects_share"] = objects_share(results["memory"])
     if "crop" in args.parts:
         results["crop"] = crop_runs(args, image)
         results["projection"] = projection(args, results["crop"])
