@@ -11,9 +11,15 @@ the base model (before), refined on the most uncertain images (after), refined o
 random pool images (same budget), and a model trained from scratch on base + corrected
 images for the same total time (base + refine minutes).
 
+With ``--seeds 0 1 2`` the whole loop (the train images drawn for base and pool, the
+random picks, the models' initialisation and patches) runs once per seed, and the table
+adds each method's mean and spread (sample standard deviation) over the seeds, and its
+gain over the base model of the same seed.
+
 Usage::
 
     python benchmarks/bench_refine.py --data ../shared/data --out bench_results/refine
+    python benchmarks/bench_refine.py --seeds 0 1 2 --out bench_results/refine-seeds
     python benchmarks/bench_refine.py --quick --out /tmp/refine   # seconds: a smoke test
 
 Writes ``refine.json`` and ``refine.md`` under ``--out`` (no absolute paths).
@@ -55,6 +61,13 @@ def parse_args(argv=None):
     p.add_argument("--encoder-weights", default=None, help="imagenet or a local file")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="run the loop once per seed; mean and spread (overrides --seed)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny budgets and subsets")
     args = p.parse_args(argv)
     if args.quick:
@@ -168,6 +181,50 @@ def run(args) -> dict:
     }
 
 
+def over_seeds(args) -> dict:
+    """:func:`run` once per seed of ``args.seeds``; each method's mean and spread."""
+    runs = []
+    for seed in args.seeds:
+        one = argparse.Namespace(**{**vars(args), "seed": seed})
+        runs.append({"seed": seed, **run(one)})
+        print(markdown(runs[-1]), flush=True)
+    summary = []
+    for i, row in enumerate(runs[0]["results"]):
+        entry = {"method": row["method"], "seeds": len(runs)}
+        for key in ("iou", "dice", "mean_iou"):
+            values = np.array([r["results"][i][key] for r in runs])
+            gains = values - np.array([r["results"][0][key] for r in runs])
+            spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            entry |= {key: round(float(values.mean()), 4), f"{key}_sd": round(spread, 4),
+                      f"{key}_gain": round(float(gains.mean()), 4),
+                      f"{key}_gains": [round(float(g), 4) for g in gains]}  # fmt: skip
+        summary.append(entry)
+    first = runs[0]
+    return {"hardware": first["hardware"], "settings": first["settings"],
+            "test_images": first["test_images"], "runs": runs, "summary": summary}  # fmt: skip
+
+
+def markdown_seeds(result: dict) -> str:
+    s = result["settings"]
+    seeds = ", ".join(str(r["seed"]) for r in result["runs"])
+    lines = [
+        f"GlaS, seeds {seeds}: base {s['base_minutes']} min on {s['base_images']} images; "
+        f"{s['corrected']} of {s['pool']} pool images corrected; refine "
+        f"{s['refine_minutes']} min; testA ({result['test_images']} images); "
+        f"{result['hardware']['device']}",
+        "",
+        "| method | IoU, mean ± sd | gain over base (per seed) | Dice | mean IoU/img |",
+        "|---|---|---|---:|---:|",
+    ]
+    for r in result["summary"]:
+        gains = ", ".join(f"{g:+.3f}" for g in r["iou_gains"])
+        lines.append(
+            f"| {r['method']} | {r['iou']:.4f} ± {r['iou_sd']:.4f} | {r['iou_gain']:+.4f} "
+            f"({gains}) | {r['dice']:.4f} | {r['mean_iou']:.4f} |"
+        )
+    return "\n".join(lines) + "\n\n" + "\n".join(markdown(r) for r in result["runs"])
+
+
 def markdown(result: dict) -> str:
     s = result["settings"]
     lines = [
@@ -190,6 +247,10 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.seeds:
+        result = over_seeds(args)
+        write_results(args.out, "refine", result, markdown_seeds(result))
+        return 0
     result = run(args)
     write_results(args.out, "refine", result, markdown(result))
     return 0
