@@ -80,6 +80,19 @@ def test_loss_decreases_on_synthetic_disks_and_events_report_progress(tmp_path):
     assert not model.training
 
 
+def test_progress_under_a_time_budget_counts_the_planned_steps(tmp_path):
+    """With max_minutes the bar's total is the recipe's plan (refitted to the time), not
+    epochs x steps per epoch (1000 epochs here: a bar that never fills)."""
+    rec = Recorder()
+    model = nr.train([disks(seed=i) for i in range(3)], **{**TINY, "steps_per_epoch": 3},
+                     epochs=1000, max_minutes=0.4, output=tmp_path / "timed",
+                     callback=rec)  # fmt: skip
+    steps = rec.kinds("step")
+    planned = model.spec.training["recipe"]["planned_steps"]
+    assert steps and all(e.step <= e.steps_total for e in steps)
+    assert steps[-1].steps_total == max(planned, steps[-1].step) < 1000 * 3
+
+
 @pytest.mark.data
 def test_loss_decreases_on_real_nuclei(data_dir):
     tifffile = pytest.importorskip("tifffile")

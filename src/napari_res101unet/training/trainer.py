@@ -361,7 +361,8 @@ class Trainer:
     def _emit(self, kind: str, **fields: Any) -> None:
         if self.callback is not None and self.world.main:
             fields.setdefault("epochs", self.epochs)
-            fields.setdefault("steps_total", self.epochs * self.steps)
+            # the recipe's plan: under a time budget, the steps that fit it (refitted)
+            fields.setdefault("steps_total", max(self.recipe.planned_steps, self.step))
             self.callback(TrainingEvent(kind, **fields))
 
 
