@@ -238,9 +238,10 @@ def _separate(fg: np.ndarray, maps: dict, options: InstanceOptions) -> np.ndarra
     if options.method == "distance":
         landscape = maps["distance"].astype(float)
         if options.distance_seeds == "maxima":
-            seeds = _maxima(landscape, options.distance_h, fg)
-        else:
-            seeds = ndimage.label((landscape >= options.distance_level) & fg, full)[0]
+            parts = _components(fg)  # labelled once for the seeds and the watershed
+            seeds = _maxima(landscape, options.distance_h, fg, components=parts)
+            return seeded_watershed(-landscape, seeds, fg, components=parts)
+        seeds = ndimage.label((landscape >= options.distance_level) & fg, full)[0]
         return seeded_watershed(-landscape, seeds, fg)
     interior = maps["interior"]
     seeds = ndimage.label(as_mask(interior, "interior", options.threshold) & fg, full)[0]
@@ -255,12 +256,12 @@ def _edt_watershed(fg: np.ndarray, options: InstanceOptions) -> np.ndarray:
     """The distance-transform watershed; with ``fill_holes``, over the foreground with its
     holes filled (a hole would make a ring of the distance transform, cut into sectors),
     then cut back to the foreground, each id's disconnected parts made objects of their own."""
+    mask = _filled(fg) if options.fill_holes else fg
+    edt, parts = _edt32(mask), _components(mask)  # labelled once for seeds and watershed
+    seeds = _maxima(edt, options.h, mask, floor=1.0, components=parts)
+    labels = seeded_watershed(-edt, seeds, mask, components=parts)
     if not options.fill_holes:
-        edt = _edt32(fg)
-        return seeded_watershed(-edt, _maxima(edt, options.h, fg, floor=1.0), fg)
-    filled = _filled(fg)
-    edt = _edt32(filled)
-    labels = seeded_watershed(-edt, _maxima(edt, options.h, filled, floor=1.0), filled)
+        return labels
     return label(np.where(fg, labels, 0), background=0, connectivity=fg.ndim).astype(np.int64)
 
 
@@ -288,7 +289,19 @@ def _edt32(mask: np.ndarray) -> np.ndarray:
     return np.sqrt(squared.astype(np.float32 if exact else np.float64)).astype(np.float32)
 
 
-def _maxima(landscape: np.ndarray, h: float, fg: np.ndarray, floor: float = 0.0) -> np.ndarray:
+def _components(fg: np.ndarray) -> tuple[np.ndarray, int]:
+    """The foreground's connected components (8-connected in 2D, 26 in 3D) and their
+    count, as ``ndimage.label`` gives them."""
+    return ndimage.label(fg, structure=np.ones((3,) * fg.ndim, bool))
+
+
+def _maxima(
+    landscape: np.ndarray,
+    h: float,
+    fg: np.ndarray,
+    floor: float = 0.0,
+    components: tuple[np.ndarray, int] | None = None,
+) -> np.ndarray:
     """Seeds: the h-maxima of ``landscape`` in the foreground, one id per connected peak.
 
     The same seeds as ``h_maxima`` over the whole image, found component by component of
@@ -298,9 +311,10 @@ def _maxima(landscape: np.ndarray, h: float, fg: np.ndarray, floor: float = 0.0)
     the foreground, 1 for a distance transform) has one, the pixels at its top; the
     others are done in their bounding box, as float32 (see :func:`_edt32`). The sorts
     inside ``h_maxima`` are then of a few thousand pixels instead of twice the image's.
+    ``components``: :func:`_components` of ``fg`` when the caller has them.
     """
     full = np.ones((3,) * fg.ndim, bool)
-    components, n = ndimage.label(fg, structure=full)
+    components, n = _components(fg) if components is None else components
     tops = np.zeros(n + 1, np.float32)  # each component's top (ndimage.maximum: 15x slower)
     np.maximum.at(tops, components[fg], landscape[fg].astype(np.float32, copy=False))
     if not (tops >= h).any():  # nothing reaches h: the highest peak seeds (whole image)
@@ -319,7 +333,13 @@ def _maxima(landscape: np.ndarray, h: float, fg: np.ndarray, floor: float = 0.0)
     return ndimage.label(peaks, structure=full)[0]
 
 
-def seeded_watershed(landscape: np.ndarray, seeds: np.ndarray, fg: np.ndarray) -> np.ndarray:
+def seeded_watershed(
+    landscape: np.ndarray,
+    seeds: np.ndarray,
+    fg: np.ndarray,
+    *,
+    components: tuple[np.ndarray, int] | None = None,
+) -> np.ndarray:
     """Flood ``landscape`` from labelled ``seeds`` over the mask ``fg``.
 
     Foreground that no seed reaches (a component without a seed) becomes objects of its
@@ -327,18 +347,19 @@ def seeded_watershed(landscape: np.ndarray, seeds: np.ndarray, fg: np.ndarray) -
 
     The result of scikit-image's ``watershed`` over the whole image, done component by
     component of ``fg`` (8-connected; the flood, 4-connected, never leaves one): a
-    component with two or more seed ids in its bounding box; with one, its seed's flood
-    is every pixel 4-connected to the seed, no watershed needed; with none, nothing.
+    component with two or more seed ids in it, in its bounding box; with one, its seed's
+    flood is every pixel 4-connected to the seed, no watershed needed; with none, nothing.
+    ``components``: :func:`_components` of ``fg`` when the caller has them.
     """
     seeds = np.asarray(seeds)
     full = np.ones((3,) * fg.ndim, bool)
-    components, n = ndimage.label(fg, structure=full)
+    components, n = _components(fg) if components is None else components
     labels = np.zeros(fg.shape, np.int64)
     seeded = (seeds > 0) & fg
-    at = components[seeded]
     ids = seeds[seeded].astype(np.int64)
-    pairs = np.unique(at.astype(np.int64) * (int(ids.max(initial=0)) + 1) + ids)
-    per_component = np.bincount(pairs // (int(ids.max(initial=0)) + 1), minlength=n + 1)
+    span = int(ids.max(initial=0)) + 1  # (component, seed id) pairs as one integer
+    pairs = np.unique(components[seeded].astype(np.int64) * span + ids)
+    per_component = np.bincount(pairs // span, minlength=n + 1)
     per_component[0] = 0
     one = per_component == 1
     if one.any():  # a single seed id floods its 4-connected pieces of the component
@@ -346,8 +367,7 @@ def seeded_watershed(landscape: np.ndarray, seeds: np.ndarray, fg: np.ndarray) -
         pieces, _ = ndimage.label(alone)  # 4-connected, as the flood
         flood = np.zeros(int(pieces.max()) + 1, np.int64)
         inside = seeded & alone
-        flood[pieces[inside]] = seeds[inside]
-        flood[0] = 0
+        flood[pieces[inside]] = seeds[inside]  # pieces without a seed stay 0
         labels[alone] = flood[pieces[alone]]
     boxes = ndimage.find_objects(components)
     for i in np.flatnonzero(per_component >= 2):
