@@ -91,3 +91,11 @@ def test_validation_is_capped_evenly(monkeypatch):
     labels = np.ones((12, 4, 4), np.uint8)
     item = _prepared([(np.ones((12, 4, 4)), labels)])[0]
     assert cap_slices([item])[0].slices == [0, 4, 7, 11]
+
+
+def test_images_held_out_stop_at_the_validation_cap(monkeypatch):
+    """Images beyond the slices validation scores go back to training (issue 26)."""
+    monkeypatch.setitem(TRAIN_LIMITS, "max_val_slices", 3)
+    pairs = [(np.full((8, 8), i, np.uint8), _blob((8, 8), np.s_[2:6, 2:6])) for i in range(40)]
+    train, val, _ = split(_prepared(pairs), 0.2, seed=0)
+    assert len(val) == 3 and len(train) == 37  # not 8 held out, 5 of them unscored

@@ -32,7 +32,7 @@ from ..io.volumes import (  # noqa: F401 (CACHE_ENV, SliceCache: re-exported)
 )
 from ..preprocess.pairs import CheckedPair, Prepared, check_pairs, prepare
 from .lazy_index import LazyLabels, build_index
-from .patches import PatchSampler, _normalised, _place, _Table
+from .patches import PatchSampler, _normalised, _place, _Table, foreground_weight
 
 _LAZY = (".zarr", ".nii", ".nii.gz", ".tif", ".tiff")
 COORDS_PER_CLASS = 2048
@@ -189,7 +189,7 @@ class LazySampler(PatchSampler):
                 for k, count in idx.classes(s):
                     got = per_class.setdefault(k, ([], []))
                     got[0].append((i, s))
-                    got[1].append(count)
+                    got[1].append(foreground_weight(count, patch_size))
         if not entries or sum(area) == 0:
             raise ValueError("no labelled pixels left to train on after the validation split")
         self.anywhere = _Table(entries, _normalised(area))

@@ -45,8 +45,9 @@ class PatchSampler:
         Patches per batch ``B``.
     foreground_fraction : float
         Probability that a patch is centred on a labelled pixel of a foreground class
-        (the class drawn uniformly among those present, then a pixel of it); otherwise the
-        patch lies anywhere on a slice (slices drawn by their labelled area).
+        (the class drawn uniformly among those present, then a slice by
+        :func:`foreground_weight`, then a pixel of it); otherwise the patch lies anywhere
+        on a slice (slices drawn by their labelled area).
     augment : bool
         Flips, 90-degree rotations, scale jitter (:data:`SCALE_RANGE`) and intensity
         changes (:mod:`~napari_res101unet.training.intensity_augment`), each with a probability
@@ -66,7 +67,7 @@ class PatchSampler:
         self.items, self.patch, self.batch_size = items, patch_size, batch_size
         self.foreground_fraction, self.augment = foreground_fraction, augment
         self.channels = items[0].data.shape[-1]
-        self.anywhere, self.by_class = _tables(items)
+        self.anywhere, self.by_class = _tables(items, patch_size)
 
     @classmethod
     def from_settings(cls, items: list[Prepared], settings: TrainSettings) -> PatchSampler:
@@ -158,8 +159,25 @@ def _place(start: int, side: int, length: int, rng: np.random.Generator) -> int:
     return -int(rng.integers(side - length + 1))
 
 
-def _tables(items: list[Prepared]) -> tuple[_Table, dict[int, _Table]]:
-    """Sampling tables: any slice by labelled area, and per foreground class by its area."""
+def foreground_weight(count: int, patch: int) -> float:
+    """The weight of a slice with ``count`` pixels of a class, when a patch of side
+    ``patch`` is to be centred on that class: its area, but never less than a quarter of
+    a patch.
+
+    A patch centred on an object smaller than that shows it whole, so such slices are
+    equally likely (as nnU-Net draws a case, then a voxel); larger areas count in
+    proportion, so a whole slide with hundreds of glands still gives more patches than
+    a tile with one. Drawing by area alone (until issue 26) made a liver slice with 10 %
+    liver ten times likelier than one with 1 %, where small livers are the hard ones: on
+    the liver test volumes ours scored a mean IoU per slice 0.13-0.14 below its pooled
+    IoU at 10, 25 and 40 minutes, the plain loop (slices drawn uniformly) 0.06-0.08.
+    """
+    return float(max(count, patch * patch / 4))
+
+
+def _tables(items: list[Prepared], patch: int) -> tuple[_Table, dict[int, _Table]]:
+    """Sampling tables: any slice by labelled area, and per foreground class by
+    :func:`foreground_weight`."""
     entries, area = [], []
     per_class: dict[int, tuple[list, list]] = {}
     for i, item in enumerate(items):
@@ -171,7 +189,7 @@ def _tables(items: list[Prepared]) -> tuple[_Table, dict[int, _Table]]:
             for k in np.flatnonzero(counts[1:]) + 1:
                 got = per_class.setdefault(int(k), ([], []))
                 got[0].append((i, s))
-                got[1].append(counts[k])
+                got[1].append(foreground_weight(counts[k], patch))
     if not entries or sum(area) == 0:
         raise ValueError("no labelled pixels left to train on after the validation split")
     tables = {k: _Table(e, _normalised(w)) for k, (e, w) in sorted(per_class.items())}

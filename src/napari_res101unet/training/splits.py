@@ -19,8 +19,9 @@ def split(items: list[Prepared], val_fraction: float, seed: int):
     """Hold out validation data: ``(train, val, rule)``.
 
     Rules, in order: ``val_fraction == 0`` holds nothing out. Two or more images: whole
-    images (``round(val_fraction * n)``, at least 1, chosen with ``seed``; the training
-    side keeps an image with foreground). One 3D stack: the last ``val_fraction`` of its
+    images (``round(val_fraction * n)``, at least 1, chosen with ``seed``, no more once
+    ``TRAIN_LIMITS["max_val_slices"]`` slices are held out; the training side keeps an
+    image with foreground). One 3D stack: the last ``val_fraction`` of its
     slices with foreground, as one contiguous block, and every slice after them. One 2D
     image: a band along one border (``val_fraction`` of the height or width, the border
     whose foreground share is closest to the whole image's); its labels are hidden from
@@ -40,15 +41,21 @@ def split(items: list[Prepared], val_fraction: float, seed: int):
 
 
 def _split_images(items, val_fraction, seed):
+    """Whole images, until ``val_fraction`` of them or ``max_val_slices`` slices are held
+    out: validation scores no more slices than that (:func:`cap_slices`), so images held
+    out beyond it would be neither trained on nor scored (until issue 26, 37 of the 506
+    liver training slices were)."""
     n_val = min(max(1, round(val_fraction * len(items))), len(items) - 1)
     order = np.random.default_rng(seed).permutation(len(items))
     fg = [has_foreground(it) for it in items]
     val_ids: set[int] = set()
+    held = 0
     for i in map(int, order):
-        if len(val_ids) == n_val:
+        if len(val_ids) == n_val or held >= TRAIN_LIMITS["max_val_slices"]:
             break
         if any(fg[j] for j in range(len(items)) if j != i and j not in val_ids):
             val_ids.add(i)
+            held += len(items[i].slices)
     train = [it for j, it in enumerate(items) if j not in val_ids]
     val = [items[j] for j in sorted(val_ids)]
     names = ", ".join(str(it.index) for it in val)
