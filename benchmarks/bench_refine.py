@@ -8,8 +8,11 @@
 
 Compared on GlaS testA (pixel IoU/Dice over all test pixels, and the mean per image):
 the base model (before), refined on the most uncertain images (after), refined on as many
-random pool images (same budget), and a model trained from scratch on base + corrected
-images for the same total time (base + refine minutes).
+random pool images (same budget), on the images suggestive annotation (Yang et al.,
+MICCAI 2017) picks (of the 2k most uncertain, the k whose encoder features best cover the
+pool), on the k that best cover the pool whatever their uncertainty, and a model trained
+from scratch on base + the most uncertain images for the same total time (base + refine
+minutes).
 
 With ``--seeds 0 1 2`` the whole loop (the train images drawn for base and pool, the
 random picks, the models' initialisation and patches) runs once per seed, and the table
@@ -21,6 +24,13 @@ Usage::
     python benchmarks/bench_refine.py --data ../shared/data --out bench_results/refine
     python benchmarks/bench_refine.py --seeds 0 1 2 --out bench_results/refine-seeds
     python benchmarks/bench_refine.py --quick --out /tmp/refine   # seconds: a smoke test
+
+Seeds side by side on a 2-core machine (one process and one thread each), then one
+table::
+
+    python benchmarks/bench_refine.py --seeds 0 --threads 1 --out /tmp/refine-s0 &
+    python benchmarks/bench_refine.py --seeds 1 --threads 1 --out /tmp/refine-s1
+    python benchmarks/bench_refine.py --merge /tmp/refine-s0 /tmp/refine-s1 --out …
 
 Writes ``refine.json`` and ``refine.md`` under ``--out`` (no absolute paths).
 """
@@ -42,6 +52,11 @@ import napari_res101unet as nr  # noqa: E402
 from _portable import portable_settings, write_results  # noqa: E402
 from bench_training import hardware, load_folder  # noqa: E402
 from napari_res101unet.device import resolve_device  # noqa: E402
+
+UNCERTAIN_COVER = "refined: uncertain + representative"
+"""Suggestive annotation: of the 2k most uncertain, the k that best cover the pool."""
+REPRESENTATIVE = "refined: representative"
+"""The k pool images that best cover the pool, whatever their uncertainty."""
 
 
 def parse_args(argv=None):
@@ -67,6 +82,14 @@ def parse_args(argv=None):
         nargs="+",
         default=None,
         help="run the loop once per seed; mean and spread (overrides --seed)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="summarise the refine.json of these --seeds runs into --out (runs nothing)",
     )
     p.add_argument("--quick", action="store_true", help="tiny budgets and subsets")
     args = p.parse_args(argv)
@@ -104,6 +127,44 @@ def review(model, pool, device):
         result = nr.run_segmentation(image, model, device=device, return_uncertainty=True)
         out.append((result.labels, float(result.uncertainty.mean())))
     return out
+
+
+def embed(model, pool, device):
+    """Each pool image's descriptor: the base model's deepest encoder features (2048 for
+    ResNet-101), averaged over the image and scaled to unit length (cosine similarity is
+    then a dot product), as suggestive annotation (Yang et al., MICCAI 2017, on GlaS)
+    compares images."""
+    import torch
+
+    from napari_res101unet.preprocess.normalize import make_normalizer
+
+    net = model.to(device).eval()
+    out = []
+    with torch.no_grad():
+        for image, _truth in pool:
+            h, w = (n // 32 * 32 for n in image.shape[:2])
+            raw = image[:h, :w].reshape(h, w, -1)
+            norm = make_normalizer(raw[None], model.spec.normalization, raw.shape[-1])
+            x = torch.from_numpy(np.ascontiguousarray(norm(raw)))[None].to(device)
+            feats = net.encoder(x)[-1].mean(dim=(2, 3))[0].float().cpu().numpy()
+            out.append(feats / max(float(np.linalg.norm(feats)), 1e-12))
+    return np.stack(out)
+
+
+def cover(features, candidates, k):
+    """Greedy max-cover: ``k`` of ``candidates`` whose nearest (cosine) pick is most like
+    every pool image, summed over the pool (the representativeness of suggestive
+    annotation): picks that stand for the whole pool and differ from each other."""
+    sim = features @ features.T
+    picks: list[int] = []
+    best = np.full(len(features), -np.inf)
+    for _ in range(k):
+        gains = [np.maximum(best, sim[c]).sum() if c not in picks else -np.inf
+                 for c in candidates]  # fmt: skip
+        choice = int(candidates[int(np.argmax(gains))])
+        picks.append(choice)
+        best = np.maximum(best, sim[choice])
+    return picks
 
 
 def refine_on(base, base_pairs, pool, reviewed, picks, args, device):
@@ -162,8 +223,17 @@ def run(args) -> dict:
     by_unc = sorted(range(len(pool)), key=lambda i: -reviewed[i][1])[: args.corrected]
     rng = np.random.default_rng(args.seed + 1)
     randomly = [int(i) for i in rng.choice(len(pool), args.corrected, replace=False)]
+    features = embed(base, pool, device)
+    top = sorted(range(len(pool)), key=lambda i: -reviewed[i][1])[: 2 * args.corrected]
+    uncertain_cover = cover(features, top, args.corrected)
+    representative = cover(features, list(range(len(pool))), args.corrected)
     rows = [score("base (before)", base, test, device, base_s, base_steps)]
-    for name, picks in (("refined: most uncertain", by_unc), ("refined: random", randomly)):
+    for name, picks in (
+        ("refined: most uncertain", by_unc),
+        ("refined: random", randomly),
+        (UNCERTAIN_COVER, uncertain_cover),
+        (REPRESENTATIVE, representative),
+    ):
         model, secs, steps = refine_on(base, base_pairs, pool, reviewed, picks, args, device)
         rows.append(score(name, model, test, device, secs, steps, {"images": picks}))
     total = args.base_minutes + args.refine_minutes
@@ -176,6 +246,8 @@ def run(args) -> dict:
         "pool_uncertainty": [round(u, 4) for _, u in reviewed],
         "most_uncertain": by_unc,
         "random": randomly,
+        "uncertain_cover": uncertain_cover,
+        "representative": representative,
         "test_images": len(test),
         "results": rows,
     }
@@ -188,6 +260,25 @@ def over_seeds(args) -> dict:
         one = argparse.Namespace(**{**vars(args), "seed": seed})
         runs.append({"seed": seed, **run(one)})
         print(markdown(runs[-1]), flush=True)
+    return summarise(runs)
+
+
+def merged(folders: list[Path]) -> dict:
+    """The runs of several ``--seeds`` results (e.g. seeds run side by side, one process
+    and one thread each), summarised together."""
+    import json
+
+    runs = []
+    for folder in folders:
+        runs += json.loads((folder / "refine.json").read_text())["runs"]
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"a seed appears twice in {[str(f) for f in folders]}: {seeds}")
+    return summarise(sorted(runs, key=lambda r: r["seed"]))
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Each method's mean, sample sd and gain over the same seed's base."""
     summary = []
     for i, row in enumerate(runs[0]["results"]):
         entry = {"method": row["method"], "seeds": len(runs)}
@@ -247,6 +338,14 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        result = merged(args.merge)
+        write_results(args.out, "refine", result, markdown_seeds(result))
+        return 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.seeds:
         result = over_seeds(args)
         write_results(args.out, "refine", result, markdown_seeds(result))
