@@ -266,6 +266,7 @@ def run_method(method: str, train_pairs, minutes: float, args, device):
         seed=args.seed,
         encoder_weights=args.encoder_weights,
         augment=method != "ours_noaug",
+        mirror=method != "ours_nomirror",
     )
     record = model.spec.training
     return model, time.monotonic() - started, record["step"], _summary(record)
@@ -419,8 +420,8 @@ def parse_args(argv=None):
         "--methods",
         nargs="+",
         default=["ours", "plain"],
-        choices=["ours", "plain", "ours_noaug"],
-        help="ours_noaug: train() with augment=False",
+        choices=["ours", "plain", "ours_noaug", "ours_nomirror"],
+        help="ours_noaug: train() with augment=False; ours_nomirror: with mirror=False",
     )
     p.add_argument("--out", type=Path, help="folder for training.json and training.md")
     p.add_argument(

@@ -63,3 +63,42 @@ def test_ignored_pixels_never_become_labels():
 def test_crop_labels_outside_is_ignored():
     out = crop_labels(np.ones((4, 4), np.int16), -2, 1, 4)
     assert out.tolist() == [[-1] * 4, [-1] * 4, [1, 1, 1, -1], [1, 1, 1, -1]]
+
+
+def _turns_of(patch: np.ndarray, shape: np.ndarray) -> set[str]:
+    """Which of the 8 turns of the square map ``shape`` onto ``patch``."""
+    found = set()
+    for k in range(4):
+        if np.array_equal(patch, np.rot90(shape, k)):
+            found.add(f"rot{k}")
+        if np.array_equal(patch, np.rot90(shape, k)[:, ::-1]):
+            found.add(f"mirror{k}")
+    return found
+
+
+def test_without_mirror_patches_only_turn_so_left_and_right_stay_apart():
+    """An L (chiral: no rotation makes it its mirror image) over the whole patch: with
+    mirror=False every augmented patch is a rotation of it; with mirror=True some are
+    mirror images (issue 26: a mirrored CT slice puts the liver where the spleen is)."""
+    labels = np.zeros((32, 32), np.uint8)
+    labels[2:30, 2:8] = 1
+    labels[24:30, 2:20] = 1
+    seen = {}
+    for mirror in (False, True):
+        sampler = PatchSampler(
+            _items(np.zeros((32, 32), np.uint8), labels),
+            32,
+            64,
+            foreground_fraction=0.0,
+            augment=True,
+            mirror=mirror,
+        )
+        _, y = sampler.batch(np.random.default_rng(3), strength=1.0)
+        turns = set()
+        for b in range(len(y)):
+            patch = y[b].numpy()
+            if patch.max() == 1 and (patch == IGNORE).sum() == 0:  # scale jitter left it whole
+                turns |= _turns_of(patch.astype(np.uint8), labels)
+        seen[mirror] = turns
+    assert seen[False] and all(t.startswith("rot") for t in seen[False])
+    assert any(t.startswith("mirror") for t in seen[True])

@@ -110,6 +110,12 @@ class TrainWidget(base.EngineWidget):
         self._augment = CheckBox(
             text="Augmentation (flips, rotations, scale, intensity)", value=d.augment
         )
+        self._mirror = CheckBox(text="Mirror patches too (off for CT/MR anatomy)", value=d.mirror)
+        self._mirror.tooltip = (
+            "Augmentation may mirror patches. Untick for slices in one orientation whose "
+            "left and right differ (liver and spleen): rotations only"
+        )
+        self._augment.changed.connect(lambda on: setattr(self._mirror, "enabled", bool(on)))
         self._instances = CheckBox(
             text="Separate touching objects (learn where they part)", value=d.instances
         )
@@ -147,6 +153,7 @@ class TrainWidget(base.EngineWidget):
                 form,
                 self._sparse,
                 self._augment,
+                self._mirror,
                 self._instances,
                 self.buttons(),
                 self._progress,
@@ -211,6 +218,7 @@ class TrainWidget(base.EngineWidget):
             freeze_encoder_epochs=self._freeze.value,
             val_fraction=float(self._val.value),
             augment=bool(self._augment.value),
+            mirror=bool(self._mirror.value),
             steps_per_epoch=int(self._steps.value) or None,
             max_minutes=float(self._minutes.value) or None,
             sparse=bool(self._sparse.value),

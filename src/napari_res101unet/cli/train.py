@@ -36,6 +36,7 @@ SETTINGS = (
     "ignore_index",
     "sparse",
     "augment",
+    "mirror",
     "mixed_precision",
     "sync_bn",
     "workers",

@@ -57,6 +57,13 @@ class TrainSettings:
         default=0.5, metadata=_help("share of patches centred on an object")
     )
     augment: bool = field(default=True, metadata=_help("flips, rotations, scale, intensity"))
+    mirror: bool = field(
+        default=True,
+        metadata=_help(
+            "augmentation may mirror patches (off: rotations only, for anatomy whose left "
+            "and right differ, such as CT or MR slices in one orientation)"
+        ),
+    )
     early_stopping: int | None = field(
         default=10, metadata=_help("stop after N epochs without better val IoU (0/None: never)")
     )
@@ -122,7 +129,7 @@ class TrainSettings:
         _number("foreground_fraction", self.foreground_fraction, 0.0, 1.0)
         _number("max_minutes", self.max_minutes, 0.0, math.inf, open_low=True, none_ok=True)
         _choice("loss", self.loss, LOSSES)
-        for name in ("augment", "mixed_precision", "sparse", "instances"):
+        for name in ("augment", "mirror", "mixed_precision", "sparse", "instances"):
             _flag(name, getattr(self, name))
         self._check_ignore()
         self._check_instances()
@@ -202,6 +209,9 @@ class RefineSettings:
         default=None, metadata=_help("steps per epoch (auto: one pass over the pixels)")
     )
     augment: bool = field(default=True, metadata=_help("flips, rotations, scale, intensity"))
+    mirror: bool = field(
+        default=True, metadata=_help("augmentation may mirror patches (off: rotations only)")
+    )
     seed: int = field(default=0, metadata=_help("random seed"))
 
     def __post_init__(self) -> None:
@@ -210,6 +220,7 @@ class RefineSettings:
         _choice("confirm", self.confirm, CONFIRM_MODES)
         _int("margin", self.margin, 0)
         _flag("augment", self.augment)
+        _flag("mirror", self.mirror)
         self.train_settings()  # the rest is checked as TrainSettings
 
     def train_settings(self) -> TrainSettings:
@@ -223,6 +234,7 @@ class RefineSettings:
             val_fraction=0.0,
             steps_per_epoch=self.steps_per_epoch,
             augment=self.augment,
+            mirror=self.mirror,
             early_stopping=None,
             max_minutes=self.minutes,
             ignore_index=SPARSE_IGNORE,

@@ -174,11 +174,13 @@ class LazySampler(PatchSampler):
         *,
         foreground_fraction=TRAIN_DEFAULTS["foreground_fraction"],
         augment=TRAIN_DEFAULTS["augment"],
+        mirror=TRAIN_DEFAULTS["mirror"],
     ):
         from .lazy_index import index_of
 
         self.items, self.patch, self.batch_size = items, patch_size, batch_size
         self.foreground_fraction, self.augment = foreground_fraction, augment
+        self.mirror = mirror
         self.channels = items[0].data.shape[-1]
         self.index = [index_of(it.labels) for it in items]
         entries, area, per_class = [], [], {}

@@ -53,6 +53,10 @@ class PatchSampler:
         changes (:mod:`~napari_res101unet.training.intensity_augment`), each with a probability
         scaled by the ``strength`` of :meth:`batch` (the run's
         :class:`~napari_res101unet.training.recipe.Recipe` ramps it).
+    mirror : bool
+        Whether the flips include mirror images (4 of the 8 turns of the square). Off:
+        rotations only, which keep left and right apart (a liver stays on the liver's
+        side of the spine, a mirrored slice would put it where the spleen is).
     """
 
     def __init__(
@@ -63,9 +67,11 @@ class PatchSampler:
         *,
         foreground_fraction: float = TRAIN_DEFAULTS["foreground_fraction"],
         augment: bool = TRAIN_DEFAULTS["augment"],
+        mirror: bool = TRAIN_DEFAULTS["mirror"],
     ) -> None:
         self.items, self.patch, self.batch_size = items, patch_size, batch_size
         self.foreground_fraction, self.augment = foreground_fraction, augment
+        self.mirror = mirror
         self.channels = items[0].data.shape[-1]
         self.anywhere, self.by_class = _tables(items, patch_size)
 
@@ -79,6 +85,7 @@ class PatchSampler:
             settings.batch_size,
             foreground_fraction=settings.foreground_fraction,
             augment=settings.augment,
+            mirror=settings.mirror,
         )
 
     @property
@@ -119,7 +126,8 @@ class PatchSampler:
             image, labels = _resize(image, labels, self.patch)
         if self.augment:
             if geo[2] < strength:
-                image, labels = _flip_rotate(image, labels, int(geo[3] * 8))
+                turns = 8 if self.mirror else 4  # 4..7 mirror the patch
+                image, labels = _flip_rotate(image, labels, int(geo[3] * turns))
             norm = item.normalizer
             display = norm.mode != "none"
             image = jitter_intensity(image, rng, strength, norm.mean, norm.std, display)
