@@ -60,8 +60,8 @@ class TrainSettings:
     mirror: bool = field(
         default=True,
         metadata=_help(
-            "augmentation may mirror patches (off: rotations only, for anatomy whose left "
-            "and right differ, such as CT or MR slices in one orientation)"
+            "mirror images among the augmentation's flips (without: quarter turns only, "
+            "which keep left and right apart, for CT or MR slices in one orientation)"
         ),
     )
     early_stopping: int | None = field(
@@ -210,7 +210,7 @@ class RefineSettings:
     )
     augment: bool = field(default=True, metadata=_help("flips, rotations, scale, intensity"))
     mirror: bool = field(
-        default=True, metadata=_help("augmentation may mirror patches (off: rotations only)")
+        default=True, metadata=_help("mirror images among the augmentation's flips")
     )
     seed: int = field(default=0, metadata=_help("random seed"))
 
