@@ -110,10 +110,13 @@ class TrainWidget(base.EngineWidget):
         self._augment = CheckBox(
             text="Augmentation (flips, rotations, scale, intensity)", value=d.augment
         )
-        self._mirror = CheckBox(text="Mirror patches too (off for CT/MR anatomy)", value=d.mirror)
+        self._mirror = CheckBox(
+            text="Mirror patches too (untick: turns only, left stays left)", value=d.mirror
+        )
         self._mirror.tooltip = (
-            "Augmentation may mirror patches. Untick for slices in one orientation whose "
-            "left and right differ (liver and spleen): rotations only"
+            "Augmentation may mirror patches. Unticked, patches are only turned by quarter "
+            "turns, which keep left and right apart (slices in one orientation, where the "
+            "liver and the spleen lie on their own sides)"
         )
         self._augment.changed.connect(lambda on: setattr(self._mirror, "enabled", bool(on)))
         self._instances = CheckBox(
