@@ -220,12 +220,12 @@ def run(args) -> dict:
     base_pairs, pool, test = load(args)
     base, base_s, base_steps = train(base_pairs, args.base_minutes, args, device)
     reviewed = review(base, pool, device)
-    by_unc = sorted(range(len(pool)), key=lambda i: -reviewed[i][1])[: args.corrected]
+    ranked = sorted(range(len(pool)), key=lambda i: -reviewed[i][1])  # most uncertain first
+    by_unc = ranked[: args.corrected]
     rng = np.random.default_rng(args.seed + 1)
     randomly = [int(i) for i in rng.choice(len(pool), args.corrected, replace=False)]
     features = embed(base, pool, device)
-    top = sorted(range(len(pool)), key=lambda i: -reviewed[i][1])[: 2 * args.corrected]
-    uncertain_cover = cover(features, top, args.corrected)
+    uncertain_cover = cover(features, ranked[: 2 * args.corrected], args.corrected)
     representative = cover(features, list(range(len(pool))), args.corrected)
     rows = [score("base (before)", base, test, device, base_s, base_steps)]
     for name, picks in (
