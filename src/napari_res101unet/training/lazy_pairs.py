@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ..config import TRAIN_DEFAULTS
 from ..io.volumes import (  # noqa: F401 (CACHE_ENV, SliceCache: re-exported)
     CACHE_ENV,
     SliceCache,
@@ -32,7 +31,7 @@ from ..io.volumes import (  # noqa: F401 (CACHE_ENV, SliceCache: re-exported)
 )
 from ..preprocess.pairs import CheckedPair, Prepared, check_pairs, prepare
 from .lazy_index import LazyLabels, build_index
-from .patches import PatchSampler, _normalised, _place, _Table, foreground_weight
+from .patches import PatchSampler
 
 _LAZY = (".zarr", ".nii", ".nii.gz", ".tif", ".tiff")
 COORDS_PER_CLASS = 2048
@@ -166,50 +165,19 @@ class LazySampler(PatchSampler):
     """:class:`PatchSampler` over lazy items: tables and foreground centres from the index
     (the slices themselves are read only when a patch is cut from them)."""
 
-    def __init__(
-        self,
-        items,
-        patch_size,
-        batch_size,
-        *,
-        foreground_fraction=TRAIN_DEFAULTS["foreground_fraction"],
-        augment=TRAIN_DEFAULTS["augment"],
-        mirror=TRAIN_DEFAULTS["mirror"],
-    ):
+    def __init__(self, items, patch_size, batch_size, **settings):
         from .lazy_index import index_of
 
-        self.items, self.patch, self.batch_size = items, patch_size, batch_size
-        self.foreground_fraction, self.augment = foreground_fraction, augment
-        self.mirror = mirror
-        self.channels = items[0].data.shape[-1]
         self.index = [index_of(it.labels) for it in items]
-        entries, area, per_class = [], [], {}
-        for i, (item, idx) in enumerate(zip(items, self.index)):
-            for s in item.slices:
-                entries.append((i, s))
-                area.append(idx.slice_area(s))
-                for k, count in idx.classes(s):
-                    got = per_class.setdefault(k, ([], []))
-                    got[0].append((i, s))
-                    got[1].append(foreground_weight(count, patch_size))
-        if not entries or sum(area) == 0:
-            raise ValueError("no labelled pixels left to train on after the validation split")
-        self.anywhere = _Table(entries, _normalised(area))
-        self.by_class = {k: _Table(e, _normalised(w)) for k, (e, w) in sorted(per_class.items())}
+        super().__init__(items, patch_size, batch_size, **settings)
 
-    def _window(self, rng: np.random.Generator, side: int):
-        if self.by_class and rng.random() < self.foreground_fraction:
-            k = list(self.by_class)[rng.integers(len(self.by_class))]
-            table = self.by_class[k]
-            i, s = table.entries[rng.choice(len(table.entries), p=table.weights)]
-            item = self.items[i]
-            ys, xs = self.index[i].coords(s, k)
-            j = rng.integers(len(ys))
-            height, width = item.labels.shape[1:]
-            y0 = _place(int(ys[j]) - side // 2, side, height, rng)
-            x0 = _place(int(xs[j]) - side // 2, side, width, rng)
-            return item, s, y0, x0
-        return self._anywhere(rng, side)  # PatchSampler's: any slice by labelled area
+    def _slice_counts(self):
+        for i, (item, idx) in enumerate(zip(self.items, self.index)):
+            for s in item.slices:
+                yield i, s, idx.slice_area(s), list(idx.classes(s))
+
+    def _pixels_of(self, i: int, s: int, k: int):
+        return self.index[i].coords(s, k)
 
 
 def folder_pairs(images: Path, masks: Path, *, binary: bool = False):

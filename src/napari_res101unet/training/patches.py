@@ -73,7 +73,7 @@ class PatchSampler:
         self.foreground_fraction, self.augment = foreground_fraction, augment
         self.mirror = mirror
         self.channels = items[0].data.shape[-1]
-        self.anywhere, self.by_class = _tables(items, patch_size)
+        self.anywhere, self.by_class = _tables(self._slice_counts(), patch_size)
 
     @classmethod
     def from_settings(cls, items: list[Prepared], settings: TrainSettings) -> PatchSampler:
@@ -140,13 +140,27 @@ class PatchSampler:
             table = self.by_class[k]
             i, s = table.entries[rng.choice(len(table.entries), p=table.weights)]
             item = self.items[i]
-            ys, xs = np.nonzero(item.labels[s] == k)
+            ys, xs = self._pixels_of(i, s, k)
             j = rng.integers(len(ys))
             height, width = item.labels.shape[1:]
             y0 = _place(int(ys[j]) - side // 2, side, height, rng)
             x0 = _place(int(xs[j]) - side // 2, side, width, rng)
             return item, s, y0, x0
         return self._anywhere(rng, side)
+
+    def _slice_counts(self):
+        """``(item, slice, labelled pixels, [(class, pixels)...])`` of each slice in use,
+        foreground classes present only (what the sampling tables are made of)."""
+        for i, item in enumerate(self.items):
+            for s in item.slices:
+                lab = item.labels[s]
+                counts = np.bincount(lab[lab != IGNORE].ravel().astype(np.int64))
+                present = [(int(k), int(counts[k])) for k in np.flatnonzero(counts[1:]) + 1]
+                yield i, s, int(counts.sum()), present
+
+    def _pixels_of(self, i: int, s: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of class ``k`` on slice ``s`` of item ``i``."""
+        return np.nonzero(self.items[i].labels[s] == k)
 
     def _anywhere(self, rng: np.random.Generator, side: int) -> tuple[Prepared, int, int, int]:
         """A window anywhere on a slice drawn by its labelled area."""
@@ -183,21 +197,19 @@ def foreground_weight(count: int, patch: int) -> float:
     return float(max(count, patch * patch / 4))
 
 
-def _tables(items: list[Prepared], patch: int) -> tuple[_Table, dict[int, _Table]]:
-    """Sampling tables: any slice by labelled area, and per foreground class by
+def _tables(counts, patch: int) -> tuple[_Table, dict[int, _Table]]:
+    """Sampling tables from ``(item, slice, labelled pixels, [(class, pixels)...])``
+    entries: any slice by labelled area, and per foreground class by
     :func:`foreground_weight`."""
     entries, area = [], []
     per_class: dict[int, tuple[list, list]] = {}
-    for i, item in enumerate(items):
-        for s in item.slices:
-            lab = item.labels[s]
-            counts = np.bincount(lab[lab != IGNORE].ravel().astype(np.int64))
-            entries.append((i, s))
-            area.append(counts.sum())
-            for k in np.flatnonzero(counts[1:]) + 1:
-                got = per_class.setdefault(int(k), ([], []))
-                got[0].append((i, s))
-                got[1].append(foreground_weight(counts[k], patch))
+    for i, s, labelled, present in counts:
+        entries.append((i, s))
+        area.append(labelled)
+        for k, count in present:
+            got = per_class.setdefault(k, ([], []))
+            got[0].append((i, s))
+            got[1].append(foreground_weight(count, patch))
     if not entries or sum(area) == 0:
         raise ValueError("no labelled pixels left to train on after the validation split")
     tables = {k: _Table(e, _normalised(w)) for k, (e, w) in sorted(per_class.items())}
