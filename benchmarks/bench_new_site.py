@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import napari_res101unet as nr  # noqa: E402
 from _portable import portable, portable_settings, write_results  # noqa: E402
-from bench_training import LIVER_NAME, _pair, hardware  # noqa: E402
+from bench_training import _pair, hardware, liver_files, liver_volume  # noqa: E402
 from napari_res101unet.device import resolve_device  # noqa: E402
 
 CT = "totalseg_example/volumes/example_ct_sm.nii.gz"
@@ -144,17 +144,15 @@ def msd_split(folder: Path, seed: int, n_control: int):
     of ``n_control`` train volumes drawn with the seed, whose slices leave the train list."""
     if not (folder / "images").is_dir():
         raise SystemExit(f"MSD liver slices not found under {folder} (expected images/, masks/)")
-    files = [p for p in sorted((folder / "images").iterdir()) if LIVER_NAME.match(p.name)]
-    vol = {p: LIVER_NAME.match(p.name).group(1) for p in files}
-    volumes = sorted(set(vol.values()))
-    order = np.random.default_rng(seed).permutation(len(volumes))
-    test_volumes = {volumes[i] for i in order[: max(1, round(0.2 * len(volumes)))]}
+    train, test, volumes = liver_files(folder, seed)
+    test_volumes = {liver_volume(p) for p in test}
     train_volumes = [v for v in volumes if v not in test_volumes]
     rng = np.random.default_rng(seed + 1)
     control_volumes = [train_volumes[i] for i in rng.choice(len(train_volumes), n_control, False)]
-    control = [_most_liver([p for p in files if vol[p] == v], folder) for v in control_volumes]
-    train = [p for p in files if vol[p] not in test_volumes and vol[p] not in control_volumes]
-    test = [p for p in files if vol[p] in test_volumes]
+    control = [
+        _most_liver([p for p in train if liver_volume(p) == v], folder) for v in control_volumes
+    ]
+    train = [p for p in train if liver_volume(p) not in control_volumes]
     return train, control, test
 
 

@@ -82,14 +82,26 @@ def _pair(image: Path, mask: Path) -> tuple[np.ndarray, np.ndarray]:
     return data[..., :3], (m > 127).astype(np.uint8)
 
 
-def liver_split(folder: Path, seed: int, limit: int | None):
-    """Train/test pairs of the MSD liver slices, split 80/20 by volume ID."""
+def liver_volume(path: Path) -> str:
+    """The volume ID of an MSD liver slice file (``flipped_<volume>_<slice>.jpg``)."""
+    return LIVER_NAME.match(path.name).group(1)
+
+
+def liver_files(folder: Path, seed: int) -> tuple[list[Path], list[Path], list[str]]:
+    """``(train files, test files, all volume IDs)`` of the MSD liver slices, split 80/20
+    by volume ID with ``seed`` (the one split every liver benchmark uses)."""
     files = [p for p in sorted((folder / "images").iterdir()) if LIVER_NAME.match(p.name)]
-    volumes = sorted({LIVER_NAME.match(p.name).group(1) for p in files})
+    volumes = sorted({liver_volume(p) for p in files})
     order = np.random.default_rng(seed).permutation(len(volumes))
     test_volumes = {volumes[i] for i in order[: max(1, round(0.2 * len(volumes)))]}
-    train = [p for p in files if LIVER_NAME.match(p.name).group(1) not in test_volumes]
-    test = [p for p in files if LIVER_NAME.match(p.name).group(1) in test_volumes]
+    train = [p for p in files if liver_volume(p) not in test_volumes]
+    test = [p for p in files if liver_volume(p) in test_volumes]
+    return train, test, volumes
+
+
+def liver_split(folder: Path, seed: int, limit: int | None):
+    """Train/test pairs of the MSD liver slices, split 80/20 by volume ID."""
+    train, test, volumes = liver_files(folder, seed)
     load = [_pair(p, folder / "masks" / p.name) for p in train[:limit]]
     return load, [_pair(p, folder / "masks" / p.name) for p in test[:limit]], len(volumes)
 
