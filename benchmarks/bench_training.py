@@ -279,6 +279,7 @@ def run_method(method: str, train_pairs, minutes: float, args, device):
         encoder_weights=args.encoder_weights,
         augment=method != "ours_noaug",
         mirror=method != "ours_nomirror",
+        **({"val_fraction": 0.0} if method == "ours_noval" else {}),
     )
     record = model.spec.training
     return model, time.monotonic() - started, record["step"], _summary(record)
@@ -434,8 +435,9 @@ def parse_args(argv=None):
         "--methods",
         nargs="+",
         default=["ours", "plain"],
-        choices=["ours", "plain", "ours_noaug", "ours_nomirror"],
-        help="ours_noaug: train() with augment=False; ours_nomirror: with mirror=False",
+        choices=["ours", "plain", "ours_noaug", "ours_nomirror", "ours_noval"],
+        help="ours_noaug: train() with augment=False; ours_nomirror: with mirror=False; "
+        "ours_noval: with val_fraction=0 (trains on every image, keeps the last step)",
     )
     p.add_argument("--out", type=Path, help="folder for training.json and training.md")
     p.add_argument(
