@@ -280,6 +280,7 @@ def run_method(method: str, train_pairs, minutes: float, args, device):
         augment=method != "ours_noaug",
         mirror=method != "ours_nomirror",
         **({"val_fraction": 0.0} if method == "ours_noval" else {}),
+        **({} if args.learning_rate is None else {"learning_rate": args.learning_rate}),
     )
     record = model.spec.training
     return model, time.monotonic() - started, record["step"], _summary(record)
@@ -326,6 +327,7 @@ def save_cell_model(model, folder: Path, name: str, minutes: float, method: str)
 def _summary(record: dict) -> dict:
     keys = ("epochs_done", "best_epoch", "best_val_iou", "stopped")
     extra = {**{k: record[k] for k in keys}, "validation": record["settings"]["validation"]}
+    extra["learning_rate"] = record["settings"]["learning_rate"]
     if record.get("recipe"):
         extra["recipe"] = record["recipe"]
     return extra
@@ -451,6 +453,13 @@ def parse_args(argv=None):
     p.add_argument("--patch-size", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--epochs", type=int, default=1000, help="ours: the time budget ends it")
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="ours methods: this peak learning rate (default: train()'s, 1e-3 from random "
+        "weights); the plain loop keeps its 1e-4",
+    )
     p.add_argument("--encoder-weights", default=None, help="imagenet or a local file")
     p.add_argument("--throughput-steps", type=int, default=10, help="timed steps (0: skip)")
     p.add_argument("--warmup-steps", type=int, default=3)
