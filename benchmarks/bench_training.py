@@ -280,7 +280,7 @@ def run_method(method: str, train_pairs, minutes: float, args, device):
         augment=method != "ours_noaug",
         mirror=method != "ours_nomirror",
         **({"val_fraction": 0.0} if method == "ours_noval" else {}),
-        **({} if args.learning_rate is None else {"learning_rate": args.learning_rate}),
+        learning_rate=args.learning_rate,  # None: train() picks it, as its default does
     )
     record = model.spec.training
     return model, time.monotonic() - started, record["step"], _summary(record)
