@@ -30,6 +30,40 @@ def test_strength_ramps_to_a_cap_that_grows_with_the_planned_steps():
     assert R.LIGHT_STRENGTH < middle < 1.0
 
 
+def test_a_run_of_few_passes_over_its_pixels_is_not_augmented():
+    # 100 steps sample the training pixels once: 3 passes, 6 and 12
+    assert R.pass_factor(None) == 1.0
+    assert [R.pass_factor(p) for p in (1.0, R.FEW_PASSES, 6.0, R.MANY_PASSES, 50.0)] == [
+        0.0,
+        0.0,
+        pytest.approx(0.5),
+        1.0,
+        1.0,
+    ]
+    few = Recipe.plan(TrainSettings(epochs=3), 100, 0, steps_per_pass=100.0)
+    assert [few.strength(s) for s in (0, 100, 299)] == [0.0, 0.0, 0.0]
+    assert few.describe()["planned_passes"] == 3.0 and few.describe()["strength_cap"] == 0
+    some = Recipe.plan(TrainSettings(epochs=6), 100, 0, steps_per_pass=100.0)
+    full = R.strength_cap(600)
+    assert some.strength(599) == pytest.approx(full / 2)
+    many = Recipe.plan(TrainSettings(epochs=12), 100, 0, steps_per_pass=100.0)
+    assert many.strength(1199) == pytest.approx(R.strength_cap(1200))
+    # a handful of small painted images: 300 steps are 100 passes, the cap of 300 steps
+    small = Recipe.plan(TrainSettings(epochs=3), 100, 0, steps_per_pass=3.0)
+    assert small.strength(299) == pytest.approx(R.LIGHT_STRENGTH)
+
+
+def test_a_budget_refitted_to_few_passes_stays_unaugmented():
+    r = Recipe.plan(TrainSettings(epochs=1000, max_minutes=10.0), 100, 0, steps_per_pass=100.0)
+    seen = []
+    for step in range(300):  # 2 s a step: about 285 steps fit, under 3 passes
+        r.observe(step, 2.0 * step, step)
+        seen.append(r.strength(step))
+    assert r.fitted_to_time and r.planned_steps < 300
+    assert max(seen) < 0.01  # the first plan (100 000 steps) ramps slowly, then stops
+    assert r.describe()["planned_passes"] < R.FEW_PASSES
+
+
 def test_schedule_warms_up_over_five_percent_and_ends_at_the_planned_step():
     r = _recipe(epochs=4, steps=100)
     assert r.warmup_steps == 20
@@ -75,6 +109,9 @@ def test_a_run_records_its_recipe_and_trains_on_clean_patches_first():
     recipe = model.spec.training["recipe"]
     assert recipe["planned_steps"] == 4 and recipe["warmup_steps"] == 1
     assert recipe["strength_cap"] == R.LIGHT_STRENGTH and not recipe["fitted_to_time"]
+    # one 64x64 image, batches of two 64x64 patches: half a step samples it once
+    assert recipe["steps_per_pass"] == 0.5 and recipe["planned_passes"] == 8.0
+    assert model.spec.training["settings"]["steps_per_pass"] == 0.5
 
 
 class _Clock:

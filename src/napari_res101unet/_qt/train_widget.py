@@ -110,6 +110,12 @@ class TrainWidget(base.EngineWidget):
         self._augment = CheckBox(
             text="Augmentation (flips, rotations, scale, intensity)", value=d.augment
         )
+        self._augment.tooltip = (
+            "Flips, rotations, scale and intensity changes, at a strength that grows with "
+            "the planned run: none while it sees the painted pixels fewer than 4 times "
+            "(a network still learning its images only slows down with them), full for long "
+            "runs and for a few images seen many times"
+        )
         self._mirror = CheckBox(
             text="Mirror patches too (untick: turns only, left stays left)", value=d.mirror
         )

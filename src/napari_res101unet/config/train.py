@@ -56,7 +56,13 @@ class TrainSettings:
     foreground_fraction: float = field(
         default=0.5, metadata=_help("share of patches centred on an object")
     )
-    augment: bool = field(default=True, metadata=_help("flips, rotations, scale, intensity"))
+    augment: bool = field(
+        default=True,
+        metadata=_help(
+            "flips, rotations, scale, intensity, at a strength that grows with the planned "
+            "run (none while it samples the training pixels fewer than 4 times)"
+        ),
+    )
     mirror: bool = field(
         default=True,
         metadata=_help(

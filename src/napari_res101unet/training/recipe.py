@@ -26,12 +26,18 @@ two epochs never unfroze. So the run plans its length and fits three things to i
   see :class:`~napari_res101unet.training.patches.PatchSampler`): it ramps linearly from
   0 at the first step to its cap at :data:`RAMP_FRACTION` of the planned steps; the cap is
   :data:`LIGHT_STRENGTH` up to :data:`LIGHT_STEPS` planned steps, 1 from
-  :data:`FULL_STEPS`, linear between. Short runs learn the task on clean patches; long
-  runs get the regularisation. It never decreases: a refit ramps on from the strength
-  reached to the new cap (over :data:`RAMP_FRACTION` of the steps left when the ramp's
-  end has passed), and a plan that shrinks stops the ramp where it is rather than taking
-  regularisation back (refits follow a noisy step time; an augmentation that went up
-  and down with it would be a curriculum nobody chose);
+  :data:`FULL_STEPS`, linear between, times :func:`pass_factor` of the planned passes
+  over the training pixels: none while the plan samples them fewer than
+  :data:`FEW_PASSES` times, all from :data:`MANY_PASSES`. Short runs learn the task on
+  clean patches; long runs, and runs that see a few painted images many times, get the
+  regularisation (issue 26: at 10, 25 and 40 CPU minutes, 1 to 4 passes over the MSD
+  liver slices or GlaS, a network from random weights had not yet fitted its own
+  training slices; without augmentation the recipe beat the plain loop in every cell,
+  where with it it trailed on the liver at 25 and 40 minutes). It never decreases: a
+  refit ramps on from the strength reached to the new cap (over :data:`RAMP_FRACTION` of
+  the steps left when the ramp's end has passed), and a plan that shrinks stops the ramp
+  where it is rather than taking regularisation back (refits follow a noisy step time;
+  an augmentation that went up and down with it would be a curriculum nobody chose);
 * **encoder freezing** (pretrained encoders), under a time budget: at most
   :data:`FREEZE_FRACTION` of the planned steps, in whole epochs (none when one epoch is
   more than that; an encoder frozen for the current epoch is then unfrozen at once). A
@@ -79,16 +85,33 @@ LIGHT_STRENGTH = 0.25
 FULL_STEPS = 2000
 RAMP_FRACTION = 0.4
 FREEZE_FRACTION = 0.15
+FEW_PASSES = 4.0
+"""Planned passes over the training pixels below which a run is not augmented."""
+MANY_PASSES = 8.0
+"""Planned passes from which the augmentation cap is the one of the planned steps."""
 
 
-def strength_cap(planned: int) -> float:
-    """The largest augmentation strength of a run of ``planned`` steps."""
-    if planned <= LIGHT_STEPS:
-        return LIGHT_STRENGTH
-    if planned >= FULL_STEPS:
+def pass_factor(passes: float | None) -> float:
+    """The share of the augmentation cap a plan of ``passes`` passes over the training
+    pixels gets: 0 below :data:`FEW_PASSES`, 1 from :data:`MANY_PASSES`, linear between
+    (1 when unknown)."""
+    if passes is None:
         return 1.0
-    t = (planned - LIGHT_STEPS) / (FULL_STEPS - LIGHT_STEPS)
-    return LIGHT_STRENGTH + (1.0 - LIGHT_STRENGTH) * t
+    return min(1.0, max(0.0, (passes - FEW_PASSES) / (MANY_PASSES - FEW_PASSES)))
+
+
+def strength_cap(planned: int, steps_per_pass: float | None = None) -> float:
+    """The largest augmentation strength of a run of ``planned`` steps, of which
+    ``steps_per_pass`` sample the training pixels once (None: not scaled by passes)."""
+    if planned <= LIGHT_STEPS:
+        cap = LIGHT_STRENGTH
+    elif planned >= FULL_STEPS:
+        cap = 1.0
+    else:
+        t = (planned - LIGHT_STEPS) / (FULL_STEPS - LIGHT_STEPS)
+        cap = LIGHT_STRENGTH + (1.0 - LIGHT_STRENGTH) * t
+    passes = None if not steps_per_pass else planned / steps_per_pass
+    return cap * pass_factor(passes)
 
 
 def warmup_steps(planned: int) -> int:
@@ -114,6 +137,9 @@ class Recipe:
         Whether ``planned_steps`` comes from measured step times.
     seconds_per_step : float or None
         The step time of the latest refit (validation spread over the steps included).
+    steps_per_pass : float or None
+        Steps whose patches add up to the training pixels once (None: augmentation is not
+        scaled by the planned passes).
     """
 
     planned_steps: int
@@ -123,6 +149,7 @@ class Recipe:
     budget_seconds: float | None = None
     fitted_to_time: bool = False
     seconds_per_step: float | None = None
+    steps_per_pass: float | None = None
     _asked_freeze: int = field(default=0, repr=False)
     _most_steps: int = field(default=0, repr=False)  # what the epochs allow
     _last: tuple[int, float] | None = field(default=None, repr=False)  # (steps, seconds)
@@ -141,12 +168,20 @@ class Recipe:
             self._cosine_from = (self.warmup_steps, 0.0)
 
     @classmethod
-    def plan(cls, settings: TrainSettings, steps_per_epoch: int, freeze_epochs: int) -> Recipe:
+    def plan(
+        cls,
+        settings: TrainSettings,
+        steps_per_epoch: int,
+        freeze_epochs: int,
+        steps_per_pass: float | None = None,
+    ) -> Recipe:
         """The recipe before any step: planned from the epochs (refitted to a time budget
-        by :meth:`observe`)."""
+        by :meth:`observe`); ``steps_per_pass``: steps that sample the training pixels
+        once (see :attr:`steps_per_pass`)."""
         planned = settings.epochs * steps_per_epoch
         budget = None if settings.max_minutes is None else 60.0 * settings.max_minutes
         recipe = cls(planned, warmup_steps(planned), freeze_epochs, steps_per_epoch, budget)
+        recipe.steps_per_pass = steps_per_pass
         recipe._asked_freeze, recipe._most_steps = freeze_epochs, planned
         return recipe
 
@@ -234,7 +269,7 @@ class Recipe:
         return cosine_factor(max(self._progress(step), elapsed))
 
     def _cap(self) -> float:
-        return max(self._ramp_from[1], strength_cap(self.planned_steps))
+        return max(self._ramp_from[1], strength_cap(self.planned_steps, self.steps_per_pass))
 
     def strength(self, step: int) -> float:
         """Augmentation strength in ``[0, 1]`` at ``step``."""
@@ -250,6 +285,8 @@ class Recipe:
         ``refit_count`` counts them all."""
         record = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
         record["strength_cap"] = self._cap()
+        per_pass = self.steps_per_pass
+        record["planned_passes"] = round(self.planned_steps / per_pass, 2) if per_pass else None
         record["refits"] = [list(r) for r in self._refits]
         record["refit_count"] = self._refit_count
         return record

@@ -67,6 +67,7 @@ class TrainPlan:
     class_weights: list[float] | None = None  # cross-entropy weight per class (instances)
     optimizer: str = "AdamW"
     schedule: str = SCHEDULE
+    steps_per_pass: float | None = None  # steps (per rank) that sample the pixels once
 
 
 def record(settings: TrainSettings, plan: TrainPlan) -> dict[str, Any]:
@@ -164,6 +165,7 @@ def make_plan(
     stored = {k: start.stored[k] for k in _RESUMED if start.stored.get(k) is not None}
     auto_lr = LEARNING_RATES["pretrained" if start.pretrained else "random"]
     steps = steps_per_epoch(-(-sampler.pixels // world), settings)
+    per_pass = sampler.pixels / (world * settings.batch_size * settings.patch_size**2)
     total = steps * settings.epochs
     return TrainPlan(
         classes=start.classes,
@@ -187,6 +189,7 @@ def make_plan(
         world_size=world,
         loss=f"{settings.loss}: {LOSSES[settings.loss]}",
         class_weights=class_weights(sampler.items, start.classes) if settings.instances else None,
+        steps_per_pass=round(per_pass, 3),
     )
 
 

@@ -71,7 +71,9 @@ class Trainer:
         classes = model_spec(model).classes
         self.loss = make_loss(settings.loss, classes, IGNORE, plan.class_weights)
         self.epochs, self.steps = settings.epochs, plan.steps_per_epoch
-        self.recipe = Recipe.plan(settings, plan.steps_per_epoch, plan.freeze_encoder_epochs)
+        self.recipe = Recipe.plan(
+            settings, plan.steps_per_epoch, plan.freeze_encoder_epochs, plan.steps_per_pass
+        )
         self.record = record(settings, plan)
         self.history: list[dict] = []
         self.epochs_done = self.step = self.bad_epochs = 0
