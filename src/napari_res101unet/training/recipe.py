@@ -100,9 +100,9 @@ def pass_factor(passes: float | None) -> float:
     return min(1.0, max(0.0, (passes - FEW_PASSES) / (MANY_PASSES - FEW_PASSES)))
 
 
-def strength_cap(planned: int, steps_per_pass: float | None = None) -> float:
-    """The largest augmentation strength of a run of ``planned`` steps, of which
-    ``steps_per_pass`` sample the training pixels once (None: not scaled by passes)."""
+def strength_cap(planned: int, passes: float | None = None) -> float:
+    """The largest augmentation strength of a run of ``planned`` steps that makes
+    ``passes`` passes over the training pixels (None: not scaled by passes)."""
     if planned <= LIGHT_STEPS:
         cap = LIGHT_STRENGTH
     elif planned >= FULL_STEPS:
@@ -110,7 +110,6 @@ def strength_cap(planned: int, steps_per_pass: float | None = None) -> float:
     else:
         t = (planned - LIGHT_STEPS) / (FULL_STEPS - LIGHT_STEPS)
         cap = LIGHT_STRENGTH + (1.0 - LIGHT_STRENGTH) * t
-    passes = None if not steps_per_pass else planned / steps_per_pass
     return cap * pass_factor(passes)
 
 
@@ -180,8 +179,14 @@ class Recipe:
         once (see :attr:`steps_per_pass`)."""
         planned = settings.epochs * steps_per_epoch
         budget = None if settings.max_minutes is None else 60.0 * settings.max_minutes
-        recipe = cls(planned, warmup_steps(planned), freeze_epochs, steps_per_epoch, budget)
-        recipe.steps_per_pass = steps_per_pass
+        recipe = cls(
+            planned,
+            warmup_steps(planned),
+            freeze_epochs,
+            steps_per_epoch,
+            budget,
+            steps_per_pass=steps_per_pass,
+        )
         recipe._asked_freeze, recipe._most_steps = freeze_epochs, planned
         return recipe
 
@@ -268,8 +273,12 @@ class Recipe:
             return self._warm(step)
         return cosine_factor(max(self._progress(step), elapsed))
 
+    def _passes(self) -> float | None:
+        """Planned passes over the training pixels (None when unknown)."""
+        return self.planned_steps / self.steps_per_pass if self.steps_per_pass else None
+
     def _cap(self) -> float:
-        return max(self._ramp_from[1], strength_cap(self.planned_steps, self.steps_per_pass))
+        return max(self._ramp_from[1], strength_cap(self.planned_steps, self._passes()))
 
     def strength(self, step: int) -> float:
         """Augmentation strength in ``[0, 1]`` at ``step``."""
@@ -285,8 +294,8 @@ class Recipe:
         ``refit_count`` counts them all."""
         record = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
         record["strength_cap"] = self._cap()
-        per_pass = self.steps_per_pass
-        record["planned_passes"] = round(self.planned_steps / per_pass, 2) if per_pass else None
+        passes = self._passes()
+        record["planned_passes"] = None if passes is None else round(passes, 2)
         record["refits"] = [list(r) for r in self._refits]
         record["refit_count"] = self._refit_count
         return record

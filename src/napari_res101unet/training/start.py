@@ -165,7 +165,6 @@ def make_plan(
     stored = {k: start.stored[k] for k in _RESUMED if start.stored.get(k) is not None}
     auto_lr = LEARNING_RATES["pretrained" if start.pretrained else "random"]
     steps = steps_per_epoch(-(-sampler.pixels // world), settings)
-    per_pass = sampler.pixels / (world * settings.batch_size * settings.patch_size**2)
     total = steps * settings.epochs
     return TrainPlan(
         classes=start.classes,
@@ -189,7 +188,7 @@ def make_plan(
         world_size=world,
         loss=f"{settings.loss}: {LOSSES[settings.loss]}",
         class_weights=class_weights(sampler.items, start.classes) if settings.instances else None,
-        steps_per_pass=round(per_pass, 3),
+        steps_per_pass=round(steps_per_pass(sampler.pixels / world, settings), 3),
     )
 
 
@@ -197,8 +196,12 @@ def steps_per_epoch(pixels: int, settings: TrainSettings) -> int:
     """``settings.steps_per_epoch``, or about one pass over ``pixels`` (within the limits)."""
     if settings.steps_per_epoch is not None:
         return settings.steps_per_epoch
-    per_step = settings.batch_size * settings.patch_size**2
-    steps = math.ceil(pixels / per_step)
+    steps = math.ceil(steps_per_pass(pixels, settings))
     return min(
         max(steps, TRAIN_LIMITS["min_steps_per_epoch"]), TRAIN_LIMITS["max_steps_per_epoch"]
     )
+
+
+def steps_per_pass(pixels: float, settings: TrainSettings) -> float:
+    """Steps whose patches add up to ``pixels`` once."""
+    return pixels / (settings.batch_size * settings.patch_size**2)
