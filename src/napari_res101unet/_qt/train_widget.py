@@ -25,7 +25,7 @@ from magicgui.widgets import (
 )
 
 from .. import viewer as api
-from ..config import TrainSettings, models_dir
+from ..config import FEW_PASSES, TrainSettings, models_dir
 from ..engine import protocol as P
 from ..viewer.session import SESSION_MODELS
 from . import base
@@ -112,7 +112,8 @@ class TrainWidget(base.EngineWidget):
         )
         self._augment.tooltip = (
             "Flips, rotations, scale and intensity changes, at a strength that grows with "
-            "the planned run: none while it sees the painted pixels fewer than 4 times "
+            f"the planned run: none while it sees the painted pixels fewer than {FEW_PASSES:g} "
+            "times "
             "(a network still learning its images only slows down with them), full for long "
             "runs and for a few images seen many times"
         )

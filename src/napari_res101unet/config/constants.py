@@ -15,6 +15,7 @@ __all__ = [
     "DEVICES",
     "DICOM_SEG",
     "ENCODER_NAME",
+    "FEW_PASSES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "INSTANCE_CLASS_NAMES",
@@ -25,6 +26,7 @@ __all__ = [
     "INSTANCE_TUNING",
     "LEARNING_RATES",
     "LOSSES",
+    "MANY_PASSES",
     "MIN_OBJECT_PERCENTILE",
     "NETWORK_MULTIPLE",
     "NORMALIZATIONS",
@@ -109,6 +111,13 @@ PERCENTILES = (1.0, 99.8)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+FEW_PASSES = 4.0
+"""Planned passes over the training pixels below which a run is not augmented (the
+training recipe's dosing; here so that help texts name it without importing torch)."""
+
+MANY_PASSES = 8.0
+"""Planned passes from which the augmentation cap is the one of the planned steps."""
 
 REFINE_EPOCHS_WITH_BUDGET = 10_000
 """Epochs of a refinement with a time budget: the budget, not the epochs, ends it."""

@@ -11,6 +11,7 @@ from typing import Any
 from .checks import _choice, _flag, _help, _int, _is_integer, _number
 from .constants import (
     CONFIRM_MODES,
+    FEW_PASSES,
     INSTANCE_CLASS_NAMES,
     INSTANCE_HEADS,
     INSTANCE_TRAINING,
@@ -60,7 +61,7 @@ class TrainSettings:
         default=True,
         metadata=_help(
             "flips, rotations, scale, intensity, at a strength that grows with the planned "
-            "run (none while it samples the training pixels fewer than 4 times)"
+            f"run (none while it samples the training pixels fewer than {FEW_PASSES:g} times)"
         ),
     )
     mirror: bool = field(

@@ -60,6 +60,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ..config import TRAIN_LIMITS, TrainSettings
+from ..config.constants import FEW_PASSES, MANY_PASSES
 from .optim import cosine_factor
 
 PROBE_STEPS = 4
@@ -85,10 +86,6 @@ LIGHT_STRENGTH = 0.25
 FULL_STEPS = 2000
 RAMP_FRACTION = 0.4
 FREEZE_FRACTION = 0.15
-FEW_PASSES = 4.0
-"""Planned passes over the training pixels below which a run is not augmented."""
-MANY_PASSES = 8.0
-"""Planned passes from which the augmentation cap is the one of the planned steps."""
 
 
 def pass_factor(passes: float | None) -> float:
