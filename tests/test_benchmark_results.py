@@ -21,17 +21,24 @@ ABSOLUTE = re.compile(
 
 
 def _result_files() -> list[Path]:
-    return sorted(p for p in RESULTS.iterdir() if p.suffix in (".json", ".txt", ".csv", ".md"))
+    """Every result file, in the run folders below ``results/`` too."""
+    return sorted(
+        p
+        for p in RESULTS.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".txt", ".csv", ".md")
+    )
 
 
 def test_there_are_results_to_check():
-    assert {p.name for p in _result_files()} >= {"inference-cpu.json", "training-cpu.json"}
+    names = {p.relative_to(RESULTS).as_posix() for p in _result_files()}
+    assert names >= {"inference-cpu.json", "training-cpu.json"}
+    assert any("/" in name for name in names), "the run folders' files are checked too"
 
 
-@pytest.mark.parametrize("path", _result_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _result_files(), ids=lambda p: p.relative_to(RESULTS).as_posix())
 def test_results_hold_no_absolute_paths(path):
     hits = [
-        f"{path.name}:{n}: {line.strip()}"
+        f"{path.relative_to(RESULTS).as_posix()}:{n}: {line.strip()}"
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if ABSOLUTE.search(line)
     ]
