@@ -21,15 +21,26 @@ SIZE = (1100, 750)
 SLICE = 10
 
 
-def sample_liver(out: Path) -> Path:
-    """Open the liver sample in a fresh viewer and save the window as ``out``."""
+def open_liver_sample(size: tuple[int, int] = SIZE) -> napari.Viewer:
+    """A fresh viewer of ``size`` with the liver sample open on :data:`SLICE` (also used by
+    ``screenshot_train.py``); the caller closes it."""
     viewer = napari.Viewer(title="napari")
     try:
-        viewer.window.resize(*SIZE)
+        viewer.window.resize(*size)
         layers = viewer.open_sample(PLUGIN, "liver_ct")
         if [layer.name for layer in layers] != ["liver CT", "liver CT mask"]:
             raise RuntimeError(f"the liver sample opened {[layer.name for layer in layers]}")
         viewer.dims.set_current_step(0, SLICE)
+    except BaseException:
+        viewer.close()
+        raise
+    return viewer
+
+
+def sample_liver(out: Path) -> Path:
+    """Open the liver sample in a fresh viewer and save the window as ``out``."""
+    viewer = open_liver_sample()
+    try:
         viewer.layers.selection.active = viewer.layers["liver CT mask"]
         napari.qt.get_qapp().processEvents()
         viewer.screenshot(str(out), canvas_only=False, flash=False)

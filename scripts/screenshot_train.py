@@ -19,11 +19,9 @@ from pathlib import Path
 
 import napari
 from qtpy.QtWidgets import QLineEdit
+from screenshot_guides import PLUGIN, ROOT, open_liver_sample
 
-ROOT = Path(__file__).resolve().parents[1]
-PLUGIN = "napari-res101unet"
 SIZE = (1500, 950)
-SLICE = 10
 RUN_SECONDS = 900
 
 
@@ -39,13 +37,8 @@ def _wait(app, done, seconds: float) -> None:
 def train_widget(out: Path) -> Path:
     """Open the liver sample, run a short training in the Train widget, save the window."""
     app = napari.qt.get_qapp()
-    viewer = napari.Viewer(title="napari")
+    viewer = open_liver_sample(SIZE)
     try:
-        viewer.window.resize(*SIZE)
-        layers = viewer.open_sample(PLUGIN, "liver_ct")
-        if [layer.name for layer in layers] != ["liver CT", "liver CT mask"]:
-            raise RuntimeError(f"the liver sample opened {[layer.name for layer in layers]}")
-        viewer.dims.set_current_step(0, SLICE)
         _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
         widget._image.value = viewer.layers["liver CT"]
         widget._labels.value = viewer.layers["liver CT mask"]
