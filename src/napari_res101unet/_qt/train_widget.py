@@ -113,8 +113,7 @@ class TrainWidget(base.EngineWidget):
         self._augment.tooltip = (
             "Flips, rotations, scale and intensity changes, at a strength that grows with "
             f"the planned run: none while it sees the painted pixels fewer than {FEW_PASSES:g} "
-            "times "
-            "(a network still learning its images only slows down with them), full for long "
+            "times (a network still learning its images only slows down with them), full for long "
             "runs and for a few images seen many times"
         )
         self._mirror = CheckBox(

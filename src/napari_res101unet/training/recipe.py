@@ -59,8 +59,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from ..config import TRAIN_LIMITS, TrainSettings
-from ..config.constants import FEW_PASSES, MANY_PASSES
+from ..config import FEW_PASSES, MANY_PASSES, TRAIN_LIMITS, TrainSettings
 from .optim import cosine_factor
 
 PROBE_STEPS = 4
